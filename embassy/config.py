@@ -1,0 +1,446 @@
+"""``embassy.toml``: load, validate and resolve into typed objects before anything runs.
+
+Every mistake is one :class:`ConfigError` whose message names the file, the key and the fix, e.g.
+``embassy.toml: stores[1].kind: "ftp" is not a store kind; use "s3" or "filesystem"``.
+Relative paths are resolved against the config file's folder. Registry paths are not checked
+here: a fresh machine recovering from a store has none yet.
+"""
+
+import difflib
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
+
+DEFAULT_CONFIG_NAME = "embassy.toml"
+NAME_RE = re.compile(r"^[a-z0-9-]+$")
+LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
+JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
+BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+class ConfigError(Exception):
+    """A configuration mistake; the CLI prints it as one line and exits 2."""
+
+
+@dataclass(frozen=True, slots=True)
+class MissionConfig:
+    name: str
+    languages: tuple[str, ...] = ("en",)
+    data_dir: Path = Path("var")
+    jurisdiction: str = ""
+
+    @property
+    def fallback_language(self) -> str:
+        return self.languages[0]
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_token_env: str | None = None
+
+    def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+        return [ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplicationConfig:
+    quorum: int
+    interval_seconds: int = 900
+    keep: KeepPolicy = field(default_factory=KeepPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    mission: MissionConfig
+    server: ServerConfig
+    registries: tuple[RegistrySpec, ...]
+    stores: tuple[StoreSpec, ...]
+    replication: ReplicationConfig
+
+    @property
+    def data_dir(self) -> Path:
+        return self.mission.data_dir
+
+    @property
+    def keyring_path(self) -> Path:
+        return self.mission.data_dir / "keyring"
+
+    def counts_for_quorum(self, store: StoreSpec) -> bool:
+        """Stores in the home jurisdiction are welcome copies but not a data embassy."""
+        home = self.mission.jurisdiction
+        return not (home and store.jurisdiction == home)
+
+    def registry(self, name: str) -> RegistrySpec:
+        for reg in self.registries:
+            if reg.name == name:
+                return reg
+        known = ", ".join(r.name for r in self.registries) or "none configured"
+        raise ConfigError(f"{self.path.name}: no registry named {name!r} (registries: {known})")
+
+    def store(self, name: str) -> StoreSpec:
+        for store in self.stores:
+            if store.name == name:
+                return store
+        known = ", ".join(s.name for s in self.stores)
+        raise ConfigError(f"{self.path.name}: no store named {name!r} (stores: {known})")
+
+
+def find_config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """``--config``, else ``$EMBASSY_CONFIG``, else ``./embassy.toml``."""
+    return Path(cli_path or environ.get("EMBASSY_CONFIG") or DEFAULT_CONFIG_NAME)
+
+
+def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
+    """Read and validate ``path``; raises :class:`ConfigError` for the first mistake found."""
+    environ = os.environ if environ is None else environ
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; run `embassy init` to write one, or pass --config PATH")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path.name}: not valid TOML: {e}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from e
+    return _Parser(path, environ).parse(raw)
+
+
+def parse_interval(text: str) -> int | None:
+    m = INTERVAL_RE.match(text.strip())
+    if not text.strip() or not m or not any(m.groups()):
+        return None
+    d, h, mi, s = (int(g or 0) for g in m.groups())
+    return ((d * 24 + h) * 60 + mi) * 60 + s
+
+
+class _Parser:
+    def __init__(self, path: Path, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.base = path.resolve().parent
+        self.environ = environ
+
+    def fail(self, where: str, problem: str) -> ConfigError:
+        return ConfigError(f"{self.path.name}: {where}: {problem}")
+
+    # -- generic checks --------------------------------------------------------------------------
+
+    def table(self, value: Any, where: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a table, not {_type_name(value)}; write it as [{where}]")
+        return value
+
+    def known_keys(self, table: Mapping[str, Any], allowed: set[str], where: str) -> None:
+        for key in table:
+            if key not in allowed:
+                close = difflib.get_close_matches(key, sorted(allowed), n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "allowed: " + ", ".join(sorted(allowed))
+                raise self.fail(f"{where}.{key}" if where else key, f"unknown key; {hint}")
+
+    def get(
+        self, table: Mapping[str, Any], key: str, where: str, kind: type, default: Any = ..., *, required_hint: str = ""
+    ) -> Any:
+        if key not in table:
+            if default is ...:
+                raise self.fail(f"{where}.{key}", f"missing required key{required_hint}")
+            return default
+        value = table[key]
+        ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
+        if not ok:
+            raise self.fail(f"{where}.{key}", f"must be {_kind_name(kind)}, not {_type_name(value)} ({_show(value)})")
+        return value
+
+    def str_list(
+        self, table: Mapping[str, Any], key: str, where: str, default: Any = ..., *, required_hint: str = ""
+    ) -> list[str]:
+        value = self.get(table, key, where, list, default, required_hint=required_hint)
+        for item in value:
+            if not isinstance(item, str):
+                raise self.fail(f"{where}.{key}", f"must be a list of strings; {_show(item)} is {_type_name(item)}")
+        return list(value)
+
+    def name(self, value: str, where: str) -> str:
+        if not NAME_RE.match(value):
+            raise self.fail(where, f"{value!r} may use only a-z, 0-9 and '-'; e.g. {_slug(value)!r}")
+        return value
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def positive_int(self, value: int, where: str, low: int = 0, high: int | None = None) -> int:
+        if value < low or (high is not None and value > high):
+            rng = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise self.fail(where, f"{value} is out of range; use a number {rng}")
+        return value
+
+    # -- sections --------------------------------------------------------------------------------
+
+    def parse(self, raw: dict[str, Any]) -> Config:
+        self.known_keys(raw, {"mission", "server", "registries", "stores", "replication"}, "")
+        if "mission" not in raw:
+            raise self.fail("[mission]", 'missing required section; add [mission] with name = "..."')
+        mission = self.mission(self.table(raw["mission"], "mission"))
+        server = self.server(self.table(raw.get("server", {}), "server"))
+        registries = self.registries(raw.get("registries", []))
+        stores = self.stores(raw.get("stores"))
+        replication = self.replication(self.table(raw.get("replication", {}), "replication"), mission, stores)
+        return Config(self.path, mission, server, registries, stores, replication)
+
+    def mission(self, t: dict[str, Any]) -> MissionConfig:
+        w = "mission"
+        self.known_keys(t, {"name", "languages", "data_dir", "jurisdiction"}, w)
+        name = self.get(t, "name", w, str, required_hint='; the mission\'s name, e.g. name = "Virtual Mission"')
+        if not name.strip():
+            raise self.fail(f"{w}.name", "must not be empty")
+        langs = self.str_list(t, "languages", w, ["en"])
+        if not langs:
+            raise self.fail(f"{w}.languages", 'must list at least one language, e.g. ["en"]')
+        for lang in langs:
+            if not LANG_RE.match(lang):
+                raise self.fail(f"{w}.languages", f'{lang!r} is not a language code; use codes like "kk", "ru", "en"')
+        if len(set(langs)) != len(langs):
+            dup = next(lang for lang in langs if langs.count(lang) > 1)
+            raise self.fail(f"{w}.languages", f"{dup!r} is listed twice")
+        data_dir = self.resolve(self.get(t, "data_dir", w, str, "var"))
+        jurisdiction = self.get(t, "jurisdiction", w, str, "")
+        if jurisdiction and not JURISDICTION_RE.match(jurisdiction):
+            raise self.fail(
+                f"{w}.jurisdiction", f'{jurisdiction!r} is not an ISO 3166 code; use two capitals like "KZ"'
+            )
+        return MissionConfig(name.strip(), tuple(langs), data_dir, jurisdiction)
+
+    def server(self, t: dict[str, Any]) -> ServerConfig:
+        w = "server"
+        self.known_keys(t, {"host", "port", "public_url", "trusted_proxies", "metrics_token_env"}, w)
+        host = self.get(t, "host", w, str, "127.0.0.1")
+        port = self.positive_int(self.get(t, "port", w, int, 8080), f"{w}.port", 1, 65535)
+        public_url = self.get(t, "public_url", w, str, "")
+        if public_url:
+            u = urlparse(public_url)
+            if u.scheme not in ("http", "https") or not u.netloc or u.query or u.fragment:
+                raise self.fail(
+                    f"{w}.public_url", f'{public_url!r} must be an absolute http(s) URL like "https://mission.example"'
+                )
+            public_url = public_url.rstrip("/")
+        else:
+            shown = f"[{host}]" if ":" in host else host
+            public_url = f"http://{shown}:{port}"
+        proxies = self.str_list(t, "trusted_proxies", w, [])
+        for p in proxies:
+            try:
+                ipaddress.ip_network(p, strict=False)
+            except ValueError as e:
+                raise self.fail(
+                    f"{w}.trusted_proxies", f'{p!r} is not an IP address or network like "10.0.0.0/8"'
+                ) from e
+        token_env = self.get(t, "metrics_token_env", w, str, None)
+        if token_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", token_env):
+            raise self.fail(f"{w}.metrics_token_env", f"{token_env!r} is not an environment variable name")
+        return ServerConfig(host, port, public_url, tuple(proxies), token_env)
+
+    def array_of_tables(self, value: Any, key: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"must be written as [[{key}]] tables, not {_type_name(value)}")
+        return value
+
+    def registries(self, value: Any) -> tuple[RegistrySpec, ...]:
+        out: list[RegistrySpec] = []
+        seen: set[str] = set()
+        for i, t in enumerate(self.array_of_tables(value, "registries")):
+            w = f"registries[{i}]"
+            self.known_keys(t, {"name", "kind", "path", "command"}, w)
+            name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "population"'), f"{w}.name")
+            w = f"registries[{i}] ({name})"
+            if name in seen:
+                raise self.fail(f"{w}.name", f"registry name {name!r} is used twice; each registry needs its own name")
+            seen.add(name)
+            kind = self.get(t, "kind", w, str, required_hint='; one of "directory", "sqlite", "command"')
+            if kind not in ("directory", "sqlite", "command"):
+                raise self.fail(f"{w}.kind", f'{kind!r} is not a registry kind; use "directory", "sqlite" or "command"')
+            if kind == "command":
+                if "path" in t:
+                    raise self.fail(f"{w}.path", "a command registry takes command = [...], not path")
+                command = self.str_list(
+                    t, "command", w, required_hint='; e.g. command = ["pg_dump", "--format=custom", "db"]'
+                )
+                if not command or not command[0]:
+                    raise self.fail(f"{w}.command", 'must name the program to run, e.g. ["pg_dump", "db"]')
+                out.append(RegistrySpec(name, "command", None, tuple(command)))
+            else:
+                if "command" in t:
+                    raise self.fail(
+                        f"{w}.command", f"only command registries run a command; a {kind} registry takes path"
+                    )
+                path = self.get(t, "path", w, str, required_hint=f"; the {kind} registry's location")
+                if not path:
+                    raise self.fail(f"{w}.path", "must not be empty")
+                out.append(RegistrySpec(name, kind, self.resolve(path)))
+        return tuple(out)
+
+    def stores(self, value: Any) -> tuple[StoreSpec, ...]:
+        if value is None:
+            raise self.fail("[[stores]]", "at least one store is required; add a [[stores]] table")
+        tables = self.array_of_tables(value, "stores")
+        if not tables:
+            raise self.fail("[[stores]]", "at least one store is required; add a [[stores]] table")
+        out: list[StoreSpec] = []
+        seen: set[str] = set()
+        common = {"name", "kind", "jurisdiction", "object_lock_days"}
+        s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env"}
+        for i, t in enumerate(tables):
+            w = f"stores[{i}]"
+            name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "lu"'), f"{w}.name")
+            w = f"stores[{i}] ({name})"
+            if name in seen:
+                raise self.fail(f"{w}.name", f"store name {name!r} is used twice; each store needs its own name")
+            seen.add(name)
+            kind = self.get(t, "kind", w, str, required_hint='; "s3" or "filesystem"')
+            if kind not in ("s3", "filesystem"):
+                raise self.fail(f"{w}.kind", f'{kind!r} is not a store kind; use "s3" or "filesystem"')
+            allowed = common | (s3_keys if kind == "s3" else {"path"})
+            for key in t:
+                if key in (s3_keys | {"path"}) and key not in allowed:
+                    raise self.fail(f"{w}.{key}", f"does not apply to a {kind} store; remove it")
+            self.known_keys(t, allowed, w)
+            jurisdiction = self.get(t, "jurisdiction", w, str, "")
+            if jurisdiction and not JURISDICTION_RE.match(jurisdiction):
+                raise self.fail(
+                    f"{w}.jurisdiction", f'{jurisdiction!r} is not an ISO 3166 code; use two capitals like "LU"'
+                )
+            lock = self.positive_int(self.get(t, "object_lock_days", w, int, 0), f"{w}.object_lock_days", 0, 36500)
+            if kind == "filesystem":
+                if lock:
+                    raise self.fail(
+                        f"{w}.object_lock_days",
+                        "a filesystem store cannot lock objects; set it to 0 or use an s3 store with Object Lock",
+                    )
+                path = self.get(t, "path", w, str, required_hint="; the folder that holds the store")
+                if not path:
+                    raise self.fail(f"{w}.path", "must not be empty")
+                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path)))
+                continue
+            endpoint = self.get(
+                t, "endpoint", w, str, required_hint='; e.g. endpoint = "https://s3.eu-central-1.amazonaws.com"'
+            )
+            u = urlparse(endpoint)
+            if u.scheme not in ("http", "https") or not u.netloc:
+                raise self.fail(f"{w}.endpoint", f'{endpoint!r} must be an http(s) URL like "https://s3.example"')
+            bucket = self.get(t, "bucket", w, str, required_hint='; e.g. bucket = "data-embassy"')
+            if not BUCKET_RE.match(bucket):
+                raise self.fail(f"{w}.bucket", f"{bucket!r} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
+            region = self.get(t, "region", w, str, "us-east-1")
+            creds = []
+            for key in ("access_key_env", "secret_key_env"):
+                env = self.get(
+                    t,
+                    key,
+                    w,
+                    str,
+                    required_hint=f"; the name of the environment variable holding the {key[:-4].replace('_', ' ')}",
+                )
+                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+                    raise self.fail(
+                        f"{w}.{key}",
+                        f"{env!r} is not an environment variable name (write the variable's name, never the secret)",
+                    )
+                secret = self.environ.get(env, "")
+                if not secret:
+                    raise self.fail(
+                        f"{w}.{key}", f"environment variable {env} is not set; export it before running embassy"
+                    )
+                creds.append(secret)
+            out.append(
+                StoreSpec(
+                    name,
+                    "s3",
+                    jurisdiction,
+                    lock,
+                    endpoint=endpoint.rstrip("/"),
+                    bucket=bucket,
+                    region=region,
+                    credentials=S3Credentials(creds[0], creds[1]),
+                )
+            )
+        return tuple(out)
+
+    def replication(
+        self, t: dict[str, Any], mission: MissionConfig, stores: tuple[StoreSpec, ...]
+    ) -> ReplicationConfig:
+        w = "replication"
+        self.known_keys(t, {"quorum", "interval", "keep"}, w)
+        home = mission.jurisdiction
+        counting = [s for s in stores if not (home and s.jurisdiction == home)]
+        if not counting:
+            raise self.fail(
+                "stores",
+                f"every store is in the home jurisdiction {home}; a data embassy needs at least one store abroad "
+                "(give a store another jurisdiction)",
+            )
+        quorum = self.get(t, "quorum", w, int, len(counting) // 2 + 1)
+        if quorum < 1:
+            raise self.fail(f"{w}.quorum", f"{quorum} is out of range; use at least 1")
+        if quorum > len(counting):
+            raise self.fail(
+                f"{w}.quorum",
+                f"{quorum} is more than the {len(counting)} store(s) abroad that count; lower it or add stores",
+            )
+        interval_text = self.get(t, "interval", w, str, "15m")
+        interval = parse_interval(interval_text)
+        if interval is None:
+            raise self.fail(f"{w}.interval", f'{interval_text!r} is not a duration; write e.g. "15m", "1h" or "1h30m"')
+        if interval < 60:
+            raise self.fail(f"{w}.interval", f'{interval_text!r} is shorter than a minute; use at least "1m"')
+        keep_t = self.table(t.get("keep", {}), f"{w}.keep")
+        self.known_keys(keep_t, {"last", "daily", "weekly", "monthly"}, f"{w}.keep")
+        defaults = KeepPolicy()
+        values = {
+            k: self.positive_int(
+                self.get(keep_t, k, f"{w}.keep", int, getattr(defaults, k)), f"{w}.keep.{k}", 0, 100000
+            )
+            for k in ("last", "daily", "weekly", "monthly")
+        }
+        if not any(values.values()):
+            raise self.fail(f"{w}.keep", "keeps no snapshot at all; set at least last = 1")
+        return ReplicationConfig(quorum, interval, KeepPolicy(**values))
+
+
+def _type_name(value: Any) -> str:
+    return {
+        str: "a string",
+        int: "an integer",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a table",
+    }.get(type(value), type(value).__name__)
+
+
+def _kind_name(kind: type) -> str:
+    return {str: "a string", int: "an integer", list: "a list", bool: "true or false", dict: "a table"}[kind]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _slug(value: str) -> str:
+    return re.sub(r"[^a-z0-9-]+", "-", value.lower()).strip("-") or "name"
+
+
+def default_config_text() -> str:
+    """The embedded default config that `embassy init` writes when none exists."""
+    return (Path(__file__).parent / "default_config.toml").read_text(encoding="utf-8")

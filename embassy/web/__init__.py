@@ -1,0 +1,1 @@
+"""The aiohttp service: public site, contact channels, staff area and API."""

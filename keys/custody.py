@@ -1,0 +1,123 @@
+"""M-of-N custody of the master key with SLIP-39 Shamir shares (the ``shamir-mnemonic`` library).
+
+A share file is plain text a custodian can print and keep on paper: a header naming the custodian
+number and the master key id it belongs to, and the mnemonic between BEGIN/END lines. A file that
+holds only the words (typed back from paper) is accepted too.
+"""
+
+import re
+from dataclasses import dataclass
+
+import shamir_mnemonic
+from shamir_mnemonic.share import Share
+from shamir_mnemonic.utils import MnemonicError
+
+from keys.derive import MASTER_KEY_BYTES, master_key_id
+from keys.errors import CustodyError
+
+BEGIN = "-----BEGIN EMBASSY MASTER KEY SHARE-----"
+END = "-----END EMBASSY MASTER KEY SHARE-----"
+_KEY_ID_LINE = re.compile(r"^Master key id:\s*([0-9a-f]{16})\s*$", re.MULTILINE)
+_WORDS_PER_LINE = 6
+
+
+@dataclass(frozen=True, slots=True)
+class ShareText:
+    custodian: int
+    text: str
+
+
+def split_master_key(master_key: bytes, threshold: int, shares: int, mission: str) -> list[ShareText]:
+    """N share texts, any ``threshold`` of which recover ``master_key``."""
+    if len(master_key) != MASTER_KEY_BYTES:
+        raise CustodyError("master key must be 32 bytes")
+    if not 1 <= threshold <= shares <= 16:
+        raise CustodyError(f"need 1 <= threshold <= shares <= 16, got threshold {threshold} and shares {shares}")
+    if threshold == 1 and shares > 1:
+        # SLIP-39 allows only a single share when the threshold is 1; a 1-of-N split is N copies.
+        raise CustodyError("a threshold of 1 makes every share the whole key; use a threshold of 2 or more")
+    groups = shamir_mnemonic.generate_mnemonics(1, [(threshold, shares)], master_key)
+    key_id = master_key_id(master_key)
+    out = []
+    for number, mnemonic in enumerate(groups[0], start=1):
+        words = mnemonic.split()
+        rows = [
+            " ".join(f"{i + 1:2d}.{w}" for i, w in enumerate(words[r : r + _WORDS_PER_LINE], start=r))
+            for r in range(0, len(words), _WORDS_PER_LINE)
+        ]
+        text = "\n".join(
+            [
+                "Virtual embassy - master key share (SLIP-39)",
+                f"Mission: {mission}",
+                f"Custodian: {number} of {shares} (any {threshold} shares recover the master key)",
+                f"Master key id: {key_id}",
+                "",
+                BEGIN,
+                *rows,
+                END,
+                "",
+                "Keep this on paper in a safe place and never store it beside the other shares.",
+                f"Anyone holding {threshold} shares holds the state's master key.",
+                "",
+            ]
+        )
+        out.append(ShareText(number, text))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedShare:
+    mnemonic: str
+    key_id: str | None
+    source: str
+
+
+def parse_share(text: str, source: str) -> ParsedShare:
+    """Read a share file (or bare words); ``source`` names it in errors (a path, never the words)."""
+    match = _KEY_ID_LINE.search(text)
+    key_id = match.group(1) if match else None
+    if BEGIN in text:
+        if END not in text:
+            raise CustodyError(f"{source}: the share is cut off (no END line)")
+        text = text.split(BEGIN, 1)[1].split(END, 1)[0]
+    words = [re.sub(r"^\d+\.", "", tok).lower() for tok in text.split()]
+    words = [w for w in words if w]
+    if not words:
+        raise CustodyError(f"{source}: no share words found")
+    return ParsedShare(" ".join(words), key_id, source)
+
+
+def combine_shares(shares: list[ParsedShare]) -> bytes:
+    """The master key from enough shares; raises :class:`CustodyError` saying what is wrong."""
+    if not shares:
+        raise CustodyError("no share files given")
+    decoded = []
+    for share in shares:
+        try:
+            decoded.append(Share.from_mnemonic(share.mnemonic))
+        except MnemonicError as e:
+            raise CustodyError(
+                f"{share.source}: not a valid share (a word is mistyped or missing): {_reason(e)}"
+            ) from e
+    ids = {s.key_id for s in shares if s.key_id}
+    if len(ids) > 1:
+        raise CustodyError("the shares belong to different master keys: " + ", ".join(sorted(ids)))
+    if len({d.identifier for d in decoded}) > 1:
+        raise CustodyError("the shares come from two different splits; use shares of one split only")
+    if len({d.index for d in decoded}) < len(decoded):
+        raise CustodyError("the same custodian's share was given twice")
+    threshold = decoded[0].member_threshold
+    if len(decoded) < threshold:
+        raise CustodyError(f"{len(decoded)} share(s) given but this split needs {threshold}")
+    try:
+        master = bytes(shamir_mnemonic.combine_mnemonics([s.mnemonic for s in shares]))
+    except MnemonicError as e:
+        raise CustodyError(f"the shares do not combine: {_reason(e)}") from e
+    if ids and master_key_id(master) not in ids:
+        raise CustodyError("the shares combine to a key other than the one their files name")
+    return master
+
+
+def _reason(e: MnemonicError) -> str:
+    # The library quotes the first words of a share in some messages; keep only the reason.
+    return re.sub(r'"[^"]*"', "(share)", str(e))

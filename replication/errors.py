@@ -1,0 +1,49 @@
+"""Errors of the replication engine. One root; each says what failed and where (store, object)."""
+
+
+class ReplicationError(Exception):
+    """Root of every error raised by the ``replication`` package."""
+
+
+class StoreError(ReplicationError):
+    """A store operation failed. ``store`` names the configured store."""
+
+    def __init__(self, store: str, message: str) -> None:
+        super().__init__(f"store {store}: {message}")
+        self.store = store
+
+
+class ObjectNotFoundError(StoreError):
+    """The object (or the bucket/folder) does not exist."""
+
+    def __init__(self, store: str, key: str) -> None:
+        super().__init__(store, f"object {key} not found")
+        self.key = key
+
+
+class StorePermanentError(StoreError):
+    """A fault that retrying will not fix: wrong credentials, access denied, no such bucket."""
+
+
+class StoreUnavailableError(StoreError):
+    """A transient fault (timeout, 5xx, connection reset) that outlasted the retries."""
+
+
+class ObjectLockedError(StorePermanentError):
+    """The store refused to delete or overwrite an object held by a retention lock."""
+
+
+class IntegrityError(ReplicationError):
+    """Data from a store failed authentication or id checks: tampered, damaged or foreign."""
+
+
+class RegistryReadError(ReplicationError):
+    """A registry could not be read consistently (missing path, failed dump command, ...)."""
+
+
+class RestoreTargetError(ReplicationError):
+    """The restore target is unsafe or unsuitable (not empty, a path escaping it, a symlink)."""
+
+
+class QuorumError(ReplicationError):
+    """Fewer stores than the quorum hold a complete snapshot."""

@@ -1,0 +1,220 @@
+"""A store in an S3-compatible bucket (AWS S3, MinIO, SeaweedFS, Ceph RGW) through boto3.
+
+boto3 clients are thread-safe, so one client serves all worker threads. botocore's own retries are
+off: :class:`~replication.stores.store.Store` retries transient faults with tenacity, and this
+module only sorts each failure into not-found, transient or permanent.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import botocore.exceptions as bex
+from botocore.config import Config
+
+from replication.errors import ObjectLockedError, ObjectNotFoundError, StorePermanentError
+from replication.spec import StoreSpec
+from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key
+
+_NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
+_TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
+_CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+_TRANSIENT_EXC = (
+    bex.EndpointConnectionError,
+    bex.ConnectionClosedError,
+    bex.ReadTimeoutError,
+    bex.ConnectTimeoutError,
+    bex.ConnectionError,
+    bex.HTTPClientError,
+    bex.IncompleteReadError,
+    bex.ResponseStreamingError,
+)
+
+
+class S3Backend:
+    def __init__(self, spec: StoreSpec, max_connections: int = 16) -> None:
+        if spec.endpoint is None or spec.bucket is None or spec.credentials is None:
+            raise StorePermanentError(spec.name, "an s3 store needs endpoint, bucket and credentials")
+        self.name = spec.name
+        self.bucket = spec.bucket
+        self._versioned: bool | None = None
+        host = urlparse(spec.endpoint).hostname or ""
+        config = Config(
+            region_name=spec.region,
+            signature_version="s3v4",
+            # Path-style works on every S3-compatible server; AWS itself prefers virtual hosts.
+            s3={"addressing_style": "virtual" if host.endswith("amazonaws.com") else "path"},
+            retries={"max_attempts": 1, "mode": "standard"},
+            connect_timeout=5,
+            read_timeout=60,
+            max_pool_connections=max_connections,
+            tcp_keepalive=True,
+        )
+        self._client: Any = boto3.session.Session().client(
+            "s3",
+            endpoint_url=spec.endpoint,
+            aws_access_key_id=spec.credentials.access_key,
+            aws_secret_access_key=spec.credentials.secret_key,
+            config=config,
+        )
+
+    # -- error sorting ---------------------------------------------------------------------------
+
+    def _error(self, e: Exception, key: str, op: str) -> Exception:
+        if isinstance(e, bex.ClientError):
+            err = e.response.get("Error", {})
+            code = str(err.get("Code", ""))
+            status = int(e.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+            if code == "NoSuchBucket":
+                return StorePermanentError(self.name, f"bucket {self.bucket} does not exist")
+            if code in _NOT_FOUND or (status == 404 and op in ("head", "get", "retention")):
+                return ObjectNotFoundError(self.name, key)
+            if code in _CREDENTIALS:
+                return StorePermanentError(self.name, f"the credentials were refused ({code}); check the access key")
+            if code == "AccessDenied" and op in ("delete", "set_retention", "put"):
+                return ObjectLockedError(self.name, f"{op} {key} refused (AccessDenied: locked or not allowed)")
+            if status == 403 or code == "AccessDenied":
+                return StorePermanentError(self.name, f"{op} {key}: access denied (403)")
+            if status >= 500 or code in _TRANSIENT_CODES:
+                return StoreTransientError(self.name, f"{op} {key}: server error {status} {code}")
+            return StorePermanentError(self.name, f"{op} {key}: {code or status} {err.get('Message', '')}".strip())
+        if isinstance(e, _TRANSIENT_EXC):
+            return StoreTransientError(self.name, f"{op} {key}: {type(e).__name__}: {e}")
+        if isinstance(e, bex.NoCredentialsError | bex.PartialCredentialsError):
+            return StorePermanentError(self.name, "no credentials")
+        if isinstance(e, bex.BotoCoreError):
+            return StorePermanentError(self.name, f"{op} {key}: {e}")
+        return e
+
+    def _call(self, op: str, key: str, fn: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(Bucket=self.bucket, **kwargs)
+        except Exception as e:
+            raise self._error(e, key, op) from e
+
+    # -- the backend interface -------------------------------------------------------------------
+
+    @property
+    def versioned(self) -> bool:
+        if self._versioned is None:
+            resp = self._call("versioning", "", self._client.get_bucket_versioning)
+            self._versioned = resp.get("Status") == "Enabled"
+        return self._versioned
+
+    def check(self, object_lock_days: int) -> None:
+        self._call("head", "", self._client.head_bucket)
+        if object_lock_days:
+            try:
+                conf = self._client.get_object_lock_configuration(Bucket=self.bucket)
+                enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+            except bex.ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "ObjectLockConfigurationNotFoundError":
+                    raise self._error(e, "", "lock") from e
+                enabled = False
+            except Exception as e:
+                raise self._error(e, "", "lock") from e
+            if not enabled:
+                raise StorePermanentError(
+                    self.name,
+                    f"bucket {self.bucket} has no Object Lock, but object_lock_days = {object_lock_days}: "
+                    "create the bucket with Object Lock enabled, or set object_lock_days = 0",
+                )
+
+    def put(self, key: str, data: bytes, retain_until: datetime | None) -> str | None:
+        check_key(self.name, key)
+        extra: dict[str, Any] = {}
+        if retain_until is not None:
+            extra = {"ObjectLockMode": "COMPLIANCE", "ObjectLockRetainUntilDate": retain_until}
+        resp = self._call("put", key, self._client.put_object, Key=key, Body=data, **extra)
+        version = resp.get("VersionId")
+        return str(version) if version and version != "null" else None
+
+    def get(self, key: str, version_id: str | None) -> bytes:
+        check_key(self.name, key)
+        extra = {"VersionId": version_id} if version_id else {}
+        resp = self._call("get", key, self._client.get_object, Key=key, **extra)
+        try:
+            return bytes(resp["Body"].read())
+        except Exception as e:
+            raise self._error(e, key, "get") from e
+
+    def get_range(self, key: str, offset: int, length: int, version_id: str | None) -> bytes:
+        check_key(self.name, key)
+        if length <= 0:
+            return b""
+        extra = {"VersionId": version_id} if version_id else {}
+        rng = f"bytes={offset}-{offset + length - 1}"
+        resp = self._call("get", key, self._client.get_object, Key=key, Range=rng, **extra)
+        try:
+            return bytes(resp["Body"].read())
+        except Exception as e:
+            raise self._error(e, key, "get") from e
+
+    def stat(self, key: str) -> ObjectInfo | None:
+        check_key(self.name, key)
+        try:
+            resp = self._call("head", key, self._client.head_object, Key=key)
+        except ObjectNotFoundError:
+            return None
+        version = resp.get("VersionId")
+        return ObjectInfo(key, int(resp["ContentLength"]), version if version != "null" else None)
+
+    def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        out = []
+        try:
+            for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                for obj in page.get("Contents", []):
+                    out.append(ObjectInfo(obj["Key"], int(obj["Size"])))
+        except Exception as e:
+            raise self._error(e, prefix, "list") from e
+        out.sort(key=lambda o: o.key)
+        return out
+
+    def list_versions(self, prefix: str) -> list[ObjectVersion]:
+        out = []
+        try:
+            pages = self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
+            for page in pages:
+                for v in page.get("Versions", []):
+                    out.append(
+                        ObjectVersion(v["Key"], v["VersionId"], int(v["Size"]), v["IsLatest"], False, v["LastModified"])
+                    )
+                for m in page.get("DeleteMarkers", []):
+                    out.append(ObjectVersion(m["Key"], m["VersionId"], 0, m["IsLatest"], True, m["LastModified"]))
+        except Exception as e:
+            raise self._error(e, prefix, "list") from e
+        out.sort(key=lambda v: (v.key, v.last_modified))
+        return out
+
+    def delete(self, key: str, version_id: str | None) -> None:
+        check_key(self.name, key)
+        extra = {"VersionId": version_id} if version_id else {}
+        self._call("delete", key, self._client.delete_object, Key=key, **extra)
+
+    def retention(self, key: str, version_id: str | None) -> datetime | None:
+        extra = {"VersionId": version_id} if version_id else {}
+        try:
+            resp = self._call("retention", key, self._client.get_object_retention, Key=key, **extra)
+        except StorePermanentError as e:
+            if "NoSuchObjectLockConfiguration" in str(e) or "ObjectLockConfigurationNotFound" in str(e):
+                return None
+            raise
+        until = resp.get("Retention", {}).get("RetainUntilDate")
+        return until if isinstance(until, datetime) else None
+
+    def set_retention(self, key: str, until: datetime, version_id: str | None) -> None:
+        extra = {"VersionId": version_id} if version_id else {}
+        self._call(
+            "set_retention",
+            key,
+            self._client.put_object_retention,
+            Key=key,
+            Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until},
+            **extra,
+        )
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,117 @@
+"""Shared fixtures: real SeaweedFS S3 stores on loopback, keyrings, configs, and the CLI."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "deploy"))
+
+from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start_all, stop_all  # noqa: E402
+
+from keys import KdfParams, Keyring  # noqa: E402
+
+PASSPHRASE = "test passphrase, long enough"
+
+
+@pytest.fixture(scope="session")
+def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[DevStore]]:
+    """Three independent SeaweedFS S3 servers on loopback for the whole session, stopped by PID."""
+    root = tmp_path_factory.mktemp("seaweed")
+    stores = make_stores(3, root, start_port=21000 + (os.getpid() % 50) * 200, names=["s1", "s2", "s3"])
+    start_all(stores)
+    try:
+        yield stores
+    finally:
+        stop_all(stores)
+
+
+@dataclass
+class S3Target:
+    """One bucket on one dev store, with a unique prefix-free bucket per test where needed."""
+
+    store: DevStore
+    bucket: str
+
+
+def fresh_bucket(store: DevStore, locked: bool = False) -> str:
+    """A new empty bucket, so tests never see each other's objects."""
+    name = f"t-{secrets.token_hex(6)}"
+    client = store.client()
+    if locked:
+        client.create_bucket(Bucket=name, ObjectLockEnabledForBucket=True)
+    else:
+        client.create_bucket(Bucket=name)
+    return name
+
+
+def s3_store_toml(name: str, store: DevStore, bucket: str, jurisdiction: str = "LU", lock_days: int = 0) -> str:
+    return (
+        f'[[stores]]\nname = "{name}"\nkind = "s3"\nendpoint = "{store.endpoint}"\nbucket = "{bucket}"\n'
+        f'jurisdiction = "{jurisdiction}"\naccess_key_env = "TEST_S3_ACCESS"\nsecret_key_env = "TEST_S3_SECRET"\n'
+        f"object_lock_days = {lock_days}\n"
+    )
+
+
+def s3_env(store: DevStore) -> dict[str, str]:
+    return {"TEST_S3_ACCESS": store.access_key, "TEST_S3_SECRET": store.secret_key}
+
+
+def make_test_keyring(path: Path, registries: list[str], passphrase: str = PASSPHRASE) -> Keyring:
+    """A keyring sealed with low-cost Argon2id parameters through the library API (tests only)."""
+    ring = Keyring.create(registries)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(ring.seal(passphrase.encode(), KdfParams.low_cost_for_tests()))
+    path.chmod(0o600)
+    return ring
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+
+def run_cli(
+    *args: str,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    input: str | None = None,
+    timeout: float = 300,
+) -> CliResult:
+    """Run the real `embassy` command in a subprocess, as a user would."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+    full_env.update(env or {})
+    proc = subprocess.run(
+        [sys.executable, "-m", "embassy", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=timeout,
+    )
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+__all__ = [
+    "LOCKED_BUCKET",
+    "PASSPHRASE",
+    "PLAIN_BUCKET",
+    "CliResult",
+    "S3Target",
+    "fresh_bucket",
+    "make_test_keyring",
+    "run_cli",
+    "s3_env",
+    "s3_store_toml",
+]
