@@ -10,7 +10,6 @@ parameters and salt and the AEAD nonce, and is itself the associated data, so ed
 truncating the file) makes the keyring fail to open exactly as a wrong passphrase does.
 """
 
-import hmac
 import json
 import os
 import secrets
@@ -328,17 +327,27 @@ class Keyring:
     # -- the key bundle published in every store --------------------------------------------------
 
     def bundle(self) -> bytes:
-        """Everything a fresh machine needs besides the master key, authenticated by a master-derived MAC."""
-        body = {"format": BUNDLE_FORMAT, **self._public_body()}
-        mac = hmac.new(subkey(self.master_key, "bundle-mac"), canonical_json(body), "sha256").hexdigest()
-        return json.dumps({"body": body, "mac": mac}, indent=1, sort_keys=True).encode() + b"\n"
+        """Everything a fresh machine needs besides the master key, sealed under a master-derived key.
+
+        Only the master key id and the sequence number are readable (to pick the newest bundle);
+        the rest - public keys, registry names, wrapped keys - is AES-256-GCM encrypted with the
+        readable header as associated data, so a store can neither read nor alter any of it.
+        """
+        header = {"format": BUNDLE_FORMAT, "version": VERSION, "master_key_id": self.master_key_id,
+                  "bundle_seq": self.bundle_seq}
+        nonce = os.urandom(12)
+        sealed = AESGCM(subkey(self.master_key, "bundle")).encrypt(
+            nonce, canonical_json(self._public_body()), canonical_json(header)
+        )
+        doc = {"header": header, "nonce": b64e(nonce), "ciphertext": b64e(sealed)}
+        return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
     @staticmethod
     def bundle_header(data: bytes) -> dict[str, Any]:
-        """The unauthenticated public part of a bundle (seq, master key id): for choosing, not trusting."""
+        """The readable header of a bundle (seq, master key id): for choosing, not trusting."""
         try:
-            body = json.loads(data)["body"]
-            return {"master_key_id": str(body["master_key_id"]), "bundle_seq": int(body["bundle_seq"])}
+            header = json.loads(data)["header"]
+            return {"master_key_id": str(header["master_key_id"]), "bundle_seq": int(header["bundle_seq"])}
         except (ValueError, KeyError, TypeError) as e:
             raise BundleError("key bundle is not valid JSON of the expected shape") from e
 
@@ -347,16 +356,24 @@ class Keyring:
         """Rebuild a keyring from the master key and a bundle; raises :class:`BundleError` if foreign."""
         try:
             doc = json.loads(data)
-            body = doc["body"]
-            mac = bytes.fromhex(doc["mac"])
+            header = doc["header"]
+            nonce = b64d(doc["nonce"])
+            sealed = b64d(doc["ciphertext"])
         except (ValueError, KeyError, TypeError) as e:
             raise BundleError("key bundle is not valid JSON of the expected shape") from e
-        expected = hmac.new(subkey(master_key, "bundle-mac"), canonical_json(body), "sha256").digest()
-        if not hmac.compare_digest(mac, expected):
-            raise BundleError("key bundle was not made with this master key (MAC mismatch)")
-        if body.get("format") != BUNDLE_FORMAT or body.get("version") != VERSION:
+        if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT or header.get("version") != VERSION:
             raise BundleError("key bundle has an unknown format or version")
+        if header.get("master_key_id") != master_key_id(master_key):
+            raise BundleError(f"key bundle belongs to master key {header.get('master_key_id')}, "
+                              f"not {master_key_id(master_key)}")
         try:
+            plain = AESGCM(subkey(master_key, "bundle")).decrypt(nonce, sealed, canonical_json(header))
+        except (InvalidTag, ValueError) as e:
+            raise BundleError("key bundle does not open with this master key (altered or foreign)") from e
+        try:
+            body = json.loads(plain)
+            if body["bundle_seq"] != header["bundle_seq"]:
+                raise ValueError("sequence number differs from the header's")
             ring = cls._from_body(master_key, body)
         except (ValueError, KeyError, TypeError) as e:
             raise BundleError(f"key bundle is malformed: {e}") from e

@@ -3,8 +3,8 @@
     embassy-repo.json                     repository config (format version), MAC'd
     keys/bundle-<seq:010d>.json           key bundles; the highest valid seq is current
     r/<registry tag>/packs/<id[:2]>/<id>  pack objects; id = BLAKE3-256 of the pack's bytes
-    r/<registry tag>/index/<id>           pack indexes; id = BLAKE3-256 of the object's bytes
-    r/<registry tag>/snapshots/<id>       snapshot manifests; id = BLAKE3-256 of the object's bytes
+    r/<registry tag>/snapshots/<time>_<id> snapshot manifests; id = BLAKE3-256 of the object's bytes,
+                                          time (UTC, 20261127T082146.123456Z) = the manifest's own
     locks/<holder>                        prune/backup coordination
 
 Registry tags are keyed hashes of the registry names, so a store operator does not learn them.
@@ -20,6 +20,7 @@ KEYS_PREFIX = "keys/"
 LOCKS_PREFIX = "locks/"
 _BUNDLE_RE = re.compile(r"^keys/bundle-(\d{10})\.json$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_SNAPSHOT_RE = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)_([0-9a-f]{64})$")
 
 
 def registry_tag(tag_key: bytes, registry: str) -> str:
@@ -43,20 +44,23 @@ def pack_key(tag: str, pack_id: str) -> str:
     return f"r/{tag}/packs/{pack_id[:2]}/{pack_id}"
 
 
-def index_key(tag: str, index_id: str) -> str:
-    return f"r/{tag}/index/{index_id}"
+def snapshot_key(tag: str, time: str, snapshot_id: str) -> str:
+    return f"r/{tag}/snapshots/{time_for_key(time)}_{snapshot_id}"
 
 
-def snapshot_key(tag: str, snapshot_id: str) -> str:
-    return f"r/{tag}/snapshots/{snapshot_id}"
+def time_for_key(time: str) -> str:
+    """``2026-11-27T08:21:46.123456Z`` -> ``20261127T082146.123456Z`` (sorts like the time)."""
+    return time.replace("-", "").replace(":", "")
+
+
+def parse_snapshot_key(key: str) -> tuple[str, str] | None:
+    """(time part, snapshot id) of a snapshot object's key, or None if it is not one."""
+    m = _SNAPSHOT_RE.match(key.rsplit("/", 1)[-1])
+    return (m.group(1), m.group(2)) if m else None
 
 
 def packs_prefix(tag: str) -> str:
     return f"r/{tag}/packs/"
-
-
-def index_prefix(tag: str) -> str:
-    return f"r/{tag}/index/"
 
 
 def snapshots_prefix(tag: str) -> str:

@@ -31,7 +31,9 @@ def exit_code_for(e: BaseException) -> int:
 
     if isinstance(e, CliError):
         return e.exit_code
-    if isinstance(e, ConfigError | RestoreTargetError):
+    from replication.restore import SnapshotNotFoundError
+
+    if isinstance(e, ConfigError | RestoreTargetError | SnapshotNotFoundError):
         return USAGE
     if isinstance(e, KeyringError | IntegrityError):
         return INTEGRITY

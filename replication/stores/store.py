@@ -38,6 +38,9 @@ class RetryPolicy:
     max_wait: float = 8.0
 
 
+QUICK_CHECK = RetryPolicy(attempts=3, max_seconds=5.0, initial_wait=0.2, max_wait=1.0)
+
+
 class Store:
     """An async store. Safe to share between tasks; close it when done."""
 
@@ -56,12 +59,13 @@ class Store:
     def lock_days(self) -> int:
         return self.spec.object_lock_days
 
-    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _run(self, fn: Callable[..., T], *args: Any, policy: RetryPolicy | None = None) -> T:
         loop = asyncio.get_running_loop()
+        policy = policy or self.retry
         retrying = AsyncRetrying(
             retry=retry_if_exception_type(StoreTransientError),
-            stop=stop_after_attempt(self.retry.attempts) | stop_after_delay(self.retry.max_seconds),
-            wait=wait_random_exponential(multiplier=self.retry.initial_wait, max=self.retry.max_wait),
+            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
+            wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
             reraise=True,
         )
         try:
@@ -70,11 +74,13 @@ class Store:
                     async with self._limit:
                         return await loop.run_in_executor(self._pool, fn, *args)
         except StoreTransientError as e:
-            raise StoreUnavailableError(self.name, f"unavailable after {self.retry.attempts} tries: {e}") from e
+            raise StoreUnavailableError(self.name, f"unavailable after {policy.attempts} tries: {e}") from e
         raise AssertionError("unreachable")
 
     async def check(self) -> None:
-        await self._run(self.backend.check, self.spec.object_lock_days)
+        """Reachable, and able to hold what we write? Retried briefly: a store that is down at the
+        start of a round is set aside at once rather than after a minute of back-off."""
+        await self._run(self.backend.check, self.spec.object_lock_days, policy=QUICK_CHECK)
 
     async def versioned(self) -> bool:
         return await self._run(lambda: self.backend.versioned)

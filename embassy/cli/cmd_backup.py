@@ -1,0 +1,171 @@
+"""`embassy backup | snapshots | restore`."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from embassy.backup_service import backup_lock, cache_dir, open_stores, run_backup
+from embassy.cli.context import Context
+from embassy.cli.errors import DEGRADED, FAILED, OK
+from embassy.cli.progress import progress_for
+from keys import Keyring
+from replication.backup import BackupOptions
+from replication.catalog import Catalog
+from replication.errors import IntegrityError, StoreError
+from replication.restore import Restorer
+from replication.spec import RegistrySpec
+from replication.stores import Store
+
+
+def register(sub: Any, common: Any) -> None:
+    p = sub.add_parser("backup", parents=[common], help="one snapshot of each (named) registry to every store")
+    p.add_argument("--registry", action="append", metavar="R", help="only this registry (repeatable)")
+    p.add_argument("--reread", action="store_true", help="read every file again instead of trusting the files cache")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=backup)
+
+    p = sub.add_parser("snapshots", parents=[common], help="list snapshots")
+    p.add_argument("--registry", metavar="R")
+    p.add_argument("--store", metavar="S")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=snapshots)
+
+    p = sub.add_parser("restore", parents=[common], help="restore a snapshot into a folder")
+    p.add_argument("snapshot", metavar="SNAPSHOT", help="an id, an unambiguous id prefix, or 'latest'")
+    p.add_argument("--registry", required=True, metavar="R")
+    p.add_argument("--target", required=True, type=Path, metavar="DIR")
+    p.add_argument("--store", metavar="S", help="read from this store (default: the first healthy one)")
+    p.add_argument("--path", metavar="P", help="only this file or folder of the snapshot")
+    p.add_argument("--force", action="store_true", help="restore into a non-empty folder, replacing files")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=restore)
+
+
+def _unlock_with_keys(ctx: Context, registries: list[RegistrySpec]) -> Keyring:
+    """The keyring, with keys for every registry named (created and published on first use)."""
+    ring, passphrase = ctx.load_keyring()
+    updated = ring.with_registries(r.name for r in registries)
+    if updated is not ring:
+        ctx.save_keyring(updated, passphrase)
+    return updated
+
+
+def _size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if size < 1024 or unit == "TiB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def backup(ctx: Context) -> int:
+    config = ctx.config
+    registries = [config.registry(n) for n in ctx.args.registry] if ctx.args.registry else list(config.registries)
+    if not registries:
+        ctx.note("no registries configured: add [[registries]] to the config")
+    ring = _unlock_with_keys(ctx, registries)
+    options = BackupOptions(reread=ctx.args.reread)
+    with backup_lock(config, wait=True):
+        results = asyncio.run(run_backup(config, ring, registries, progress_for(ctx.err), options))
+    for r in results:
+        held = sum(1 for s in config.stores if r.stores.get(s.name) == "ok" and config.counts_for_quorum(s))
+        if r.error:
+            ctx.say(f"{r.registry:<16} FAILED: {r.error}")
+        else:
+            ctx.say(f"{r.registry:<16} snapshot {(r.id or '')[:12]}  {r.files} files  {_size(r.bytes)}  "
+                    f"new {_size(r.new_bytes)}  stored {_size(r.stored_bytes)}  "
+                    f"quorum {'met' if r.quorum_met else 'NOT met'} ({held}/{config.replication.quorum})")
+        for name, status in r.stores.items():
+            ctx.say(f"{'':<16} store {name}: {status}")
+        for w in r.warnings:
+            ctx.say(f"{'':<16} warning: {w}")
+    if ctx.json:
+        ctx.emit({"snapshots": [r.to_json() for r in results]})
+    if any(r.error or not r.quorum_met for r in results):
+        return FAILED
+    if any(s != "ok" for r in results for s in r.stores.values()):
+        return DEGRADED
+    return OK
+
+
+async def _list(ring: Keyring, config: Any, registries: list[RegistrySpec], stores: list[Store]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for reg in registries:
+        if not ring.has_registry(reg.name):
+            continue
+        catalog = Catalog(ring, reg.name, cache_dir(config))
+        holders: dict[str, list[str]] = {}
+        refs = {}
+        for store in stores:
+            try:
+                for ref in await catalog.snapshots(store):
+                    holders.setdefault(ref.id, []).append(store.name)
+                    refs[ref.id] = ref
+            except StoreError as e:
+                rows.append({"registry": reg.name, "error": str(e), "store": store.name})
+        for sid, ref in sorted(refs.items(), key=lambda kv: kv[1].key_time):
+            have = [s for s in stores if s.name in holders[sid]]
+            try:
+                manifest, _ = await catalog.load_any(have, ref)
+            except (IntegrityError, StoreError) as e:
+                rows.append({"registry": reg.name, "id": sid, "error": str(e), "stores": holders[sid]})
+                continue
+            rows.append({"registry": reg.name, "id": sid, "time": manifest.time, "files": manifest.files,
+                         "bytes": manifest.bytes, "stores": holders[sid]})
+    return rows
+
+
+def snapshots(ctx: Context) -> int:
+    config = ctx.config
+    ring, _ = ctx.load_keyring()
+    registries = [config.registry(ctx.args.registry)] if ctx.args.registry else list(config.registries)
+    stores = open_stores(config, [ctx.args.store] if ctx.args.store else None)
+
+    async def go() -> list[dict[str, Any]]:
+        try:
+            return await _list(ring, config, registries, stores)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    rows = asyncio.run(go())
+    if ctx.json:
+        ctx.emit({"snapshots": [r for r in rows if "error" not in r],
+                  "errors": [r for r in rows if "error" in r]})
+    else:
+        for r in rows:
+            if "error" in r:
+                ctx.say(f"{r['registry']:<16} {r.get('id', '')[:12]:<12}  ERROR {r['error']}")
+            else:
+                ctx.say(f"{r['registry']:<16} {r['id'][:12]}  {r['time']}  {r['files']:>7} files  "
+                        f"{_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}")
+    return FAILED if any("error" in r for r in rows) else OK
+
+
+def restore(ctx: Context) -> int:
+    config = ctx.config
+    args = ctx.args
+    spec = config.registry(args.registry)
+    ring, _ = ctx.load_keyring()
+    stores = open_stores(config, [args.store] if args.store else None)
+    target: Path = args.target
+    if spec.kind == "command":
+        ctx.note(f"the dump lands in {target / (spec.name + '.dump')}")
+
+    async def go() -> Any:
+        try:
+            restorer = Restorer(ring, spec.name, stores, cache_dir(config), progress_for(ctx.err))
+            return await restorer.restore(args.snapshot, target, args.path, args.force)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    result = asyncio.run(go())
+    ctx.say(f"restored {spec.name} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
+            f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}")
+    if result.chain != "ok":
+        ctx.note(f"warning: snapshot chain {result.chain}")
+    if ctx.json:
+        ctx.emit(result.to_json())
+    return OK

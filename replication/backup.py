@@ -1,0 +1,529 @@
+"""One backup round: a snapshot of each registry, sent to every store at once.
+
+For each registry: learn what each store holds; take the newest verified snapshot as the parent
+(its entries are the files cache, its chunk locations the dedup index); read the registry
+consistently, cut, hash, compress and seal the new chunks in worker threads while the event loop
+packs them and uploads every finished pack to all stores concurrently; back-fill packs a store
+missed; extend Object Lock retention of reused packs; then write the signed manifest last, to
+every store that holds all of its packs. The snapshot counts when ``quorum`` stores abroad hold it.
+
+A store that fails is set aside for the rest of the round (reported as ``failed: ...``) and is
+back-filled by a later round. Nothing half-written is ever visible as a snapshot: a manifest is
+written to a store only after every pack it names is there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, BinaryIO, TypeVar
+
+from keys import Keyring
+from replication.catalog import Catalog, SnapshotRef
+from replication.chunking import batches, cdc_seed
+from replication.crypto import chunk_id, object_id, seal_blob
+from replication.errors import IntegrityError, RegistryReadError, ReplicationError, StoreError
+from replication.fetch import fetch_verified
+from replication.layout import pack_key, packs_prefix
+from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
+from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
+from replication.progress import NoProgress, Progress
+from replication.readers import ChangedWhileReadingError, RegistryReader, ScanItem, make_reader
+from replication.repository import ensure_repository
+from replication.retention import RetentionMemory, lock_until
+from replication.spec import RegistrySpec
+from replication.stores import Store
+
+T = TypeVar("T")
+
+
+def utc_time() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class BackupOptions:
+    reread: bool = False  # ignore the files cache: read every file again
+    pack_size: int = TARGET_SIZE
+    cpu_workers: int = max(2, os.cpu_count() or 2)
+    inflight_batches: int = 3
+    inflight_packs: int = 4
+    read_attempts: int = 3
+
+
+@dataclass
+class RegistryResult:
+    registry: str
+    id: str | None = None
+    time: str | None = None
+    files: int = 0
+    bytes: int = 0
+    new_bytes: int = 0
+    stored_bytes: int = 0
+    quorum_met: bool = False
+    stores: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    error: str | None = None
+    reused_files: int = 0
+    backfilled_packs: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "registry": self.registry, "id": self.id, "time": self.time, "files": self.files, "bytes": self.bytes,
+            "new_bytes": self.new_bytes, "stored_bytes": self.stored_bytes, "quorum_met": self.quorum_met,
+            "stores": self.stores, "reused_files": self.reused_files, "backfilled_packs": self.backfilled_packs,
+        }
+        if self.warnings:
+            doc["warnings"] = self.warnings
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+class _Pack:
+    """A pack a chunk lives in: known by id, or still being filled (id set when finished)."""
+
+    __slots__ = ("id", "key_id", "size")
+
+    def __init__(self, pack_id: str | None = None, size: int = 0, key_id: str = "") -> None:
+        self.id = pack_id
+        self.size = size
+        self.key_id = key_id
+
+
+# A chunk and where it lives: (chunk id, pack, offset, stored length, raw length)
+Loc = tuple[bytes, _Pack, int, int, int]
+
+
+@dataclass
+class _StoreSlot:
+    store: Store
+    counts: bool
+    retention: RetentionMemory
+    error: str | None = None  # set aside for the rest of the round
+
+
+class BackupRound:
+    """Back up registries to stores. One instance per round; not reentrant."""
+
+    def __init__(
+        self,
+        ring: Keyring,
+        stores: list[Store],
+        counts: Callable[[Store], bool],
+        quorum: int,
+        cache_dir: Path,
+        scratch: Path,
+        progress: Progress | None = None,
+        options: BackupOptions | None = None,
+    ) -> None:
+        self.ring = ring
+        self.quorum = quorum
+        self.cache_dir = cache_dir
+        self.scratch = scratch
+        self.progress = progress or NoProgress()
+        self.options = options or BackupOptions()
+        self.slots = [
+            _StoreSlot(s, counts(s), RetentionMemory(cache_dir / "retention" / f"{s.name}.json")) for s in stores
+        ]
+        self._cpu = ThreadPoolExecutor(self.options.cpu_workers, thread_name_prefix="backup-cpu")
+        self._io = ThreadPoolExecutor(2, thread_name_prefix="backup-read")
+        self._prepared = False
+
+    async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
+
+    async def _io_run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn, *args)
+
+    def alive(self) -> list[_StoreSlot]:
+        return [s for s in self.slots if s.error is None]
+
+    def _fail(self, slot: _StoreSlot, error: BaseException | str) -> None:
+        if slot.error is None:
+            slot.error = str(error)
+
+    async def prepare(self) -> None:
+        """Every store: reachable, a repository of this master key, holding the current key bundle."""
+
+        async def one(slot: _StoreSlot) -> None:
+            try:
+                await ensure_repository(slot.store, self.ring)
+            except (StoreError, IntegrityError) as e:
+                self._fail(slot, e)
+
+        await asyncio.gather(*(one(s) for s in self.slots))
+        self._prepared = True
+
+    async def run(self, registries: list[RegistrySpec]) -> list[RegistryResult]:
+        try:
+            if not self._prepared:
+                await self.prepare()
+            results = []
+            for spec in registries:
+                results.append(await self.backup_registry(spec))
+            return results
+        finally:
+            for slot in self.slots:
+                slot.retention.save()
+            self._cpu.shutdown(wait=False, cancel_futures=True)
+            self._io.shutdown(wait=False, cancel_futures=True)
+
+    async def backup_registry(self, spec: RegistrySpec) -> RegistryResult:
+        result = RegistryResult(spec.name)
+        try:
+            await _RegistryBackup(self, spec, result).run()
+        except (RegistryReadError, IntegrityError) as e:
+            result.error = str(e)
+        except ReplicationError as e:
+            result.error = str(e)
+        for slot in self.slots:
+            if slot.store.name not in result.stores:
+                result.stores[slot.store.name] = f"failed: {slot.error}" if slot.error else "failed: not written"
+        return result
+
+
+class _RegistryBackup:
+    def __init__(self, round_: BackupRound, spec: RegistrySpec, result: RegistryResult) -> None:
+        self.r = round_
+        self.spec = spec
+        self.result = result
+        ring = round_.ring
+        self.catalog = Catalog(ring, spec.name, round_.cache_dir)
+        self.tag = self.catalog.tag
+        self.id_key = ring.id_key(spec.name)
+        self.key_id, self.data_key = ring.active_data_key(spec.name)
+        self.seed = cdc_seed(self.id_key)
+        self.known: dict[bytes, Loc] = {}
+        self.packs_by_id: dict[str, _Pack] = {}
+        self.has: dict[str, set[str]] = {}  # store -> pack ids it holds (listed + uploaded)
+        self.writer: PackWriter | None = None
+        self.current: _Pack | None = None
+        self.uploads: list[asyncio.Task[None]] = []
+        self.pack_slots = asyncio.Semaphore(round_.options.inflight_packs)
+        self.new_pack_bytes = 0
+
+    # -- what the stores hold ----------------------------------------------------------------------
+
+    async def survey(self) -> list[SnapshotRef]:
+        """List packs and snapshots of this registry in every live store; returns all snapshot refs."""
+        refs: dict[str, SnapshotRef] = {}
+
+        async def one(slot: _StoreSlot) -> None:
+            try:
+                packs = await slot.store.list_objects(packs_prefix(self.tag))
+                snaps = await self.catalog.snapshots(slot.store)
+            except StoreError as e:
+                self.r._fail(slot, e)
+                return
+            self.has[slot.store.name] = {p.key.rsplit("/", 1)[-1] for p in packs}
+            for ref in snaps:
+                refs.setdefault(ref.id, ref)
+
+        await asyncio.gather(*(one(s) for s in self.r.alive()))
+        return sorted(refs.values(), key=lambda r: (r.key_time, r.id))
+
+    async def parent(self, refs: list[SnapshotRef]) -> tuple[SnapshotRef, Manifest] | None:
+        stores = [s.store for s in self.r.alive()]
+        for ref in reversed(refs):
+            try:
+                manifest, _ = await self.catalog.load_any(stores, ref)
+                return ref, manifest
+            except (IntegrityError, StoreError) as e:
+                self.result.warnings.append(f"snapshot {ref.id[:12]} skipped as parent: {e}")
+        return None
+
+    def learn(self, manifest: Manifest) -> dict[str, Entry]:
+        """Index the parent's chunks (only those in packs some live store holds) and its files."""
+        available = set().union(*self.has.values()) if self.has else set()
+        packs: list[_Pack | None] = []
+        for ref in manifest.packs:
+            if ref.id in available:
+                pack = self.packs_by_id.setdefault(ref.id, _Pack(ref.id, ref.size, ref.key_id))
+                packs.append(pack)
+            else:
+                packs.append(None)
+        files: dict[str, Entry] = {}
+        for entry in manifest.entries:
+            if entry.type != "file":
+                continue
+            complete = True
+            for cid, pidx, off, length, raw in RECORD.iter_unpack(entry.chunks):
+                p = packs[pidx] if pidx < len(packs) else None
+                if p is None:
+                    complete = False
+                    continue
+                self.known.setdefault(cid, (cid, p, off, length, raw))
+            if complete:
+                files[entry.path] = entry
+        return files
+
+    # -- chunk pipeline ----------------------------------------------------------------------------
+
+    def _process(self, chunks: list[bytes]) -> list[tuple[bytes, int, bytes | None]]:
+        """Worker thread: id every chunk, seal the ones not known yet."""
+        out: list[tuple[bytes, int, bytes | None]] = []
+        known = self.known
+        for data in chunks:
+            cid = chunk_id(self.id_key, data)
+            blob = None if cid in known else seal_blob(self.data_key, cid, data)
+            out.append((cid, len(data), blob))
+        return out
+
+    async def _add(self, cid: bytes, raw_len: int, blob: bytes | None) -> Loc:
+        loc = self.known.get(cid)
+        if loc is not None:
+            return loc
+        if blob is None:  # known when processed, so known now: cannot happen
+            raise AssertionError("chunk vanished from the index")
+        if self.writer is None:
+            await self.pack_slots.acquire()
+            self.writer = PackWriter(self.key_id, self.data_key, self.r.options.pack_size)
+            self.current = _Pack(key_id=self.key_id)
+        assert self.current is not None
+        offset = self.writer.add(cid, blob, raw_len)
+        loc = (cid, self.current, offset, len(blob), raw_len)
+        self.known[cid] = loc
+        self.result.new_bytes += raw_len
+        if self.writer.full:
+            await self._seal_pack()
+        return loc
+
+    async def _seal_pack(self) -> None:
+        writer, pack = self.writer, self.current
+        self.writer = self.current = None
+        assert writer is not None and pack is not None
+        finished = await self.r._cpu_run(writer.finish)
+        pack.id = finished.id
+        pack.size = len(finished.data)
+        self.packs_by_id[finished.id] = pack
+        self.new_pack_bytes += pack.size
+        self.uploads.append(asyncio.create_task(self._upload(finished)))
+
+    async def _upload(self, finished: FinishedPack) -> None:
+        key = pack_key(self.tag, finished.id)
+
+        async def one(slot: _StoreSlot) -> None:
+            until = lock_until(slot.store.lock_days, datetime.now(UTC)) if slot.store.lock_days else None
+            try:
+                await slot.store.put(key, finished.data, until)
+            except StoreError as e:
+                self.r._fail(slot, e)
+                return
+            if until is not None:
+                slot.retention.set(key, until)
+            self.has.setdefault(slot.store.name, set()).add(finished.id)
+            self.r.progress.transferred(slot.store.name, len(finished.data))
+
+        try:
+            await asyncio.gather(*(one(s) for s in self.r.alive()))
+        finally:
+            self.pack_slots.release()
+
+    async def read_file(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Loc]] | None:
+        for _ in range(self.r.options.read_attempts):
+            try:
+                return await self._read_once(reader, item)
+            except ChangedWhileReadingError:
+                continue
+        self.result.warnings.append(
+            f"{item.path}: changed while being read {self.r.options.read_attempts} times; not in this snapshot"
+        )
+        return None
+
+    async def _read_once(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Loc]]:
+        cm: AbstractContextManager[tuple[BinaryIO, ScanItem]] = reader.open(item)
+        stream, now = await self.r._io_run(cm.__enter__)
+        locs: list[Loc] = []
+        total = 0
+        try:
+            gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed)
+            pending: deque[asyncio.Future[list[tuple[bytes, int, bytes | None]]]] = deque()
+
+            async def drain_one() -> None:
+                nonlocal total
+                for cid, raw_len, blob in await pending.popleft():
+                    locs.append(await self._add(cid, raw_len, blob))
+                    total += raw_len
+
+            while True:
+                batch = await self.r._io_run(next, gen, None)
+                if batch is None:
+                    break
+                self.r.progress.advance(sum(len(c) for c in batch))
+                pending.append(asyncio.ensure_future(self.r._cpu_run(self._process, batch)))
+                while len(pending) >= self.r.options.inflight_batches:
+                    await drain_one()
+            while pending:
+                await drain_one()
+        except BaseException as e:
+            await self.r._io_run(cm.__exit__, type(e), e, e.__traceback__)
+            raise
+        await self.r._io_run(cm.__exit__, None, None, None)
+        if now.size != total and reader.chunking.method == "cdc" and now.cache is not None:
+            raise ChangedWhileReadingError(f"{item.path}: size changed while being read")
+        return ScanItem(now.path, "file", now.mode, now.mtime_ns, total, cache=now.cache), locs
+
+    # -- the snapshot ------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        spec, result, r = self.spec, self.result, self.r
+        started = utc_time()
+        if not r.alive():
+            raise StoreError("-", "no store is reachable: " + "; ".join(f"{s.store.name}: {s.error}" for s in r.slots))
+        refs = await self.survey()
+        parent = await self.parent(refs)
+        old_files: dict[str, Entry] = {}
+        if parent is not None:
+            old_files = self.learn(parent[1])
+        reader = make_reader(spec, r.scratch)
+        try:
+            items = await r._io_run(reader.scan)
+            total = sum(i.size for i in items if i.type == "file") if spec.kind != "command" else None
+            r.progress.start(spec.name, total, sum(1 for i in items if i.type == "file"))
+            done: list[tuple[ScanItem, list[Loc]]] = []
+            for item in items:
+                if item.type != "file":
+                    done.append((item, []))
+                    continue
+                old = old_files.get(item.path)
+                if not r.options.reread and old is not None and item.cache is not None and old.cache == item.cache:
+                    done.append((item, [self.known[cid] for cid, *_ in RECORD.iter_unpack(old.chunks)]))
+                    result.reused_files += 1
+                    r.progress.advance(item.size, 1)
+                    continue
+                got = await self.read_file(reader, item)
+                r.progress.advance(0, 1)
+                if got is not None:
+                    done.append(got)
+        finally:
+            await r._io_run(reader.close)
+        if self.writer is not None and len(self.writer):
+            await self._seal_pack()
+        elif self.writer is not None:
+            self.writer = None
+            self.pack_slots.release()
+        await asyncio.gather(*self.uploads)
+        r.progress.finish()
+        manifest = self._manifest(spec, started, parent[0].id if parent else None, done)
+        await self._complete_stores(manifest)
+        await self._write_manifest(manifest)
+
+    def _manifest(self, spec: RegistrySpec, time: str, previous: str | None,
+                  done: list[tuple[ScanItem, list[Loc]]]) -> Manifest:
+        index: dict[str, int] = {}
+        packs: list[PackRef] = []
+        entries: list[Entry] = []
+        for item, locs in done:
+            if item.type != "file":
+                entries.append(Entry(item.path, item.type, item.mode, item.mtime_ns, target=item.target))
+                continue
+            records = bytearray()
+            for cid, pack, off, length, raw in locs:
+                assert pack.id is not None
+                pidx = index.get(pack.id)
+                if pidx is None:
+                    pidx = index[pack.id] = len(packs)
+                    packs.append(PackRef(pack.id, pack.size, pack.key_id))
+                records += RECORD.pack(cid, pidx, off, length, raw)
+            entries.append(Entry(item.path, "file", item.mode, item.mtime_ns, item.size, bytes(records),
+                                 cache=item.cache))
+        files = sum(1 for e in entries if e.type == "file")
+        size = sum(e.size for e in entries)
+        self.result.files, self.result.bytes = files, size
+        stats = {"files": files, "bytes": size, "new_bytes": self.result.new_bytes,
+                 "new_pack_bytes": self.new_pack_bytes, "reused_files": self.result.reused_files}
+        return Manifest(spec.name, spec.kind, time, previous, socket.gethostname(), packs, entries, stats,
+                        list(self.result.warnings))
+
+    async def _complete_stores(self, manifest: Manifest) -> None:
+        """Back-fill packs a store lacks (from a store that has them) and extend reused packs' locks."""
+        needed = {p.id for p in manifest.packs}
+        now = datetime.now(UTC)
+
+        async def one(slot: _StoreSlot) -> None:
+            store = slot.store
+            have = self.has.get(store.name, set())
+            try:
+                for pack_id in sorted(needed - have):
+                    await self._copy_pack(pack_id, slot)
+                    self.result.backfilled_packs += 1
+                if store.lock_days:
+                    await self._extend_locks(slot, needed, now)
+            except (StoreError, IntegrityError) as e:
+                self.r._fail(slot, e)
+
+        await asyncio.gather(*(one(s) for s in self.r.alive()))
+
+    async def _copy_pack(self, pack_id: str, dest: _StoreSlot) -> None:
+        key = pack_key(self.tag, pack_id)
+        for src in self.r.alive():
+            if src is dest or pack_id not in self.has.get(src.store.name, set()):
+                continue
+            try:
+                fetched = await fetch_verified(src.store, key, pack_id)
+            except (StoreError, IntegrityError):
+                continue
+            until = lock_until(dest.store.lock_days, datetime.now(UTC)) if dest.store.lock_days else None
+            await dest.store.put(key, fetched.data, until)
+            if until is not None:
+                dest.retention.set(key, until)
+            self.has.setdefault(dest.store.name, set()).add(pack_id)
+            return
+        raise StoreError(dest.store.name, f"lacks pack {pack_id[:12]} and no other store could supply it")
+
+    async def _extend_locks(self, slot: _StoreSlot, needed: set[str], now: datetime) -> None:
+        store = slot.store
+        want = lock_until(store.lock_days, now)
+        minimum = now + timedelta(days=store.lock_days)  # what the new snapshot is locked for
+
+        async def one(pack_id: str) -> None:
+            key = pack_key(self.tag, pack_id)
+            until = slot.retention.get(key)
+            if until is None:
+                until = await store.retention(key)
+                if until is not None:
+                    slot.retention.set(key, until)
+            if until is None or until < minimum:
+                await store.set_retention(key, want)
+                slot.retention.set(key, want)
+
+        await asyncio.gather(*(one(p) for p in sorted(needed)))
+
+    async def _write_manifest(self, manifest: Manifest) -> None:
+        ring = self.r.ring
+        header = SnapshotHeader(self.tag, manifest.time, ring.signing.id, self.key_id)
+        data = await self.r._cpu_run(encode_snapshot, manifest, header, self.data_key, ring.signing_key())
+        sid = object_id(data)
+        key = self.catalog.key_for(manifest.time, sid)
+        needed = {p.id for p in manifest.packs}
+        written: list[_StoreSlot] = []
+
+        async def one(slot: _StoreSlot) -> None:
+            if not needed <= self.has.get(slot.store.name, set()):
+                self.r._fail(slot, "does not hold every pack of the snapshot")
+                return
+            until = lock_until(slot.store.lock_days, datetime.now(UTC)) if slot.store.lock_days else None
+            try:
+                await slot.store.put(key, data, until)
+            except StoreError as e:
+                self.r._fail(slot, e)
+                return
+            written.append(slot)
+
+        await asyncio.gather(*(one(s) for s in self.r.alive()))
+        self.catalog.remember(sid, data)
+        res = self.result
+        res.id, res.time = sid, manifest.time
+        res.stored_bytes = self.new_pack_bytes + len(data)
+        for slot in written:
+            res.stores[slot.store.name] = "ok"
+        res.quorum_met = sum(1 for s in written if s.counts) >= self.r.quorum

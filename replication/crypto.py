@@ -1,0 +1,115 @@
+"""The one place where chunks and metadata are hashed, compressed and encrypted.
+
+Chunk ids are keyed BLAKE3-256 MACs of the plaintext under the registry's secret id key, so a
+store that holds ciphertext cannot confirm a guess about the content. Blobs are encrypted with
+AES-256-GCM under the registry's data key with the chunk id as associated data, so a store cannot
+swap one blob for another: the tag fails unless the blob was made for exactly that id.
+
+Nonce policy: every encryption draws a fresh random 96-bit nonce. NIST SP 800-38D bounds random
+nonces to 2^32 encryptions per key for a collision chance below 2^-32. A data key encrypts each
+distinct chunk once (dedup), one header per pack and one manifest per snapshot, so at the ~1 MiB
+average chunk that bound is ~4 PiB of unique data per key (64 TiB for 16 KiB database chunks);
+`embassy keys rotate` starts a new key long before that. Pack and manifest ids are unkeyed
+BLAKE3-256 of the object bytes, so anyone can check an object's integrity without keys.
+
+zstandard compressor objects are not thread-safe (sharing one crashed the interpreter): each
+thread keeps its own.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import blake3
+import zstandard
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from replication.errors import IntegrityError
+
+NONCE = 12
+TAG = 16
+ID_BYTES = 32
+CODEC_RAW = 0
+CODEC_ZSTD = 1
+ZSTD_LEVEL = 1
+# Store compressed only when it saves at least this fraction: skip incompressible data.
+_MIN_SAVING = 0.03
+_local = threading.local()
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    c = getattr(_local, "zc", None)
+    if c is None:
+        c = _local.zc = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return c
+
+
+def _decompressor() -> zstandard.ZstdDecompressor:
+    d = getattr(_local, "zd", None)
+    if d is None:
+        d = _local.zd = zstandard.ZstdDecompressor()
+    return d
+
+
+def chunk_id(id_key: bytes, data: bytes | memoryview) -> bytes:
+    return blake3.blake3(data, key=id_key).digest()
+
+
+def object_id(data: bytes | memoryview) -> str:
+    """The content id of a pack or manifest: hex BLAKE3-256 of its bytes (unkeyed)."""
+    return blake3.blake3(data, max_threads=blake3.blake3.AUTO if len(data) > (8 << 20) else 1).hexdigest()
+
+
+def compress(data: bytes | memoryview) -> tuple[int, bytes | memoryview]:
+    """(codec, payload): zstd when it saves enough, else the data unchanged."""
+    if len(data) < 64:
+        return CODEC_RAW, data
+    packed = _compressor().compress(data)
+    if len(packed) <= len(data) * (1 - _MIN_SAVING):
+        return CODEC_ZSTD, packed
+    return CODEC_RAW, data
+
+
+def decompress(codec: int, payload: bytes, raw_len: int) -> bytes:
+    if codec == CODEC_RAW:
+        return payload
+    if codec == CODEC_ZSTD:
+        try:
+            return _decompressor().decompress(payload, max_output_size=raw_len)
+        except zstandard.ZstdError as e:
+            raise IntegrityError(f"blob does not decompress: {e}") from e
+    raise IntegrityError(f"unknown codec {codec}")
+
+
+def seal(key: bytes, plaintext: bytes | memoryview, aad: bytes) -> bytes:
+    """nonce || AES-256-GCM(key, plaintext, aad) (ciphertext with its 16-byte tag)."""
+    nonce = os.urandom(NONCE)
+    return nonce + AESGCM(key).encrypt(nonce, bytes(plaintext), aad)
+
+
+def open_sealed(key: bytes, sealed: bytes | memoryview, aad: bytes, what: str) -> bytes:
+    if len(sealed) < NONCE + TAG:
+        raise IntegrityError(f"{what}: too short to be sealed data")
+    try:
+        return AESGCM(key).decrypt(bytes(sealed[:NONCE]), bytes(sealed[NONCE:]), aad)
+    except InvalidTag as e:
+        raise IntegrityError(f"{what}: authentication failed (tampered, damaged or another key's)") from e
+
+
+def seal_blob(key: bytes, cid: bytes, data: bytes | memoryview) -> bytes:
+    """A chunk as stored in a pack: nonce || GCM(codec byte || payload), the chunk id as AAD."""
+    codec, payload = compress(data)
+    return seal(key, bytes([codec]) + bytes(payload), cid)
+
+
+def open_blob(key: bytes, id_key: bytes, cid: bytes, blob: bytes | memoryview, raw_len: int, what: str) -> bytes:
+    """The chunk's plaintext, after checking the AEAD tag, the length and the keyed id."""
+    inner = open_sealed(key, blob, cid, what)
+    data = decompress(inner[0], inner[1:], raw_len)
+    if len(data) != raw_len:
+        raise IntegrityError(f"{what}: length {len(data)} where the manifest says {raw_len}")
+    if chunk_id(id_key, data) != cid:
+        raise IntegrityError(f"{what}: content does not match its chunk id")
+    return data

@@ -1,0 +1,47 @@
+"""Reading content-addressed objects so that a newer version laid over them cannot pass for them.
+
+Packs and manifests are named by the BLAKE3 of their bytes. On a versioned (Object Lock) bucket,
+someone holding the store's credentials can add a delete marker or upload a newer version over an
+object, but cannot remove the locked version underneath: when the current version is missing or
+does not hash to its name, the older versions are searched for the one that does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from replication.crypto import object_id
+from replication.errors import IntegrityError, ObjectNotFoundError
+from replication.stores import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    data: bytes
+    # Set when the current version was missing or forged and an older, intact version was used.
+    shadowed: str | None = None
+    version_id: str | None = None
+
+
+async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned: bool | None = None) -> Fetched:
+    """The object's bytes, checked against ``expected_id``; raises IntegrityError / ObjectNotFoundError."""
+    problem: str
+    try:
+        data = await store.get(key)
+    except ObjectNotFoundError:
+        problem = "missing (deleted or hidden by a delete marker)"
+    else:
+        if object_id(data) == expected_id:
+            return Fetched(data)
+        problem = "current version does not match its id (overwritten or damaged)"
+    if versioned is None:
+        versioned = await store.versioned()
+    if versioned:
+        versions = [v for v in await store.list_versions(key) if v.key == key and not v.is_delete_marker]
+        for v in sorted(versions, key=lambda v: v.last_modified, reverse=True):
+            data = await store.get(key, version_id=v.version_id)
+            if object_id(data) == expected_id:
+                return Fetched(data, shadowed=problem, version_id=v.version_id)
+    if problem.startswith("missing"):
+        raise ObjectNotFoundError(store.name, key)
+    raise IntegrityError(f"store {store.name}: {key}: {problem}")

@@ -1,0 +1,23 @@
+"""Registry readers: a consistent view of a folder, a SQLite database or a dump command's output."""
+
+from pathlib import Path
+
+from replication.errors import RegistryReadError
+from replication.readers.base import ChangedWhileReadingError, Chunking, RegistryReader, ScanItem
+from replication.readers.command import CommandReader
+from replication.readers.directory import DirectoryReader
+from replication.readers.sqlite import SqliteReader
+from replication.spec import RegistrySpec
+
+
+def make_reader(spec: RegistrySpec, scratch: Path) -> RegistryReader:
+    if spec.kind == "directory" and spec.path is not None:
+        return DirectoryReader(spec.path)
+    if spec.kind == "sqlite" and spec.path is not None:
+        return SqliteReader(spec.path, scratch)
+    if spec.kind == "command" and spec.command:
+        return CommandReader(spec.name, spec.command)
+    raise RegistryReadError(f"registry {spec.name}: incomplete {spec.kind} registry")
+
+
+__all__ = ["ChangedWhileReadingError", "Chunking", "RegistryReader", "ScanItem", "make_reader"]

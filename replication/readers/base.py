@@ -1,0 +1,64 @@
+"""What a registry reader gives the backup: a consistent list of entries and a way to read files.
+
+A reader's ``scan`` returns every entry of the registry in path order (folders, symlinks, files
+with their metadata and files-cache key); ``open`` gives a file's bytes as a stream and, once the
+stream is read to the end, ``finish`` says whether what was read is consistent (a file that changed
+meanwhile is read again by the backup, or reported). ``chunking`` tells how to cut the bytes.
+Readers do blocking I/O and are driven from worker threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import BinaryIO, Literal, Protocol
+
+EntryType = Literal["file", "dir", "symlink"]
+
+
+@dataclass(frozen=True, slots=True)
+class Chunking:
+    """``cdc``: content-defined (FastCDC); ``fixed``: fixed-size blocks (databases: pages change in place)."""
+
+    method: Literal["cdc", "fixed"]
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class ScanItem:
+    path: str
+    type: EntryType
+    mode: int
+    mtime_ns: int
+    size: int = 0
+    target: str = ""
+    cache: tuple[int, ...] | None = None
+
+
+class ChangedWhileReadingError(Exception):
+    """The file changed between the start and the end of reading it."""
+
+
+class RegistryReader(Protocol):
+    chunking: Chunking
+
+    def scan(self) -> list[ScanItem]:
+        ...
+
+    def open(self, item: ScanItem) -> AbstractContextManager[tuple[BinaryIO, ScanItem]]:
+        """The file's bytes as a stream, with its metadata as opened (which may be newer than the
+        scan's); raises ChangedWhileReadingError on exit if the file changed while it was read."""
+        ...
+
+    def close(self) -> None:
+        """Release temporary copies and processes."""
+        ...
+
+
+def iter_blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:
+    while True:
+        block = stream.read(size)
+        if not block:
+            return
+        yield block
