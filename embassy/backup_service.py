@@ -48,7 +48,9 @@ def backup_lock(config: Config, wait: bool) -> Iterator[None]:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except BlockingIOError as e:
-            raise BackupBusyError(f"another backup is running on this machine ({config.data_dir / 'backup.lock'})") from e
+            raise BackupBusyError(
+                f"another backup is running on this machine ({config.data_dir / 'backup.lock'})"
+            ) from e
         yield
     finally:
         os.close(fd)
@@ -59,13 +61,26 @@ def open_stores(config: Config, names: list[str] | None = None) -> list[Store]:
     return [open_store(s) for s in specs]
 
 
-async def run_backup(config: Config, ring: Keyring, registries: list[RegistrySpec],
-                     progress: Progress | None = None, options: BackupOptions | None = None) -> list[RegistryResult]:
+async def run_backup(
+    config: Config,
+    ring: Keyring,
+    registries: list[RegistrySpec],
+    progress: Progress | None = None,
+    options: BackupOptions | None = None,
+) -> list[RegistryResult]:
     stores = open_stores(config)
     try:
         counts = {s.name: config.counts_for_quorum(s) for s in config.stores}
-        engine = BackupRound(ring, stores, lambda s: counts[s.name], config.replication.quorum, cache_dir(config),
-                             scratch_dir(config), progress, options)
+        engine = BackupRound(
+            ring,
+            stores,
+            lambda s: counts[s.name],
+            config.replication.quorum,
+            cache_dir(config),
+            scratch_dir(config),
+            progress,
+            options,
+        )
         return await engine.run(registries)
     finally:
         await asyncio.gather(*(s.close() for s in stores), return_exceptions=True)

@@ -333,8 +333,12 @@ class Keyring:
         the rest - public keys, registry names, wrapped keys - is AES-256-GCM encrypted with the
         readable header as associated data, so a store can neither read nor alter any of it.
         """
-        header = {"format": BUNDLE_FORMAT, "version": VERSION, "master_key_id": self.master_key_id,
-                  "bundle_seq": self.bundle_seq}
+        header = {
+            "format": BUNDLE_FORMAT,
+            "version": VERSION,
+            "master_key_id": self.master_key_id,
+            "bundle_seq": self.bundle_seq,
+        }
         nonce = os.urandom(12)
         sealed = AESGCM(subkey(self.master_key, "bundle")).encrypt(
             nonce, canonical_json(self._public_body()), canonical_json(header)
@@ -364,8 +368,9 @@ class Keyring:
         if not isinstance(header, dict) or header.get("format") != BUNDLE_FORMAT or header.get("version") != VERSION:
             raise BundleError("key bundle has an unknown format or version")
         if header.get("master_key_id") != master_key_id(master_key):
-            raise BundleError(f"key bundle belongs to master key {header.get('master_key_id')}, "
-                              f"not {master_key_id(master_key)}")
+            raise BundleError(
+                f"key bundle belongs to master key {header.get('master_key_id')}, not {master_key_id(master_key)}"
+            )
         try:
             plain = AESGCM(subkey(master_key, "bundle")).decrypt(nonce, sealed, canonical_json(header))
         except (InvalidTag, ValueError) as e:

@@ -77,9 +77,17 @@ class RegistryResult:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "registry": self.registry, "id": self.id, "time": self.time, "files": self.files, "bytes": self.bytes,
-            "new_bytes": self.new_bytes, "stored_bytes": self.stored_bytes, "quorum_met": self.quorum_met,
-            "stores": self.stores, "reused_files": self.reused_files, "backfilled_packs": self.backfilled_packs,
+            "registry": self.registry,
+            "id": self.id,
+            "time": self.time,
+            "files": self.files,
+            "bytes": self.bytes,
+            "new_bytes": self.new_bytes,
+            "stored_bytes": self.stored_bytes,
+            "quorum_met": self.quorum_met,
+            "stores": self.stores,
+            "reused_files": self.reused_files,
+            "backfilled_packs": self.backfilled_packs,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -417,8 +425,9 @@ class _RegistryBackup:
         await self._complete_stores(manifest)
         await self._write_manifest(manifest)
 
-    def _manifest(self, spec: RegistrySpec, time: str, previous: str | None,
-                  done: list[tuple[ScanItem, list[Loc]]]) -> Manifest:
+    def _manifest(
+        self, spec: RegistrySpec, time: str, previous: str | None, done: list[tuple[ScanItem, list[Loc]]]
+    ) -> Manifest:
         index: dict[str, int] = {}
         packs: list[PackRef] = []
         entries: list[Entry] = []
@@ -434,15 +443,30 @@ class _RegistryBackup:
                     pidx = index[pack.id] = len(packs)
                     packs.append(PackRef(pack.id, pack.size, pack.key_id))
                 records += RECORD.pack(cid, pidx, off, length, raw)
-            entries.append(Entry(item.path, "file", item.mode, item.mtime_ns, item.size, bytes(records),
-                                 cache=item.cache))
+            entries.append(
+                Entry(item.path, "file", item.mode, item.mtime_ns, item.size, bytes(records), cache=item.cache)
+            )
         files = sum(1 for e in entries if e.type == "file")
         size = sum(e.size for e in entries)
         self.result.files, self.result.bytes = files, size
-        stats = {"files": files, "bytes": size, "new_bytes": self.result.new_bytes,
-                 "new_pack_bytes": self.new_pack_bytes, "reused_files": self.result.reused_files}
-        return Manifest(spec.name, spec.kind, time, previous, socket.gethostname(), packs, entries, stats,
-                        list(self.result.warnings))
+        stats = {
+            "files": files,
+            "bytes": size,
+            "new_bytes": self.result.new_bytes,
+            "new_pack_bytes": self.new_pack_bytes,
+            "reused_files": self.result.reused_files,
+        }
+        return Manifest(
+            spec.name,
+            spec.kind,
+            time,
+            previous,
+            socket.gethostname(),
+            packs,
+            entries,
+            stats,
+            list(self.result.warnings),
+        )
 
     async def _complete_stores(self, manifest: Manifest) -> None:
         """Back-fill packs a store lacks (from a store that has them) and extend reused packs' locks."""

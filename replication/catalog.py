@@ -78,8 +78,9 @@ class Catalog:
         try:
             data_key = self.ring.data_key(self.registry, header.data_key_id)
         except KeyringError as e:
-            raise IntegrityError(f"{what}: encrypted with data key {header.data_key_id}, which the keyring "
-                                 "does not hold") from e
+            raise IntegrityError(
+                f"{what}: encrypted with data key {header.data_key_id}, which the keyring does not hold"
+            ) from e
         manifest = opened.decrypt(data_key, what)
         if manifest.registry != self.registry or manifest.time != header.time:
             raise IntegrityError(f"{what}: body does not match its signed header")

@@ -164,9 +164,15 @@ class SnapshotHeader:
 
     def to_bytes(self) -> bytes:
         return json.dumps(
-            {"format": FORMAT, "registry_tag": self.registry_tag, "time": self.time,
-             "signing_key_id": self.signing_key_id, "data_key_id": self.data_key_id},
-            sort_keys=True, separators=(",", ":"),
+            {
+                "format": FORMAT,
+                "registry_tag": self.registry_tag,
+                "time": self.time,
+                "signing_key_id": self.signing_key_id,
+                "data_key_id": self.data_key_id,
+            },
+            sort_keys=True,
+            separators=(",", ":"),
         ).encode()
 
 
@@ -207,8 +213,9 @@ def open_snapshot(data: bytes, verify_key: VerifyKey, what: str, expected_id: st
     try:
         verify_key.verify(signed, signature)
     except BadSignatureError as e:
-        raise IntegrityError(f"{what}: signature does not verify with the mission's signing key "
-                             "(tampered, or signed by another key)") from e
+        raise IntegrityError(
+            f"{what}: signature does not verify with the mission's signing key (tampered, or signed by another key)"
+        ) from e
     pos = len(MAGIC)
     (head_len,) = _U32.unpack_from(signed, pos)
     pos += 4
@@ -224,8 +231,7 @@ def open_snapshot(data: bytes, verify_key: VerifyKey, what: str, expected_id: st
         h = json.loads(head)
         if h["format"] != FORMAT:
             raise IntegrityError(f"{what}: manifest format {h['format']} is not supported")
-        header = SnapshotHeader(str(h["registry_tag"]), str(h["time"]), str(h["signing_key_id"]),
-                                str(h["data_key_id"]))
+        header = SnapshotHeader(str(h["registry_tag"]), str(h["time"]), str(h["signing_key_id"]), str(h["data_key_id"]))
     except (ValueError, KeyError, TypeError) as e:
         raise IntegrityError(f"{what}: header is malformed") from e
     return OpenedSnapshot(sid, header, head, signed[pos:])

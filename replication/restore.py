@@ -63,8 +63,14 @@ class RestoreResult:
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
-            "registry": self.registry, "id": self.id, "files": self.files, "bytes": self.bytes,
-            "target": self.target, "seconds": round(self.seconds, 3), "store": self.store, "chain": self.chain,
+            "registry": self.registry,
+            "id": self.id,
+            "files": self.files,
+            "bytes": self.bytes,
+            "target": self.target,
+            "seconds": round(self.seconds, 3),
+            "store": self.store,
+            "chain": self.chain,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -92,7 +98,9 @@ async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) ->
     if not matches:
         raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshot {selector!r}")
     if len(matches) > 1:
-        raise SnapshotNotFoundError(f"snapshot prefix {selector!r} is ambiguous ({len(matches)} snapshots); give more digits")
+        raise SnapshotNotFoundError(
+            f"snapshot prefix {selector!r} is ambiguous ({len(matches)} snapshots); give more digits"
+        )
     return matches[0]
 
 
@@ -109,8 +117,10 @@ def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
         for i in range(1, len(parts)):
             parent = "/".join(parts[:i])
             if kinds.get(parent, "dir") != "dir":
-                raise IntegrityError(f"manifest entry {e.path!r} lies beneath {parent!r}, which is a "
-                                     f"{kinds[parent]}; refusing to restore")
+                raise IntegrityError(
+                    f"manifest entry {e.path!r} lies beneath {parent!r}, which is a "
+                    f"{kinds[parent]}; refusing to restore"
+                )
     if path is None:
         return list(manifest.entries)
     wanted = path.strip("/")
@@ -131,8 +141,16 @@ class _Blob:
 
 
 class Restorer:
-    def __init__(self, ring: Keyring, registry: str, stores: list[Store], cache_dir: Path | None = None,
-                 progress: Progress | None = None, parallel_packs: int = 6, cpu_workers: int | None = None) -> None:
+    def __init__(
+        self,
+        ring: Keyring,
+        registry: str,
+        stores: list[Store],
+        cache_dir: Path | None = None,
+        progress: Progress | None = None,
+        parallel_packs: int = 6,
+        cpu_workers: int | None = None,
+    ) -> None:
         self.ring = ring
         self.registry = registry
         self.stores = stores
@@ -200,8 +218,17 @@ class Restorer:
         finally:
             tree.close()
             self._cpu.shutdown(wait=False, cancel_futures=True)
-        return RestoreResult(self.registry, ref.id, len(files), sum(e.size for e in files), str(target),
-                             time.monotonic() - started, source, chain, list(manifest.warnings))
+        return RestoreResult(
+            self.registry,
+            ref.id,
+            len(files),
+            sum(e.size for e in files),
+            str(target),
+            time.monotonic() - started,
+            source,
+            chain,
+            list(manifest.warnings),
+        )
 
     async def _fill(self, manifest: Manifest, files: list[Entry], fds: list[int], source: str) -> None:
         plan: dict[int, dict[int, _Blob]] = defaultdict(dict)  # pack index -> offset -> blob
@@ -226,8 +253,9 @@ class Restorer:
 
         await asyncio.gather(*(one(p, b) for p, b in plan.items()))
 
-    async def _restore_pack(self, manifest: Manifest, pidx: int, blobs: list[_Blob], fds: list[int],
-                            stores: list[Store]) -> None:
+    async def _restore_pack(
+        self, manifest: Manifest, pidx: int, blobs: list[_Blob], fds: list[int], stores: list[Store]
+    ) -> None:
         ref = manifest.packs[pidx]
         key = pack_key(self.catalog.tag, ref.id)
         data_key = self.ring.data_key(self.registry, ref.key_id)
@@ -241,7 +269,9 @@ class Restorer:
                     data = (await fetch_verified(store, key, ref.id)).data
                     pieces = [(0, data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
-                written = await self._cpu_run(self._write_blobs, pieces, blobs, fds, data_key, f"store {store.name}: {key}")
+                written = await self._cpu_run(
+                    self._write_blobs, pieces, blobs, fds, data_key, f"store {store.name}: {key}"
+                )
                 self.progress.advance(written)
                 return
             except (StoreError, IntegrityError) as e:
@@ -258,8 +288,9 @@ class Restorer:
         datas = await asyncio.gather(*(store.get_range(key, s, e - s) for s, e in ranges))
         return [(s, d) for (s, _), d in zip(ranges, datas, strict=True)]
 
-    def _write_blobs(self, pieces: list[tuple[int, bytes]], blobs: list[_Blob], fds: list[int], data_key: bytes,
-                     what: str) -> int:
+    def _write_blobs(
+        self, pieces: list[tuple[int, bytes]], blobs: list[_Blob], fds: list[int], data_key: bytes, what: str
+    ) -> int:
         written = 0
         views = [(start, memoryview(data)) for start, data in pieces]
         for b in blobs:

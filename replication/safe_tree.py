@@ -73,7 +73,9 @@ class SafeTree:
             fd = os.open(name, _DIR_FLAGS, dir_fd=parent)
         except OSError as e:
             if e.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise RestoreTargetError(f"target path {rel} is a symlink or not a folder; refusing to follow it") from e
+                raise RestoreTargetError(
+                    f"target path {rel} is a symlink or not a folder; refusing to follow it"
+                ) from e
             raise
         self._dirs[rel] = fd
         return fd
@@ -83,8 +85,9 @@ class SafeTree:
         parent = self.dir_fd(parent_rel)
         self._clear(parent, name, rel, want_dir=False)
         try:
-            return os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
-                           dir_fd=parent)
+            return os.open(
+                name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
+            )
         except FileExistsError as e:
             raise RestoreTargetError(f"target already has {rel}") from e
 

@@ -75,9 +75,11 @@ def backup(ctx: Context) -> int:
         if r.error:
             ctx.say(f"{r.registry:<16} FAILED: {r.error}")
         else:
-            ctx.say(f"{r.registry:<16} snapshot {(r.id or '')[:12]}  {r.files} files  {_size(r.bytes)}  "
-                    f"new {_size(r.new_bytes)}  stored {_size(r.stored_bytes)}  "
-                    f"quorum {'met' if r.quorum_met else 'NOT met'} ({held}/{config.replication.quorum})")
+            ctx.say(
+                f"{r.registry:<16} snapshot {(r.id or '')[:12]}  {r.files} files  {_size(r.bytes)}  "
+                f"new {_size(r.new_bytes)}  stored {_size(r.stored_bytes)}  "
+                f"quorum {'met' if r.quorum_met else 'NOT met'} ({held}/{config.replication.quorum})"
+            )
         for name, status in r.stores.items():
             ctx.say(f"{'':<16} store {name}: {status}")
         for w in r.warnings:
@@ -91,7 +93,9 @@ def backup(ctx: Context) -> int:
     return OK
 
 
-async def _list(ring: Keyring, config: Any, registries: list[RegistrySpec], stores: list[Store]) -> list[dict[str, Any]]:
+async def _list(
+    ring: Keyring, config: Any, registries: list[RegistrySpec], stores: list[Store]
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for reg in registries:
         if not ring.has_registry(reg.name):
@@ -113,8 +117,16 @@ async def _list(ring: Keyring, config: Any, registries: list[RegistrySpec], stor
             except (IntegrityError, StoreError) as e:
                 rows.append({"registry": reg.name, "id": sid, "error": str(e), "stores": holders[sid]})
                 continue
-            rows.append({"registry": reg.name, "id": sid, "time": manifest.time, "files": manifest.files,
-                         "bytes": manifest.bytes, "stores": holders[sid]})
+            rows.append(
+                {
+                    "registry": reg.name,
+                    "id": sid,
+                    "time": manifest.time,
+                    "files": manifest.files,
+                    "bytes": manifest.bytes,
+                    "stores": holders[sid],
+                }
+            )
     return rows
 
 
@@ -132,15 +144,16 @@ def snapshots(ctx: Context) -> int:
 
     rows = asyncio.run(go())
     if ctx.json:
-        ctx.emit({"snapshots": [r for r in rows if "error" not in r],
-                  "errors": [r for r in rows if "error" in r]})
+        ctx.emit({"snapshots": [r for r in rows if "error" not in r], "errors": [r for r in rows if "error" in r]})
     else:
         for r in rows:
             if "error" in r:
                 ctx.say(f"{r['registry']:<16} {r.get('id', '')[:12]:<12}  ERROR {r['error']}")
             else:
-                ctx.say(f"{r['registry']:<16} {r['id'][:12]}  {r['time']}  {r['files']:>7} files  "
-                        f"{_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}")
+                ctx.say(
+                    f"{r['registry']:<16} {r['id'][:12]}  {r['time']}  {r['files']:>7} files  "
+                    f"{_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}"
+                )
     return FAILED if any("error" in r for r in rows) else OK
 
 
@@ -162,8 +175,10 @@ def restore(ctx: Context) -> int:
             await asyncio.gather(*(s.close() for s in stores))
 
     result = asyncio.run(go())
-    ctx.say(f"restored {spec.name} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
-            f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}")
+    ctx.say(
+        f"restored {spec.name} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
+        f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}"
+    )
     if result.chain != "ok":
         ctx.note(f"warning: snapshot chain {result.chain}")
     if ctx.json:

@@ -43,8 +43,7 @@ class ChangedWhileReadingError(Exception):
 class RegistryReader(Protocol):
     chunking: Chunking
 
-    def scan(self) -> list[ScanItem]:
-        ...
+    def scan(self) -> list[ScanItem]: ...
 
     def open(self, item: ScanItem) -> AbstractContextManager[tuple[BinaryIO, ScanItem]]:
         """The file's bytes as a stream, with its metadata as opened (which may be newer than the

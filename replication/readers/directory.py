@@ -83,8 +83,9 @@ class DirectoryReader:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise ChangedWhileReadingError(f"{item.path}: is no longer a regular file")
-            now = ScanItem(item.path, "file", stat.S_IMODE(before.st_mode), before.st_mtime_ns, before.st_size,
-                           cache=_key(before))
+            now = ScanItem(
+                item.path, "file", stat.S_IMODE(before.st_mode), before.st_mtime_ns, before.st_size, cache=_key(before)
+            )
             yield f, now
             after = os.fstat(fd)
             # The path may now name another file; and the file itself must not have changed.

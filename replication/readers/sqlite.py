@@ -61,8 +61,16 @@ class SqliteReader:
         with self.path.open("rb") as f:
             if f.read(16) != b"SQLite format 3\x00" and st.st_size:
                 raise RegistryReadError(f"{self.path}: is not a SQLite database")
-        return [ScanItem(self.path.name, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size,
-                         cache=_fingerprint(self.path))]
+        return [
+            ScanItem(
+                self.path.name,
+                "file",
+                stat.S_IMODE(st.st_mode),
+                st.st_mtime_ns,
+                st.st_size,
+                cache=_fingerprint(self.path),
+            )
+        ]
 
     def _make_copy(self) -> Path:
         self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
