@@ -15,6 +15,7 @@ written to a store only after every pack it names is there.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
 from collections import deque
@@ -54,7 +55,9 @@ class BackupOptions:
     reread: bool = False  # ignore the files cache: read every file again
     pack_size: int = TARGET_SIZE
     cpu_workers: int = max(2, os.cpu_count() or 2)
-    inflight_batches: int = 3
+    batch_bytes: int = 4 << 20
+    inflight_batches: int = 6  # read but not yet packed, over all files: bounds memory
+    parallel_files: int = 4
     inflight_packs: int = 4
     read_attempts: int = 3
 
@@ -143,7 +146,7 @@ class BackupRound:
             _StoreSlot(s, counts(s), RetentionMemory(cache_dir / "retention" / f"{s.name}.json")) for s in stores
         ]
         self._cpu = ThreadPoolExecutor(self.options.cpu_workers, thread_name_prefix="backup-cpu")
-        self._io = ThreadPoolExecutor(2, thread_name_prefix="backup-read")
+        self._io = ThreadPoolExecutor(self.options.parallel_files, thread_name_prefix="backup-read")
         self._prepared = False
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -217,6 +220,8 @@ class _RegistryBackup:
         self.current: _Pack | None = None
         self.uploads: list[asyncio.Task[None]] = []
         self.pack_slots = asyncio.Semaphore(round_.options.inflight_packs)
+        self.batch_slots = asyncio.Semaphore(round_.options.inflight_batches)
+        self.pack_lock = asyncio.Lock()  # one task at a time fills and seals the current pack
         self.new_pack_bytes = 0
 
     # -- what the stores hold ----------------------------------------------------------------------
@@ -287,6 +292,10 @@ class _RegistryBackup:
         return out
 
     async def _add(self, cid: bytes, raw_len: int, blob: bytes | None) -> Loc:
+        async with self.pack_lock:
+            return await self._add_locked(cid, raw_len, blob)
+
+    async def _add_locked(self, cid: bytes, raw_len: int, blob: bytes | None) -> Loc:
         loc = self.known.get(cid)
         if loc is not None:
             return loc
@@ -353,25 +362,37 @@ class _RegistryBackup:
         locs: list[Loc] = []
         total = 0
         try:
-            gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed)
+            gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed, self.r.options.batch_bytes)
             pending: deque[asyncio.Future[list[tuple[bytes, int, bytes | None]]]] = deque()
 
             async def drain_one() -> None:
                 nonlocal total
-                for cid, raw_len, blob in await pending.popleft():
-                    locs.append(await self._add(cid, raw_len, blob))
-                    total += raw_len
+                try:
+                    for cid, raw_len, blob in await pending.popleft():
+                        locs.append(await self._add(cid, raw_len, blob))
+                        total += raw_len
+                finally:
+                    self.batch_slots.release()
 
-            while True:
-                batch = await self.r._io_run(next, gen, None)
-                if batch is None:
-                    break
-                self.r.progress.advance(sum(len(c) for c in batch))
-                pending.append(asyncio.ensure_future(self.r._cpu_run(self._process, batch)))
-                while len(pending) >= self.r.options.inflight_batches:
+            try:
+                while True:
+                    # Never wait for a slot while holding one: drain our own oldest batch instead.
+                    while pending and (pending[0].done() or self.batch_slots.locked() or len(pending) >= 3):
+                        await drain_one()
+                    await self.batch_slots.acquire()
+                    batch = await self.r._io_run(next, gen, None)
+                    if batch is None:
+                        self.batch_slots.release()
+                        break
+                    self.r.progress.advance(sum(len(c) for c in batch))
+                    pending.append(asyncio.ensure_future(self.r._cpu_run(self._process, batch)))
+                while pending:
                     await drain_one()
-            while pending:
-                await drain_one()
+            finally:
+                for fut in pending:  # after a failure: let the workers finish, free the slots
+                    with contextlib.suppress(BaseException):
+                        await fut
+                    self.batch_slots.release()
         except BaseException as e:
             await self.r._io_run(cm.__exit__, type(e), e, e.__traceback__)
             raise
@@ -397,21 +418,34 @@ class _RegistryBackup:
             items = await r._io_run(reader.scan)
             total = sum(i.size for i in items if i.type == "file") if spec.kind != "command" else None
             r.progress.start(spec.name, total, sum(1 for i in items if i.type == "file"))
-            done: list[tuple[ScanItem, list[Loc]]] = []
-            for item in items:
+            slots: list[tuple[ScanItem, list[Loc]] | None] = [None] * len(items)
+            files = asyncio.Semaphore(r.options.parallel_files)
+
+            async def read(i: int, item: ScanItem) -> None:
+                async with files:
+                    slots[i] = await self.read_file(reader, item)
+                r.progress.advance(0, 1)
+
+            tasks = []
+            for i, item in enumerate(items):
                 if item.type != "file":
-                    done.append((item, []))
+                    slots[i] = (item, [])
                     continue
                 old = old_files.get(item.path)
                 if not r.options.reread and old is not None and item.cache is not None and old.cache == item.cache:
-                    done.append((item, [self.known[cid] for cid, *_ in RECORD.iter_unpack(old.chunks)]))
+                    slots[i] = (item, [self.known[cid] for cid, *_ in RECORD.iter_unpack(old.chunks)])
                     result.reused_files += 1
                     r.progress.advance(item.size, 1)
                     continue
-                got = await self.read_file(reader, item)
-                r.progress.advance(0, 1)
-                if got is not None:
-                    done.append(got)
+                tasks.append(asyncio.ensure_future(read(i, item)))
+            try:
+                await asyncio.gather(*tasks)
+            except BaseException:
+                for t in tasks:
+                    t.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+                raise
+            done = [s for s in slots if s is not None]
         finally:
             await r._io_run(reader.close)
         if self.writer is not None and len(self.writer):

@@ -62,6 +62,6 @@ def run(ctx: Context) -> int:
             }
         )
     if any(r != "ok" for r in stores.values()):
-        ctx.note("some stores could not be prepared; they get the key bundle at the next backup")
+        ctx.note("some stores could not be prepared (see above); backups go to the others until fixed")
         return DEGRADED
     return OK
