@@ -50,7 +50,9 @@ class S3Backend:
             signature_version="s3v4",
             # Path-style works on every S3-compatible server; AWS itself prefers virtual hosts.
             s3={"addressing_style": "virtual" if host.endswith("amazonaws.com") else "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
+            # total_max_attempts counts the first try; botocore's max_attempts counts only retries,
+            # so max_attempts=1 made every request twice before tenacity saw a fault.
+            retries={"total_max_attempts": 1, "mode": "standard"},
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
             max_pool_connections=max_connections,
