@@ -10,6 +10,7 @@ Used by ``deploy/dev-stores`` (a command) and by the test suite's fixture.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -161,14 +162,19 @@ class DevStore:
         if LOCKED_BUCKET not in have:
             client.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
 
+    def terminate(self) -> None:
+        """Ask the store to stop (SIGTERM to its process group) without waiting."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 15.0) -> None:
         proc = self.process
         if proc is None or proc.poll() is not None:
             return
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            return
+        self.terminate()
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -208,5 +214,8 @@ def start_all(stores: list[DevStore], timeout: float = 60.0) -> None:
 
 
 def stop_all(stores: list[DevStore]) -> None:
+    # Signal all first, then wait: each takes ~2-3 s to stop, and they can do it side by side.
+    for s in stores:
+        s.terminate()
     for s in stores:
         s.stop()

@@ -302,6 +302,9 @@ class _Parser:
         s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env"}
         for i, t in enumerate(tables):
             w = f"stores[{i}]"
+            # Typos first, so a misspelt `name` or `kind` is named as such rather than reported missing.
+            named = f"{w} ({t['name']})" if isinstance(t.get("name"), str) else w
+            self.known_keys(t, common | s3_keys | {"path"}, named)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "lu"'), f"{w}.name")
             w = f"stores[{i}] ({name})"
             if name in seen:
@@ -352,9 +355,10 @@ class _Parser:
                     required_hint=f"; the name of the environment variable holding the {key[:-4].replace('_', ' ')}",
                 )
                 if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+                    # The value is not echoed: someone may have pasted the secret itself here.
                     raise self.fail(
                         f"{w}.{key}",
-                        f"{env!r} is not an environment variable name (write the variable's name, never the secret)",
+                        "is not an environment variable name (write the variable's name, never the secret)",
                     )
                 secret = self.environ.get(env, "")
                 if not secret:

@@ -110,7 +110,8 @@ def combine_shares(shares: list[ParsedShare]) -> bytes:
     if len(decoded) < threshold:
         raise CustodyError(f"{len(decoded)} share(s) given but this split needs {threshold}")
     try:
-        master = bytes(shamir_mnemonic.combine_mnemonics([s.mnemonic for s in shares]))
+        # SLIP-39 refuses more shares than the threshold; any M of those given (all checked above) will do.
+        master = bytes(shamir_mnemonic.combine_mnemonics([s.mnemonic for s in shares[:threshold]]))
     except MnemonicError as e:
         raise CustodyError(f"the shares do not combine: {_reason(e)}") from e
     if ids and master_key_id(master) not in ids:

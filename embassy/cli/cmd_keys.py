@@ -150,7 +150,7 @@ def recover(ctx: Context) -> int:
             break
         except (ReplicationError, KeyringError) as e:
             problems.append(str(e))
-            ctx.note(f"store {store.name}: {e}")
+            ctx.note(str(e))  # names the store already
     if ring is None:
         raise CliError("no store gave a key bundle for this master key: " + "; ".join(problems), INTEGRITY)
     passphrase = ctx.passphrase(new=True)

@@ -45,10 +45,21 @@ class ObjectVersion:
 
 
 def check_key(store: str, key: str) -> str:
-    """Refuse keys that could escape a folder or confuse a backend ('..', absolute, odd characters)."""
-    if not _KEY.match(key) or any(part in (".", "..") for part in key.split("/")):
+    """Refuse keys that could escape a folder or confuse a backend ('..', absolute, odd characters).
+
+    No part may start with '.': that namespace holds the filesystem backend's temp files, which
+    it never lists, so such an object could be written but never listed there.
+    """
+    if not _KEY.match(key) or any(part.startswith(".") for part in key.split("/")):
         raise StorePermanentError(store, f"invalid object key {key!r}")
     return key
+
+
+def check_prefix(store: str, prefix: str) -> str:
+    """A listing prefix: empty, or the start of a valid key (it may end with '/')."""
+    if (prefix and not _KEY.match(prefix.removesuffix("/"))) or any(p.startswith(".") for p in prefix.split("/")):
+        raise StorePermanentError(store, f"invalid listing prefix {prefix!r}")
+    return prefix
 
 
 class Backend(Protocol):

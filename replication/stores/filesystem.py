@@ -10,12 +10,13 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
 from replication.errors import ObjectNotFoundError, StorePermanentError
 from replication.fsutil import atomic_write
-from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key
+from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
 
 
 class FilesystemBackend:
@@ -29,7 +30,7 @@ class FilesystemBackend:
         return self.root / check_key(self.name, key)
 
     def _os_error(self, e: OSError, key: str) -> Exception:
-        if isinstance(e, FileNotFoundError | NotADirectoryError):
+        if isinstance(e, FileNotFoundError | NotADirectoryError | IsADirectoryError):
             return ObjectNotFoundError(self.name, key)
         if e.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
             return StorePermanentError(self.name, f"{key}: {e.strerror}")
@@ -73,13 +74,16 @@ class FilesystemBackend:
     def stat(self, key: str) -> ObjectInfo | None:
         try:
             st = self._path(key).stat()
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as e:
             raise self._os_error(e, key) from e
+        if not stat.S_ISREG(st.st_mode):
+            return None  # a folder of keys is not an object
         return ObjectInfo(key, st.st_size)
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        check_prefix(self.name, prefix)
         out: list[ObjectInfo] = []
         base = self.root
         # Walk only the folder the prefix points into, not the whole store.
@@ -111,8 +115,11 @@ class FilesystemBackend:
         return out
 
     def delete(self, key: str, version_id: str | None) -> None:
+        # Deleting a missing object succeeds, as on S3: a retried delete must not fail.
         try:
             self._path(key).unlink()
+        except (FileNotFoundError, NotADirectoryError):
+            pass
         except OSError as e:
             raise self._os_error(e, key) from e
 

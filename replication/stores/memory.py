@@ -6,7 +6,7 @@ import threading
 from datetime import UTC, datetime
 
 from replication.errors import ObjectLockedError, ObjectNotFoundError
-from replication.stores.base import ObjectInfo, ObjectVersion, check_key
+from replication.stores.base import ObjectInfo, ObjectVersion, check_key, check_prefix
 
 
 class MemoryBackend:
@@ -67,6 +67,7 @@ class MemoryBackend:
             return ObjectInfo(key, len(data), vid if self.versioned else None)
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        check_prefix(self.name, prefix)
         with self._lock:
             out = []
             for key, versions in self._objects.items():
@@ -76,6 +77,7 @@ class MemoryBackend:
             return sorted(out, key=lambda o: o.key)
 
     def list_versions(self, prefix: str) -> list[ObjectVersion]:
+        check_prefix(self.name, prefix)
         with self._lock:
             out = []
             for key, versions in sorted(self._objects.items()):
@@ -90,7 +92,7 @@ class MemoryBackend:
         with self._lock:
             versions = self._objects.get(check_key(self.name, key))
             if not versions:
-                raise ObjectNotFoundError(self.name, key)
+                return  # as on S3: deleting a missing object succeeds
             now = datetime.now(UTC)
             if version_id is None and self.versioned:
                 self._seq += 1
@@ -104,7 +106,6 @@ class MemoryBackend:
                     if not versions:
                         del self._objects[key]
                     return
-            raise ObjectNotFoundError(self.name, key)
 
     def retention(self, key: str, version_id: str | None) -> datetime | None:
         with self._lock:

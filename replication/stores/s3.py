@@ -17,10 +17,11 @@ from botocore.config import Config
 
 from replication.errors import ObjectLockedError, ObjectNotFoundError, StorePermanentError
 from replication.spec import StoreSpec
-from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key
+from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
+_NO_RETENTION = {"NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError"}
 _CREDENTIALS = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
 _TRANSIENT_EXC = (
     bex.EndpointConnectionError,
@@ -35,7 +36,9 @@ _TRANSIENT_EXC = (
 
 
 class S3Backend:
-    def __init__(self, spec: StoreSpec, max_connections: int = 16) -> None:
+    def __init__(
+        self, spec: StoreSpec, max_connections: int = 16, connect_timeout: float = 5, read_timeout: float = 60
+    ) -> None:
         if spec.endpoint is None or spec.bucket is None or spec.credentials is None:
             raise StorePermanentError(spec.name, "an s3 store needs endpoint, bucket and credentials")
         self.name = spec.name
@@ -47,9 +50,11 @@ class S3Backend:
             signature_version="s3v4",
             # Path-style works on every S3-compatible server; AWS itself prefers virtual hosts.
             s3={"addressing_style": "virtual" if host.endswith("amazonaws.com") else "path"},
-            retries={"max_attempts": 1, "mode": "standard"},
-            connect_timeout=5,
-            read_timeout=60,
+            # total_max_attempts counts the first try; botocore's max_attempts counts only retries,
+            # so max_attempts=1 made every request twice before tenacity saw a fault.
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             max_pool_connections=max_connections,
             tcp_keepalive=True,
         )
@@ -64,6 +69,7 @@ class S3Backend:
     # -- error sorting ---------------------------------------------------------------------------
 
     def _error(self, e: Exception, key: str, op: str) -> Exception:
+        what = key or f"bucket {self.bucket}"
         if isinstance(e, bex.ClientError):
             err = e.response.get("Error", {})
             code = str(err.get("Code", ""))
@@ -77,16 +83,18 @@ class S3Backend:
             if code == "AccessDenied" and op in ("delete", "set_retention", "put"):
                 return ObjectLockedError(self.name, f"{op} {key} refused (AccessDenied: locked or not allowed)")
             if status == 403 or code == "AccessDenied":
-                return StorePermanentError(self.name, f"{op} {key}: access denied (403)")
+                return StorePermanentError(
+                    self.name, f"{op} {what}: access denied (403); check the credentials and the bucket's permissions"
+                )
             if status >= 500 or code in _TRANSIENT_CODES:
-                return StoreTransientError(self.name, f"{op} {key}: server error {status} {code}")
-            return StorePermanentError(self.name, f"{op} {key}: {code or status} {err.get('Message', '')}".strip())
+                return StoreTransientError(self.name, f"{op} {what}: server error {status} {code}")
+            return StorePermanentError(self.name, f"{op} {what}: {code or status} {err.get('Message', '')}".strip())
         if isinstance(e, _TRANSIENT_EXC):
-            return StoreTransientError(self.name, f"{op} {key}: {type(e).__name__}: {e}")
+            return StoreTransientError(self.name, f"{op} {what}: {type(e).__name__}: {e}")
         if isinstance(e, bex.NoCredentialsError | bex.PartialCredentialsError):
             return StorePermanentError(self.name, "no credentials")
         if isinstance(e, bex.BotoCoreError):
-            return StorePermanentError(self.name, f"{op} {key}: {e}")
+            return StorePermanentError(self.name, f"{op} {what}: {e}")
         return e
 
     def _call(self, op: str, key: str, fn: Any, **kwargs: Any) -> Any:
@@ -105,7 +113,10 @@ class S3Backend:
         return self._versioned
 
     def check(self, object_lock_days: int) -> None:
-        self._call("head", "", self._client.head_bucket)
+        try:
+            self._call("head", "", self._client.head_bucket)
+        except ObjectNotFoundError as e:  # HEAD has no body: a missing bucket is a bare 404
+            raise StorePermanentError(self.name, f"bucket {self.bucket} does not exist") from e
         if object_lock_days:
             try:
                 conf = self._client.get_object_lock_configuration(Bucket=self.bucket)
@@ -147,7 +158,14 @@ class S3Backend:
             return b""
         extra = {"VersionId": version_id} if version_id else {}
         rng = f"bytes={offset}-{offset + length - 1}"
-        resp = self._call("get", key, self._client.get_object, Key=key, Range=rng, **extra)
+        try:
+            resp = self._client.get_object(Bucket=self.bucket, Key=key, Range=rng, **extra)
+        except bex.ClientError as e:
+            if e.response.get("Error", {}).get("Code") == "InvalidRange":
+                return b""  # the range starts at or past the end: empty, as a slice would be
+            raise self._error(e, key, "get") from e
+        except Exception as e:
+            raise self._error(e, key, "get") from e
         try:
             return bytes(resp["Body"].read())
         except Exception as e:
@@ -163,6 +181,7 @@ class S3Backend:
         return ObjectInfo(key, int(resp["ContentLength"]), version if version != "null" else None)
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
+        check_prefix(self.name, prefix)
         out = []
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
@@ -174,6 +193,7 @@ class S3Backend:
         return out
 
     def list_versions(self, prefix: str) -> list[ObjectVersion]:
+        check_prefix(self.name, prefix)
         out = []
         try:
             pages = self._client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=prefix)
@@ -186,7 +206,10 @@ class S3Backend:
                     out.append(ObjectVersion(m["Key"], m["VersionId"], 0, m["IsLatest"], True, m["LastModified"]))
         except Exception as e:
             raise self._error(e, prefix, "list") from e
-        out.sort(key=lambda v: (v.key, v.last_modified))
+        # Oldest first. LastModified has whole seconds, so ties are common: the latest goes last, and
+        # otherwise S3's own order (newest first within a key) decides.
+        order = {id(v): i for i, v in enumerate(out)}
+        out.sort(key=lambda v: (v.key, v.last_modified, v.is_latest, -order[id(v)]))
         return out
 
     def delete(self, key: str, version_id: str | None) -> None:
@@ -195,17 +218,22 @@ class S3Backend:
         self._call("delete", key, self._client.delete_object, Key=key, **extra)
 
     def retention(self, key: str, version_id: str | None) -> datetime | None:
+        check_key(self.name, key)
         extra = {"VersionId": version_id} if version_id else {}
         try:
-            resp = self._call("retention", key, self._client.get_object_retention, Key=key, **extra)
-        except StorePermanentError as e:
-            if "NoSuchObjectLockConfiguration" in str(e) or "ObjectLockConfigurationNotFound" in str(e):
+            resp = self._client.get_object_retention(Bucket=self.bucket, Key=key, **extra)
+        except bex.ClientError as e:
+            # An object without retention: a 404 with one of these codes, not a missing object.
+            if e.response.get("Error", {}).get("Code") in _NO_RETENTION:
                 return None
-            raise
+            raise self._error(e, key, "retention") from e
+        except Exception as e:
+            raise self._error(e, key, "retention") from e
         until = resp.get("Retention", {}).get("RetainUntilDate")
         return until if isinstance(until, datetime) else None
 
     def set_retention(self, key: str, until: datetime, version_id: str | None) -> None:
+        check_key(self.name, key)
         extra = {"VersionId": version_id} if version_id else {}
         self._call(
             "set_retention",

@@ -74,7 +74,9 @@ class Store:
                     async with self._limit:
                         return await loop.run_in_executor(self._pool, fn, *args)
         except StoreTransientError as e:
-            raise StoreUnavailableError(self.name, f"unavailable after {policy.attempts} tries: {e}") from e
+            # The deadline may end the retries before the attempt limit does: say how many were made.
+            tries = retrying.statistics.get("attempt_number", policy.attempts)
+            raise StoreUnavailableError(self.name, f"unavailable after {tries} tries: {e}") from e
         raise AssertionError("unreachable")
 
     async def check(self) -> None:

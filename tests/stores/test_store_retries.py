@@ -1,0 +1,148 @@
+"""Retries: a fault-injecting proxy in front of a real SeaweedFS store, counting every request.
+
+The Store retries transient faults (connection resets, 503s, timeouts) and succeeds when the store
+comes back; when it does not, StoreUnavailableError names the store after exactly the allowed tries;
+permanent faults and not-found are answered at once, with one request.
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlparse
+
+import pytest
+from conftest import fresh_bucket
+from dev_stores import DevStore
+from faultproxy import FaultProxy
+from storekit import s3_spec, s3_store
+
+from replication.errors import ObjectNotFoundError, StorePermanentError, StoreUnavailableError
+from replication.stores import RetryPolicy, Store
+
+POLICY = RetryPolicy(attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05)
+
+
+def _port(dev: DevStore) -> int:
+    port = urlparse(dev.endpoint).port
+    assert port is not None
+    return port
+
+
+def _store(dev: DevStore, proxy: FaultProxy, bucket: str, read_timeout: float = 10, **spec: str) -> Store:
+    return s3_store(
+        s3_spec(dev, bucket, name="lu", endpoint=proxy.endpoint, **spec),
+        retry=POLICY,
+        read_timeout=read_timeout,
+        connect_timeout=2,
+    )
+
+
+@pytest.fixture
+def bucket(seaweed: list[DevStore]) -> str:
+    name = fresh_bucket(seaweed[0])
+    seaweed[0].client().put_object(Bucket=name, Key="data/obj", Body=b"payload")
+    return name
+
+
+async def test_proxy_passes_everything_through(seaweed: list[DevStore], bucket: str) -> None:
+    async with FaultProxy(_port(seaweed[0])) as proxy:
+        store = _store(seaweed[0], proxy, bucket)
+        try:
+            big = bytes(range(256)) * 8192  # 2 MiB: the body crosses the proxy in pieces
+            await store.put("data/big", big)
+            assert await store.get("data/big") == big
+            assert await store.get("data/obj") == b"payload"
+            assert [o.key for o in await store.list_objects("data/")] == ["data/big", "data/obj"]
+        finally:
+            await store.close()
+    assert [r.split(" ")[0] for r in proxy.requests] == ["PUT", "GET", "GET", "GET"]
+
+
+@pytest.mark.parametrize("mode", ["reset", "503"])
+async def test_transient_faults_are_retried_until_they_pass(seaweed: list[DevStore], bucket: str, mode: str) -> None:
+    async with FaultProxy(_port(seaweed[0]), mode, faults=2) as proxy:
+        store = _store(seaweed[0], proxy, bucket)
+        try:
+            assert await store.get("data/obj") == b"payload"
+            assert len(proxy.requests) == 3  # two faults, then the answer
+            # The same for writes, whose body must be sent again in full.
+            proxy.faults = len(proxy.requests) + 2
+            await store.put("data/new", b"x" * 100_000)
+            assert len(proxy.requests) == 6
+        finally:
+            await store.close()
+    assert seaweed[0].client().get_object(Bucket=bucket, Key="data/new")["Body"].read() == b"x" * 100_000
+
+
+@pytest.mark.parametrize("mode", ["reset", "503", "hang"])
+async def test_retries_run_out(seaweed: list[DevStore], bucket: str, mode: str) -> None:
+    async with FaultProxy(_port(seaweed[0]), mode, faults=None) as proxy:
+        store = _store(seaweed[0], proxy, bucket, read_timeout=0.5)
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as e:
+                await store.get("data/obj")
+            elapsed = time.monotonic() - started
+        finally:
+            await store.close()
+    assert str(e.value).startswith("store lu: unavailable after 4 tries: ")
+    assert e.value.store == "lu"
+    assert len(proxy.requests) == POLICY.attempts  # botocore itself does not retry behind our back
+    assert elapsed < 10
+
+
+async def test_the_deadline_stops_retries(seaweed: list[DevStore], bucket: str) -> None:
+    policy = RetryPolicy(attempts=50, max_seconds=1.5, initial_wait=0.01, max_wait=0.05)
+    async with FaultProxy(_port(seaweed[0]), "hang", faults=None) as proxy:
+        store = s3_store(
+            s3_spec(seaweed[0], bucket, name="lu", endpoint=proxy.endpoint), retry=policy, read_timeout=0.4
+        )
+        try:
+            started = time.monotonic()
+            with pytest.raises(StoreUnavailableError) as e:
+                await store.get("data/obj")
+            elapsed = time.monotonic() - started
+        finally:
+            await store.close()
+    tries = len(proxy.requests)
+    assert 2 <= tries <= 6
+    assert elapsed < 4
+    assert str(e.value).startswith(f"store lu: unavailable after {tries} tries: ")
+
+
+async def test_permanent_errors_are_not_retried(seaweed: list[DevStore], bucket: str) -> None:
+    async with FaultProxy(_port(seaweed[0])) as proxy:
+        store = _store(seaweed[0], proxy, bucket, secret_key="wrong-secret")
+        try:
+            with pytest.raises(StorePermanentError, match="credentials"):
+                await store.get("data/obj")
+            assert len(proxy.requests) == 1
+            with pytest.raises(StorePermanentError):
+                await store.check()
+            assert len(proxy.requests) == 2
+        finally:
+            await store.close()
+
+
+async def test_not_found_is_not_retried(seaweed: list[DevStore], bucket: str) -> None:
+    async with FaultProxy(_port(seaweed[0])) as proxy:
+        store = _store(seaweed[0], proxy, bucket)
+        try:
+            with pytest.raises(ObjectNotFoundError):
+                await store.get("data/missing")
+            assert await store.stat("data/missing") is None
+            assert len(proxy.requests) == 2
+        finally:
+            await store.close()
+
+
+async def test_unreachable_endpoint_is_unavailable(bucket: str, seaweed: list[DevStore]) -> None:
+    async with FaultProxy(_port(seaweed[0])) as proxy:
+        endpoint = proxy.endpoint
+    # The proxy is gone: nothing listens on its port any more.
+    store = s3_store(s3_spec(seaweed[0], bucket, name="far", endpoint=endpoint), retry=POLICY)
+    try:
+        with pytest.raises(StoreUnavailableError, match=r"^store far: unavailable after 4 tries: .*Could not connect"):
+            await store.check()
+    finally:
+        await store.close()
