@@ -100,12 +100,16 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
             for lang in langs:
                 if lang in p and not repo.has_page_text(p["slug"], lang):
                     t = p[lang]
-                    repo.put_page_text(p["slug"], lang, TextInput(t["title"], t["summary"], t["body"]), p.get("updated"))
+                    repo.put_page_text(
+                        p["slug"], lang, TextInput(t["title"], t["summary"], t["body"]), p.get("updated")
+                    )
         signer = Signer(config.mission.name, ring.signing_key(), ring.signing.id)
         for n in news:
             if repo.has_news(n["slug"]):
                 continue
-            texts = {lang: TextInput(n[lang]["title"], n[lang]["summary"], n[lang]["body"]) for lang in langs if lang in n}
+            texts = {
+                lang: TextInput(n[lang]["title"], n[lang]["summary"], n[lang]["body"]) for lang in langs if lang in n
+            }
             if texts:
                 repo.publish_news(n["slug"], n["kind"], texts, signer, published=n["published"])
         if changed:

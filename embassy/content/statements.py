@@ -91,7 +91,7 @@ def verify_document(document: Any, public_keys: Mapping[str, bytes]) -> dict[str
         VerifyKey(public_keys[key_id]).verify(DOMAIN + canonical_json(statement), signature)
     except (BadSignatureError, ValueError) as e:
         raise StatementError(f"the signature does not verify with key {key_id}: the statement was altered") from e
-    return statement
+    return dict(statement)
 
 
 def _check_fields(statement: Mapping[str, Any]) -> None:
