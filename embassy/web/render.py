@@ -153,8 +153,5 @@ class Renderer:
 
 def mark_snippet(snippet: str) -> Markup:
     """FTS5 snippet markers (\\x02 ... \\x03) as <mark>, everything else escaped."""
-    return Markup(
-        str(escape(snippet))  # noqa: S704 - escaped first; only our two markers become tags
-        .replace("\x02", "<mark>")
-        .replace("\x03", "</mark>")
-    )
+    marked = str(escape(snippet)).replace("\x02", "<mark>").replace("\x03", "</mark>")
+    return Markup(marked)  # noqa: S704 - escaped first; only our two markers become tags

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 from aiohttp import web
-
 from conftest import make_test_keyring
+
 from embassy.config import Config, load_config
 from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
