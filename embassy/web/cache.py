@@ -19,6 +19,21 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_ENTRIES = 4096
 GZIP_MIN = 256
 
+# Every response carries these (CONTRACT.md, issue 4). Cached responses are built with them so the
+# middleware need not touch their headers on the hot path; it adds them to every other response.
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Opener-Policy": "same-origin",
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
+}
+
+
+class CachedWebResponse(web.Response):
+    """A response built from a cache entry: it already carries the security headers."""
+
 
 def http_date(iso: str) -> str:
     """``2026-11-24T06:30:00Z`` as an HTTP date."""
@@ -42,14 +57,14 @@ class CachedResponse:
         h = request.headers
         inm = h.get("If-None-Match")
         if self.status == 200 and inm is not None and self._etag_matches(inm):
-            return web.Response(status=304, headers=self.not_modified_headers)
+            return CachedWebResponse(status=304, headers=self.not_modified_headers)
         if self.status == 200 and inm is None:
             ims = h.get("If-Modified-Since")
             if ims is not None and ims == self.last_modified:
-                return web.Response(status=304, headers=self.not_modified_headers)
+                return CachedWebResponse(status=304, headers=self.not_modified_headers)
         if self.gz is not None and "gzip" in h.get("Accept-Encoding", ""):
-            return web.Response(status=self.status, body=self.gz, headers=self.gz_headers)
-        return web.Response(status=self.status, body=self.body, headers=self.headers)
+            return CachedWebResponse(status=self.status, body=self.gz, headers=self.gz_headers)
+        return CachedWebResponse(status=self.status, body=self.body, headers=self.headers)
 
     def _etag_matches(self, header: str) -> bool:
         if header.strip() == "*":
@@ -70,7 +85,9 @@ def build_entry(
     digest = hashlib.blake2b(body, digest_size=12).hexdigest()
     etag = f'"{digest}"'
     last_modified = http_date(last_modified_iso)
-    base = CIMultiDict({"Content-Type": content_type, "Cache-Control": cache_control, "Vary": "Accept-Encoding"})
+    base = CIMultiDict(
+        {"Content-Type": content_type, "Cache-Control": cache_control, "Vary": "Accept-Encoding", **SECURITY_HEADERS}
+    )
     if status == 200:
         base["Last-Modified"] = last_modified
     base.update(extra_headers or {})
@@ -85,7 +102,7 @@ def build_entry(
         gz_headers["Content-Encoding"] = "gzip"
         if status == 200:
             gz_headers["ETag"] = f'"{digest}-gz"'
-    nm = CIMultiDict({"Cache-Control": cache_control, "Vary": "Accept-Encoding", "ETag": etag})
+    nm = CIMultiDict({"Cache-Control": cache_control, "Vary": "Accept-Encoding", "ETag": etag, **SECURITY_HEADERS})
     nm.update(extra_headers or {})
     return CachedResponse(
         status,

@@ -13,6 +13,7 @@ from aiohttp import web
 from aiohttp.typedefs import Middleware
 from multidict import CIMultiDict
 
+from embassy.web.cache import SECURITY_HEADERS, CachedWebResponse
 from embassy.web.site import SITE, Site
 from embassy.web.views.public import error_page
 
@@ -20,14 +21,6 @@ log = logging.getLogger("embassy.web")
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=(), interest-cohort=()",
-}
 HSTS = "max-age=63072000; includeSubDomains"
 
 
@@ -46,11 +39,12 @@ def frame_middleware() -> Middleware:
         except Exception:
             log.exception("unexpected error answering %s %s", request.method, request.path)
             response = _error_response(site, request, web.HTTPInternalServerError())
-        h = response.headers
-        for name, value in headers_items:
-            h[name] = value
+        if response.__class__ is not CachedWebResponse:  # cached ones carry them already
+            h = response.headers
+            for name, value in headers_items:
+                h[name] = value
         if site.resolver.scheme(request) == "https":
-            h["Strict-Transport-Security"] = HSTS
+            response.headers["Strict-Transport-Security"] = HSTS
         route = request.match_info.route.name or "unmatched"
         site.metrics.requests[(route, response.status)] += 1
         return response
