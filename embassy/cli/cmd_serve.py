@@ -2,6 +2,7 @@
 
 import logging
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,10 @@ def run(ctx: Context) -> int:
     if config.server.metrics_token_env:
         token = ctx.environ.get(config.server.metrics_token_env) or None
     shown = f"[{host}]" if ":" in host else host
+    configured = config.server.host
+    default_url = f"http://{f'[{configured}]' if ':' in configured else configured}:{config.server.port}"
+    if config.server.public_url == default_url:  # not set in the config: absolute URLs follow --host/--port
+        config = replace(config, server=replace(config.server, public_url=f"http://{shown}:{port}"))
     login = demo_login(config)
 
     def ready() -> None:
