@@ -177,7 +177,10 @@ def main(argv: list[str] | None = None) -> int:
         print("goals: " + ", ".join(f"{k}: {'met' if v else 'MISSED'}" for k, v in goals.items()))
         (OUT / "site.md").write_text(table + "\n")
         (OUT / "site.json").write_text(
-            json.dumps({"page": PAGE, "html_bytes": len(html), "results": [asdict(r) for r in results], "goals": goals}, indent=2)
+            json.dumps(
+                {"page": PAGE, "html_bytes": len(html), "results": [asdict(r) for r in results], "goals": goals},
+                indent=2,
+            )
         )
         return 0 if all(goals.values()) else 1
     finally:

@@ -10,6 +10,7 @@ import random
 import sqlite3
 import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from embassy.config import Config
@@ -83,7 +84,9 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
     """The demo pages and signed news in every configured language the demo has text for."""
     pages = tomllib.loads((DEMO_DIR / "pages.toml").read_text(encoding="utf-8"))["page"]
     news = tomllib.loads((DEMO_DIR / "news.toml").read_text(encoding="utf-8"))["news"]
-    langs = config.mission.languages
+    # The demo is written in kk, ru and en; a mission configured with none of them gets English,
+    # which its pages then show (with the missing-translation note) rather than nothing.
+    langs = [lang for lang in config.mission.languages if lang in pages[0]] or ["en"]
     conn = connect(config.data_dir / MISSION_DB)
     version = ContentVersion(version_path(config.data_dir))
     changed = False
@@ -111,7 +114,7 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
                 lang: TextInput(n[lang]["title"], n[lang]["summary"], n[lang]["body"]) for lang in langs if lang in n
             }
             if texts:
-                repo.publish_news(n["slug"], n["kind"], texts, signer, published=n["published"])
+                repo.publish_news(n["slug"], n["kind"], texts, signer, published=_days_ago(n["published"]))
         if changed:
             version.bump()
             yield f"demo content: {len(pages)} pages and {len(news)} signed news items in {', '.join(langs)}"
@@ -120,6 +123,11 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
     finally:
         conn.close()
         version.close()
+
+
+def _days_ago(when: dict[str, object]) -> str:
+    day = datetime.now(UTC).date() - timedelta(days=int(when["days_ago"]))  # type: ignore[call-overload]
+    return f"{day.isoformat()}T{when['time']}Z"
 
 
 def seed_staff(config: Config) -> Iterator[str]:

@@ -3,7 +3,7 @@
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -116,7 +116,7 @@ async def _flush_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(site.recorder.close)
 
 
-def _replication_ctx(config: Config, ring: Keyring):  # type: ignore[no-untyped-def]
+def _replication_ctx(config: Config, ring: Keyring) -> Callable[[web.Application], AsyncIterator[None]]:
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = asyncio.create_task(replication_loop(config, ring, stop))

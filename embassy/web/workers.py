@@ -17,6 +17,7 @@ import contextlib
 import ctypes
 import logging
 import os
+import select
 import shutil
 import signal
 import socket
@@ -147,8 +148,6 @@ def _wait_ready(ready_r: int, workers: int, children: list[int]) -> None:
     while got < workers:
         if time.monotonic() > deadline:
             raise ServeError(f"only {got} of {workers} workers started within {READY_TIMEOUT:.0f} s")
-        import select
-
         readable, _, _ = select.select([ready_r], [], [], 0.2)
         if readable:
             data = os.read(ready_r, 64)
