@@ -148,6 +148,10 @@ def test_workers_share_the_port_and_see_changes_at_once(served: Serve, demo: Pat
         version.close()
     for _ in range(16):
         assert "Harvest festival online" in fetch(served.url, "/en/news/").text
+    # any worker answers /metrics for all: each publishes its counters every 5 s
+    time.sleep(5.5)
+    metrics = fetch(served.url, "/metrics").text
+    assert 'embassy_http_requests_total{route="news_list",status="200"} 32.0' in metrics
     # a second server cannot silently join the port
     clash = run_cli(
         "serve", "--port", str(served.port), "--workers", "2", cwd=demo, env={"EMBASSY_PASSPHRASE": PASSPHRASE}
