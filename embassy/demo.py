@@ -1,17 +1,29 @@
-"""The demo mission that `make run` shows: demo state registries (and, from the site, content).
+"""The demo mission that `make run` shows: demo state registries, the mission's content, a staff login.
 
 Everything here is deterministic and small; it exists so a newcomer sees real replication of real
-files and databases within seconds of `make run`.
+files and databases, and a real-looking mission site, within seconds of `make run`.
 """
 
 import csv
 import json
 import random
 import sqlite3
+import tomllib
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from embassy.config import Config
+from embassy.content.db import MISSION_DB, connect
+from embassy.content.repo import ContentRepo, Signer, TextInput
+from embassy.content.version import ContentVersion, version_path
+from embassy.staff.accounts import account_exists, create_account, new_password
 from keys import Keyring
+from replication.fsutil import atomic_write
+
+DEMO_DIR = Path(__file__).parent / "content" / "demo"
+DEMO_STAFF = "ambassador"
+DEMO_LOGIN_FILE = "demo-staff-login"
 
 _FIRST = ["Aigerim", "Dana", "Yerlan", "Marat", "Aliya", "Olga", "Sergey", "Asel", "Nurlan", "Zhanna"]
 _LAST = ["Abenova", "Sadykov", "Ivanova", "Tokayev", "Kim", "Petrov", "Nurpeisova", "Bekov", "Smagulov"]
@@ -68,6 +80,82 @@ def seed_registries(config: Config) -> Iterator[str]:
             yield f"demo registry {reg.name}: wrote {reg.path}"
 
 
+def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
+    """The demo pages and signed news in every configured language the demo has text for."""
+    pages = tomllib.loads((DEMO_DIR / "pages.toml").read_text(encoding="utf-8"))["page"]
+    news = tomllib.loads((DEMO_DIR / "news.toml").read_text(encoding="utf-8"))["news"]
+    # The demo is written in kk, ru and en; a mission configured with none of them gets English,
+    # which its pages then show (with the missing-translation note) rather than nothing.
+    langs = [lang for lang in config.mission.languages if lang in pages[0]] or ["en"]
+    conn = connect(config.data_dir / MISSION_DB)
+    version = ContentVersion(version_path(config.data_dir))
+    changed = False
+
+    def mark() -> None:
+        nonlocal changed
+        changed = True
+
+    try:
+        repo = ContentRepo(conn, on_change=mark)
+        for p in pages:
+            if not repo.has_page(p["slug"]):
+                repo.put_page(p["slug"], p["section"], p["position"], p.get("parent"))
+            for lang in langs:
+                if lang in p and not repo.has_page_text(p["slug"], lang):
+                    t = p[lang]
+                    repo.put_page_text(
+                        p["slug"], lang, TextInput(t["title"], t["summary"], t["body"]), p.get("updated")
+                    )
+        signer = Signer(config.mission.name, ring.signing_key(), ring.signing.id)
+        for n in news:
+            if repo.has_news(n["slug"]):
+                continue
+            texts = {
+                lang: TextInput(n[lang]["title"], n[lang]["summary"], n[lang]["body"]) for lang in langs if lang in n
+            }
+            if texts:
+                repo.publish_news(n["slug"], n["kind"], texts, signer, published=_days_ago(n["published"]))
+        if changed:
+            version.bump()
+            yield f"demo content: {len(pages)} pages and {len(news)} signed news items in {', '.join(langs)}"
+        else:
+            yield "demo content: already seeded"
+    finally:
+        conn.close()
+        version.close()
+
+
+def _days_ago(when: dict[str, object]) -> str:
+    day = datetime.now(UTC).date() - timedelta(days=int(when["days_ago"]))  # type: ignore[call-overload]
+    return f"{day.isoformat()}T{when['time']}Z"
+
+
+def seed_staff(config: Config) -> Iterator[str]:
+    """A demo staff account whose login is kept (mode 0600) so `make run` can print it every time."""
+    login_file = config.data_dir / DEMO_LOGIN_FILE
+    conn = connect(config.data_dir / MISSION_DB)
+    try:
+        if account_exists(conn, DEMO_STAFF):
+            return
+        password = new_password()
+        create_account(conn, DEMO_STAFF, "admin", password)
+        atomic_write(login_file, f"{DEMO_STAFF}\n{password}\n".encode(), mode=0o600)
+        yield f"demo staff account {DEMO_STAFF!r} (admin) created; its login is kept in {login_file} (demo only)"
+    finally:
+        conn.close()
+
+
+def demo_login(config: Config) -> tuple[str, str] | None:
+    """The demo staff login written by :func:`seed_staff`, if this is a demo installation."""
+    try:
+        name, password = (config.data_dir / DEMO_LOGIN_FILE).read_text(encoding="utf-8").split()[:2]
+    except (OSError, ValueError):
+        return None
+    return name, password
+
+
 def seed_demo(config: Config, ring: Keyring) -> Iterator[str]:
     """Seed what is missing; what exists is left alone, so running it again changes nothing."""
     yield from seed_registries(config)
+    yield from seed_content(config, ring)
+    yield from seed_staff(config)

@@ -1,28 +1,130 @@
-"""The application factory. (Placeholder until the public site lands: a single page and /healthz.)"""
+"""The application factory: one aiohttp app per worker process, built from the typed config."""
 
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+
+import aiohttp_jinja2
+import jinja2
 from aiohttp import web
 
+from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
+from embassy.content.db import MISSION_DB
+from embassy.content.version import ContentVersion, version_path
+from embassy.replicator import replication_loop
+from embassy.web.cache import PageCache
+from embassy.web.content_service import ContentService
+from embassy.web.metrics import SiteMetrics
+from embassy.web.middleware import frame_middleware
+from embassy.web.proxy import ClientResolver
+from embassy.web.render import TEMPLATES, Renderer, load_asset
+from embassy.web.routes import setup_routes
+from embassy.web.site import SITE, Site
+from embassy.web.views.machine import keys_document
+from keys import Keyring
+
+log = logging.getLogger("embassy.web")
 
 CONFIG_KEY = web.AppKey("config", Config)
+FLUSH_SECONDS = 5.0
+MAX_BODY = 64 * 1024  # forms only; nothing larger is ever accepted
 
 
-async def _home(request: web.Request) -> web.Response:
-    config = request.app[CONFIG_KEY]
-    return web.Response(
-        text=f"<!doctype html><html lang=en><title>{config.mission.name}</title><h1>{config.mission.name}</h1>"
-        "<p>The public site is being built.</p></html>",
-        content_type="text/html",
+def create_app(
+    config: Config,
+    ring: Keyring,
+    *,
+    metrics_token: str | None = None,
+    shared_metrics_dir: Path | None = None,
+    replicate: bool = False,
+) -> web.Application:
+    """The site for one process. ``replicate`` runs the replication loop inside it (single-process
+    serving only: with several workers the supervising parent runs it). ``shared_metrics_dir`` is
+    where workers exchange their counters so any of them answers /metrics for all."""
+    app = web.Application(middlewares=[frame_middleware()], client_max_size=MAX_BODY)
+    env = aiohttp_jinja2.setup(
+        app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
     )
-
-
-async def _healthz(request: web.Request) -> web.Response:
-    return web.Response(text="ok\n")
-
-
-def create_app(config: Config) -> web.Application:
-    app = web.Application()
+    css = load_asset("site.css", "text/css; charset=utf-8")
+    icon = load_asset("favicon.svg", "image/svg+xml")
+    version = ContentVersion(version_path(config.data_dir))
+    cache = PageCache(version.current)
+    metrics = SiteMetrics(shared_metrics_dir)
+    metrics.cache_hits = lambda: (cache.hits, cache.misses)
     app[CONFIG_KEY] = config
-    app.router.add_get("/", _home)
-    app.router.add_get("/healthz", _healthz)
+    app[SITE] = Site(
+        config=config,
+        renderer=Renderer(env, config.mission.name, config.mission.languages, config.server.public_url, css.url),
+        content=ContentService(config.data_dir / MISSION_DB, version),
+        cache=cache,
+        recorder=ViewRecorder(config.data_dir),
+        metrics=metrics,
+        resolver=ClientResolver(config.server.proxy_networks()),
+        keys_document=keys_document(config.mission.name, ring),
+        css=css,
+        icon=icon,
+        metrics_token=metrics_token,
+    )
+    app.cleanup_ctx.append(_content_ctx)
+    app.cleanup_ctx.append(_flush_ctx)
+    if replicate:
+        app.cleanup_ctx.append(_replication_ctx(config, ring))
+    setup_routes(app)
     return app
+
+
+async def _content_ctx(app: web.Application) -> AsyncIterator[None]:
+    site = app[SITE]
+    await site.content.open()
+    yield
+    await site.content.close()
+    site.content.version.close()
+
+
+async def _flush(site: Site) -> None:
+    views, visitors = site.recorder.take()
+    if views or visitors:
+        await asyncio.to_thread(site.recorder.flush_sync, views, visitors)
+    if site.metrics.shared_dir is not None:
+        await asyncio.to_thread(site.metrics.publish)
+
+
+async def _flush_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Write buffered view counts (and, with several workers, this worker's metrics) every few seconds."""
+    site = app[SITE]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            try:
+                await _flush(site)
+            except Exception as e:  # counting must never take the site down
+                log.error("writing analytics failed: %s", e)
+
+    task = asyncio.create_task(loop())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    try:
+        await _flush(site)
+    except Exception as e:
+        log.error("writing analytics at shutdown failed: %s", e)
+    await asyncio.to_thread(site.recorder.close)
+
+
+def _replication_ctx(config: Config, ring: Keyring) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(replication_loop(config, ring, stop))
+        yield
+        stop.set()
+        try:
+            await asyncio.wait_for(task, timeout=30)
+        except TimeoutError:
+            log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
+
+    return ctx

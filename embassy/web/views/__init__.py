@@ -1,0 +1,1 @@
+"""Request handlers, one module per concern: the public pages, feeds, machine endpoints, staff."""

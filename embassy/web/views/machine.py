@@ -1,0 +1,120 @@
+"""Endpoints for programs: statements, the mission's public keys, health, metrics, static files."""
+
+import base64
+import hmac
+import ipaddress
+import json
+import re
+
+from aiohttp import web
+
+from embassy.content.model import Snapshot
+from embassy.web.cache import CachedResponse, build_entry
+from embassy.web.site import SITE
+from keys import Keyring, PublicKey
+
+STATEMENT_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+EPOCH = "1970-01-01T00:00:00Z"
+
+
+def keys_document(mission: str, ring: Keyring) -> bytes:
+    """``/.well-known/embassy-keys.json``: the public halves only, in the form `statement verify --keys` reads."""
+
+    def public(k: PublicKey) -> dict[str, str]:
+        return {
+            "id": k.id,
+            "algorithm": k.algorithm,
+            "public": base64.b64encode(k.public).decode(),
+            "created": k.created,
+        }
+
+    doc = {
+        "format": "embassy-keys",
+        "version": 1,
+        "mission": mission,
+        "signing_keys": [public(ring.signing)],
+        "inbox_keys": [public(ring.inbox)],
+    }
+    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+
+
+async def embassy_keys(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+
+    def build(snap: Snapshot) -> CachedResponse:
+        return build_entry(site.keys_document, "application/json", EPOCH, cache_control="public, max-age=3600")
+
+    return (await site.cached(request, request.path, build)).respond(request)
+
+
+async def statement(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    sid = request.match_info["id"]
+    if not STATEMENT_ID_RE.match(sid):
+        raise web.HTTPNotFound()
+    entry = site.cache.get(request.path)
+    if entry is None:
+        version = site.cache.version
+        found = await site.content.call(lambda repo: repo.statement(sid))
+        if found is None:
+            raise web.HTTPNotFound()
+        doc = found.document()
+        body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        entry = build_entry(
+            body, "application/json", doc["statement"]["published"], cache_control="public, max-age=86400"
+        )
+        site.cache.put(request.path, entry, version)
+    return entry.respond(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n", headers={"Cache-Control": "no-store"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """Prometheus text, for the loopback (after trusted proxies) or a bearer of the metrics token."""
+    site = request.app[SITE]
+    client = site.resolver.client(request)
+    allowed = False
+    try:
+        allowed = ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        allowed = False
+    if not allowed and site.metrics_token:
+        auth = request.headers.get("Authorization", "")
+        scheme, _, token = auth.partition(" ")
+        allowed = scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode(), site.metrics_token.encode()
+        )
+    if not allowed:
+        return web.Response(
+            status=403,
+            text="metrics are answered only to the loopback or with the metrics bearer token\n",
+            headers={"Cache-Control": "no-store"},
+        )
+    return web.Response(
+        body=site.metrics.exposition(),
+        headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8", "Cache-Control": "no-store"},
+    )
+
+
+async def static(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    name = request.match_info["name"]
+    asset = site.css if name == site.css.name else None
+    if asset is None:
+        raise web.HTTPNotFound()
+
+    def build(snap: Snapshot) -> CachedResponse:
+        return build_entry(asset.body, asset.content_type, EPOCH, cache_control="public, max-age=31536000, immutable")
+
+    return (await site.cached(request, "/static/" + name, build)).respond(request)
+
+
+async def favicon(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+
+    def build(snap: Snapshot) -> CachedResponse:
+        return build_entry(site.icon.body, site.icon.content_type, EPOCH, cache_control="public, max-age=604800")
+
+    return (await site.cached(request, "/favicon.svg", build)).respond(request)

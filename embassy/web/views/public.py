@@ -1,0 +1,262 @@
+"""The public pages: home, news, pages, search, contact and case, in every configured language."""
+
+import re
+from typing import Any
+
+from aiohttp import web
+
+from embassy.content.model import ALERT, Snapshot
+from embassy.web import i18n
+from embassy.web.cache import CachedResponse, build_entry
+from embassy.web.render import mark_snippet
+from embassy.web.site import SITE, Site
+
+HTML = "text/html; charset=utf-8"
+NEWS_PER_PAGE = 10
+MAX_FORM_BYTES = 64 * 1024
+CODE_RE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}-?[A-Z0-9]{4}$")
+
+
+def _lang(request: web.Request, site: Site) -> str:
+    lang = request.match_info["lang"]
+    if lang not in site.languages:
+        raise web.HTTPNotFound()
+    return lang
+
+
+def _html(site: Site, body: bytes, snap: Snapshot, status: int = 200) -> CachedResponse:
+    return build_entry(body, HTML, snap.last_modified, status=status)
+
+
+async def _serve(request: web.Request, site: Site, lang: str, page: str, key: str, build: Any) -> web.Response:
+    entry = await site.cached(request, key, build)
+    if entry.status == 200:
+        site.count_view(request, page, lang)
+    return entry.respond(request)
+
+
+async def root(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = i18n.negotiate(request.headers.get("Accept-Language"), site.languages)
+    return web.Response(
+        status=302,
+        headers={"Location": f"/{lang}/", "Vary": "Accept-Language", "Cache-Control": "private, max-age=0"},
+    )
+
+
+async def add_slash(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    _lang(request, site)
+    return web.Response(status=301, headers={"Location": request.path + "/", "Cache-Control": "public, max-age=3600"})
+
+
+async def home(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    r, order = site.renderer, site.languages
+
+    def build(snap: Snapshot) -> CachedResponse:
+        page = snap.page("home")
+        t = page.pick(lang, order) if page else None
+        if page is None or t is None:
+            raise web.HTTPNotFound()
+        services = []
+        for child in snap.children("consular"):
+            ct = child.pick(lang, order)
+            if ct:
+                services.append(r.page_view(child, ct))
+        news = [r.news_view(n, nt) for n in snap.news[:5] if (nt := n.pick(lang, order))]
+        alerts = [r.news_view(a, at) for a in snap.alerts()[:2] if (at := a.pick(lang, order))]
+        frame = r.frame(
+            lang, "", title="", description=t.summary, section="home", available=page.translations, shown=t.lang
+        )
+        body = r.render("home.html", frame, page=r.page_view(page, t), services=services, news=news, alerts=alerts)
+        return _html(site, body, snap)
+
+    return await _serve(request, site, lang, "", request.path, build)
+
+
+async def news_list(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    r, order = site.renderer, site.languages
+    raw_page = request.query.get("page", "1")
+    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 10000:
+        raise web.HTTPNotFound()
+    page_no = int(raw_page)
+
+    def build(snap: Snapshot) -> CachedResponse:
+        start = (page_no - 1) * NEWS_PER_PAGE
+        items = snap.news[start : start + NEWS_PER_PAGE]
+        if page_no > 1 and not items:
+            raise web.HTTPNotFound()
+        news = [r.news_view(n, nt) for n in items if (nt := n.pick(lang, order))]
+        newer = (f"/{lang}/news/" + (f"?page={page_no - 1}" if page_no > 2 else "")) if page_no > 1 else None
+        older = f"/{lang}/news/?page={page_no + 1}" if start + NEWS_PER_PAGE < len(snap.news) else None
+        w = i18n.words(lang)
+        frame = r.frame(lang, "news/", title=w["news"], description=w["latest_news"], section="news")
+        body = r.render("news_list.html", frame, news=news, page_no=page_no, newer=newer, older=older)
+        return _html(site, body, snap)
+
+    key = request.path if page_no == 1 else f"{request.path}?page={page_no}"
+    return await _serve(request, site, lang, "news/", key, build)
+
+
+async def news_item(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    slug = request.match_info["slug"]
+    r, order = site.renderer, site.languages
+
+    def build(snap: Snapshot) -> CachedResponse:
+        item = snap.news_item(slug)
+        t = item.pick(lang, order) if item else None
+        if item is None or t is None:
+            raise web.HTTPNotFound()
+        frame = r.frame(
+            lang,
+            f"news/{slug}",
+            title=t.title,
+            description=t.summary,
+            section="travel" if item.kind == ALERT else "news",
+            available=item.translations,
+            shown=t.lang,
+            og_type="article",
+        )
+        return _html(site, r.render("news_item.html", frame, item=r.news_view(item, t)), snap)
+
+    return await _serve(request, site, lang, f"news/{slug}", request.path, build)
+
+
+async def page(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    slug = request.match_info["slug"]
+    if slug == "contact":
+        return web.Response(status=301, headers={"Location": f"/{lang}/contact"})
+    if slug == "home":
+        return web.Response(status=301, headers={"Location": f"/{lang}/"})
+    r, order = site.renderer, site.languages
+
+    def build(snap: Snapshot) -> CachedResponse:
+        p = snap.page(slug)
+        t = p.pick(lang, order) if p else None
+        if p is None or t is None:
+            raise web.HTTPNotFound()
+        children = [r.page_view(c, ct) for c in snap.children(slug) if (ct := c.pick(lang, order))]
+        alerts = None
+        if p.section == "travel":
+            alerts = [r.news_view(a, at) for a in snap.alerts()[:10] if (at := a.pick(lang, order))]
+        frame = r.frame(
+            lang, f"pages/{slug}", title=t.title, description=t.summary, section=p.section,
+            available=p.translations, shown=t.lang,
+        )  # fmt: skip
+        body = r.render("page.html", frame, page=r.page_view(p, t), children=children, alerts=alerts)
+        return _html(site, body, snap)
+
+    return await _serve(request, site, lang, f"pages/{slug}", request.path, build)
+
+
+def _contact_body(site: Site, snap: Snapshot, lang: str, not_open: bool) -> bytes:
+    r = site.renderer
+    p = snap.page("contact")
+    t = p.pick(lang, site.languages) if p else None
+    w = i18n.words(lang)
+    frame = r.frame(
+        lang, "contact", title=t.title if t else w["contact"], description=t.summary if t else w["contact_form"],
+        section="contact", available=p.translations if p else None, shown=t.lang if t else None,
+    )  # fmt: skip
+    return r.render("contact.html", frame, page=r.page_view(p, t) if p and t else None, not_open=not_open)
+
+
+async def contact(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    return await _serve(
+        request,
+        site,
+        lang,
+        "contact",
+        request.path,
+        lambda snap: _html(site, _contact_body(site, snap, lang, False), snap),
+    )
+
+
+async def contact_post(request: web.Request) -> web.Response:
+    """Submissions arrive with the contact channels; until then say so plainly and keep nothing."""
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
+        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
+    await request.read()  # bounded by client_max_size; discarded unread
+    snap = await site.content.snapshot()
+    body = _contact_body(site, snap, lang, True)
+    return web.Response(
+        status=503, body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store", "Retry-After": "86400"}
+    )
+
+
+def _case_body(site: Site, lang: str, code: str, message: str, invalid: bool) -> bytes:
+    r = site.renderer
+    w = i18n.words(lang)
+    frame = r.frame(lang, "case", title=w["case"], description=w["case_intro"], section="contact")
+    return r.render("case.html", frame, code=code, message=message, invalid=invalid)
+
+
+async def case(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+
+    def build(snap: Snapshot) -> CachedResponse:
+        return _html(site, _case_body(site, lang, "", "", False), snap)
+
+    return await _serve(request, site, lang, "case", request.path, build)
+
+
+async def case_post(request: web.Request) -> web.Response:
+    """A tracking code is its holder's secret: it comes in a POST body (never a URL), is never
+    cached, counted or logged. Cases arrive with the contact channels, so none is found yet."""
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    w = i18n.words(lang)
+    form = await request.post()
+    raw = form.get("code")
+    code = raw.strip().upper()[:40] if isinstance(raw, str) else ""
+    valid = bool(CODE_RE.match(code))
+    message = w["case_not_found"] if valid else w["case_bad_code"]
+    body = _case_body(site, lang, code if valid else "", message, not valid)
+    return web.Response(
+        status=404 if valid else 400, body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store"}
+    )
+
+
+async def search(request: web.Request) -> web.Response:
+    site = request.app[SITE]
+    lang = _lang(request, site)
+    r = site.renderer
+    w = i18n.words(lang)
+    query = request.query.get("q", "").strip()[:200]
+    hits: list[dict[str, Any]] = []
+    if query:
+        found = await site.content.call(lambda repo: repo.search(lang, query))
+        for h in found:
+            href = f"/{lang}/pages/{h.slug}" if h.kind == "page" else f"/{lang}/news/{h.slug}"
+            hits.append({"kind": h.kind, "href": href, "title": h.title, "snippet": mark_snippet(h.snippet)})
+    frame = r.frame(lang, "search", title=w["search_results"], description=w["search_label"], query=query)
+    body = r.render("search.html", frame, hits=hits)
+    site.count_view(request, "search", lang)  # the query itself is never stored
+    return web.Response(body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store"})
+
+
+def error_page(site: Site, lang: str, status: int) -> bytes:
+    w = i18n.words(lang)
+    if status == 404:
+        heading, text = w["not_found"], w["not_found_text"]
+    else:
+        heading, text = w["error"], w["error_text"]
+    r = site.renderer
+    frame = r.frame(lang, "", title=heading, description=text)
+    frame["canonical"] = r.absolute(f"/{lang}/")
+    frame["alternates"] = []
+    frame["x_default"] = ""
+    return r.render("error.html", frame, heading=heading, text=text)

@@ -1,0 +1,94 @@
+"""The content store: signed statements, safe markup, per-language search, publishing rules."""
+
+from pathlib import Path
+
+import pytest
+from nacl.signing import SigningKey
+
+from embassy.content.db import connect
+from embassy.content.errors import ContentError, StatementError
+from embassy.content.repo import ContentRepo, Signer, TextInput, fts_query
+from embassy.content.statements import DOMAIN, sign_statement, statement_id, verify_document
+from embassy.content.text import html_to_text, sanitise_html
+from keys.encoding import canonical_json
+
+FIELDS = {
+    "mission": "Test Mission", "kind": "news", "lang": "en", "slug": "hello", "path": "/en/news/hello",
+    "title": "Hello", "summary": "Sum", "body_html": "<p>Body</p>", "published": "2026-11-01T10:00:00Z",
+}  # fmt: skip
+
+
+def test_a_statement_verifies_and_any_change_breaks_it() -> None:
+    key = SigningKey.generate()
+    signed = sign_statement(FIELDS, key, "k1")
+    doc = signed.document()
+    assert signed.id == statement_id(canonical_json(doc["statement"])) and len(signed.id) == 16
+    keys = {"k1": bytes(key.verify_key)}
+    assert verify_document(doc, keys)["title"] == "Hello"
+    # the signature covers the domain prefix and the canonical bytes
+    key.verify_key.verify(DOMAIN + signed.payload, signed.signature)
+    for field, value in (("title", "Hellp"), ("published", "2026-11-01T10:00:01Z"), ("extra", "x")):
+        forged = signed.document()
+        forged["statement"][field] = value
+        with pytest.raises(StatementError, match="does not verify"):
+            verify_document(forged, keys)
+    flipped = signed.document()
+    sig = bytearray(signed.signature)
+    sig[0] ^= 1
+    import base64
+
+    flipped["signature"]["value"] = base64.b64encode(bytes(sig)).decode()
+    with pytest.raises(StatementError, match="does not verify"):
+        verify_document(flipped, keys)
+    with pytest.raises(StatementError, match="not among the mission's public keys"):
+        verify_document(doc, {"other": bytes(key.verify_key)})
+    with pytest.raises(StatementError, match="not a statement document"):
+        verify_document([1, 2], keys)
+    with pytest.raises(StatementError, match="float"):
+        sign_statement({**FIELDS, "score": 1.5}, key, "k1")
+
+
+def test_markup_is_sanitised() -> None:
+    dirty = '<p onclick="x()">Hi <script>alert(1)</script><a href="javascript:alert(1)">x</a><img src=x></p>'
+    clean = sanitise_html(dirty)
+    assert "script" not in clean and "onclick" not in clean and "javascript" not in clean and "<img" not in clean
+    assert clean.startswith("<p>Hi ")
+    assert sanitise_html('<a href="/en/contact">c</a>') == '<a href="/en/contact" rel="noopener noreferrer">c</a>'
+    assert html_to_text("<p>One</p><p>two &amp; three</p>") == "One two & three"
+
+
+def test_search_queries_are_words_only() -> None:
+    assert fts_query('visa "NEAR( x*') == '"visa"* "NEAR"* "x"*'
+    assert fts_query("   ") == ""
+    assert fts_query(" ".join(["w"] * 50)).count('"w"*') == 8
+
+
+def test_publishing_rules_and_per_language_search(tmp_path: Path) -> None:
+    repo = ContentRepo(connect(tmp_path / "mission.db"))
+    signer = Signer("Test", SigningKey.generate(), "k1")
+    with pytest.raises(ContentError, match="not a slug"):
+        repo.put_page("Bad Slug", "about")
+    with pytest.raises(ContentError, match="no page 'ghost'"):
+        repo.put_page_text("ghost", "en", TextInput("t", "s", "<p>b</p>"))
+    with pytest.raises(ContentError, match="kind"):
+        repo.publish_news("n", "gossip", {"en": TextInput("t", "s", "b")}, signer)
+    repo.put_page("visa", "consular")
+    repo.put_page_text("visa", "en", TextInput("Visas", "Who needs one", "<p>Apply online for a visa.</p>"))
+    repo.put_page_text("visa", "ru", TextInput("Визы", "Кому нужна", "<p>Подайте заявление на визу онлайн.</p>"))
+    assert [h.slug for h in repo.search("en", "visa")] == ["visa"]
+    assert repo.search("ru", "visa") == []
+    assert [h.slug for h in repo.search("ru", "виз")] == ["visa"]
+    # a statement published for the future is not public until then
+    future = repo.publish_news(
+        "later", "news", {"en": TextInput("Later", "s", "<p>b</p>")}, signer, "2999-01-01T00:00:00Z"
+    )
+    assert repo.statement(future["en"].id) is None
+    assert repo.snapshot(1).news_item("later") is None
+    assert repo.search("en", "later") == []
+    now = repo.publish_news("now", "alert", {"en": TextInput("Now", "s", "<p>b</p>")}, signer, "2020-01-01T00:00:00Z")
+    assert repo.statement(now["en"].id) is not None
+    snap = repo.snapshot(2)
+    assert [n.slug for n in snap.alerts()] == ["now"]
+    page = snap.page("visa")
+    assert page is not None and page.pick("kk", ("kk", "ru", "en")).lang == "ru"
+    repo.conn.close()

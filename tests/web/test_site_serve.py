@@ -1,0 +1,187 @@
+"""`embassy init --demo` and `embassy serve --workers N` as a user runs them: real processes, real port."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from embassy.config import load_config
+from embassy.content.db import connect
+from embassy.content.repo import ContentRepo, Signer, TextInput
+from embassy.content.version import ContentVersion, version_path
+from keys import Keyring
+from web.conftest import fetch
+
+PASSPHRASE = "a demo passphrase for the serve test"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def children_of(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(p) for p in text.split()]
+
+
+def alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def content_rows(db: Path) -> list[str]:
+    conn = sqlite3.connect(db)
+    try:
+        return [line for line in conn.iterdump() if "INSERT INTO" in line and '"staff"' not in line]
+    finally:
+        conn.close()
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("demo")
+    env = {"EMBASSY_PASSPHRASE": PASSPHRASE}
+    first = run_cli("init", "--demo", cwd=root, env=env)
+    assert first.code == 0, first.err
+    assert "demo content: 12 pages and 4 signed news items in kk, ru, en" in first.out
+    assert "demo staff account 'ambassador'" in first.out
+    login = root / "var" / "demo-staff-login"
+    assert login.stat().st_mode & 0o777 == 0o600
+    before = content_rows(root / "var" / "mission.db")
+    again = run_cli("init", "--demo", cwd=root, env=env)
+    assert again.code == 0, again.err
+    assert "demo content: already seeded" in again.out and "staff account" not in again.out
+    assert content_rows(root / "var" / "mission.db") == before  # seeding twice changes nothing
+    return root
+
+
+class Serve:
+    def __init__(self, root: Path, workers: int) -> None:
+        self.port = free_port()
+        envv = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+        envv["EMBASSY_PASSPHRASE"] = PASSPHRASE
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "embassy", "serve", "--port", str(self.port), "--workers", str(workers)],
+            cwd=root, env=envv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        self.lines: list[str] = []
+        deadline = time.monotonic() + 60
+        assert self.proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line:
+                break
+            self.lines.append(line)
+            if line.startswith("staff sign-in") or (self.lines and "serving" in self.lines[0] and len(self.lines) >= 3):
+                break
+        assert self.lines and "serving" in self.lines[0], (
+            self.lines,
+            self.proc.stderr.read() if self.proc.poll() is not None else "",
+        )
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def stop(self, sig: signal.Signals = signal.SIGINT) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            for stream in (self.proc.stdout, self.proc.stderr):
+                if stream:
+                    stream.close()
+
+
+@pytest.fixture
+def served(demo: Path) -> Iterator[Serve]:
+    s = Serve(demo, workers=2)
+    try:
+        yield s
+    finally:
+        if s.proc.poll() is None:
+            s.proc.kill()
+            s.proc.wait(10)
+
+
+def test_serve_prints_the_url_and_the_demo_login(served: Serve, demo: Path) -> None:
+    name, password = (demo / "var" / "demo-staff-login").read_text().split()
+    assert served.lines[0].startswith(f"serving Demo Virtual Mission on http://127.0.0.1:{served.port}/")
+    assert "2 workers" in served.lines[0]
+    assert any(f"name {name}  password {password}" in line for line in served.lines)
+
+
+def test_workers_share_the_port_and_see_changes_at_once(served: Serve, demo: Path) -> None:
+    workers = children_of(served.proc.pid)
+    assert len(workers) == 2
+    for _ in range(16):  # fresh connections are spread over both workers; each caches the page
+        r = fetch(served.url, "/en/news/")
+        assert r.status == 200 and "Harvest festival online" not in r.text
+    config = load_config(demo / "embassy.toml")
+    ring = Keyring.unseal((demo / "var" / "keyring").read_bytes(), PASSPHRASE.encode())
+    version = ContentVersion(version_path(config.data_dir))
+    repo = ContentRepo(connect(config.data_dir / "mission.db"), on_change=version.bump)
+    try:
+        repo.publish_news(
+            "harvest-festival", "news",
+            {"en": TextInput("Harvest festival online", "Music and food.", "<p>Join us.</p>")},
+            Signer(config.mission.name, ring.signing_key(), ring.signing.id),
+        )  # fmt: skip
+    finally:
+        repo.conn.close()
+        version.close()
+    for _ in range(16):
+        assert "Harvest festival online" in fetch(served.url, "/en/news/").text
+    # any worker answers /metrics for all: each publishes its counters every 5 s
+    wanted = 'embassy_http_requests_total{route="news_list",status="200"} 32.0'
+    deadline = time.monotonic() + 20
+    metrics = ""
+    while wanted not in metrics and time.monotonic() < deadline:
+        time.sleep(1)
+        metrics = fetch(served.url, "/metrics").text
+    assert wanted in metrics, [line for line in metrics.splitlines() if "news_list" in line]
+    # a second server cannot silently join the port
+    clash = run_cli(
+        "serve", "--port", str(served.port), "--workers", "2", cwd=demo, env={"EMBASSY_PASSPHRASE": PASSPHRASE}
+    )
+    assert clash.code == 2 and f"cannot listen on 127.0.0.1:{served.port}" in clash.err
+    # stopping the parent stops every worker
+    assert served.stop(signal.SIGINT) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers)
+
+
+def test_workers_die_with_a_killed_parent(demo: Path) -> None:
+    s = Serve(demo, workers=2)
+    workers = children_of(s.proc.pid)
+    assert len(workers) == 2 and fetch(s.url, "/healthz").status == 200
+    s.stop(signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(alive(w) for w in workers)
+
+
+def test_single_process_serving_stops_cleanly(demo: Path) -> None:
+    s = Serve(demo, workers=1)
+    assert "1 worker;" in s.lines[0]
+    assert fetch(s.url, "/kk/").status == 200
+    assert s.stop(signal.SIGTERM) == 0
