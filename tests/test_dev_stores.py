@@ -74,7 +74,7 @@ def test_dev_stores_command(tmp_path: Path) -> None:
         keys = re.search(r"^export DEV_ACCESS_KEY=(\S+) DEV_SECRET_KEY=(\S+)$", text, re.M)
         assert keys, text
 
-        for (_, endpoint, pid_text, folder) in stores:
+        for _, endpoint, pid_text, folder in stores:
             pid = int(pid_text)
             assert Path(folder).is_dir() and Path(folder).is_relative_to(tmp_path)
             addresses = _listening(pid)

@@ -138,9 +138,10 @@ async def test_large_object(store: Store) -> None:
     info = await store.stat("big/object")
     assert info is not None and info.size == len(data)
     assert await store.get("big/object") == data
-    assert await store.get_range("big/object", 7 * 1024 * 1024 + 3, 1024 * 1024) == data[
-        7 * 1024 * 1024 + 3 : 8 * 1024 * 1024 + 3
-    ]
+    assert (
+        await store.get_range("big/object", 7 * 1024 * 1024 + 3, 1024 * 1024)
+        == data[7 * 1024 * 1024 + 3 : 8 * 1024 * 1024 + 3]
+    )
     assert (store.bytes_up, store.bytes_down) == (len(data), len(data) + 1024 * 1024)
 
 

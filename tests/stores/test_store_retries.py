@@ -143,6 +143,9 @@ async def test_unreachable_endpoint_is_unavailable(bucket: str, seaweed: list[De
     store = s3_store(s3_spec(seaweed[0], bucket, name="far", endpoint=endpoint), retry=POLICY)
     try:
         with pytest.raises(StoreUnavailableError, match=r"^store far: unavailable after 4 tries: .*Could not connect"):
+            await store.stat("embassy-repo.json")
+        # check() is the first contact of a round: it gives up sooner, so a dead store is set aside fast
+        with pytest.raises(StoreUnavailableError, match=r"^store far: unavailable after 3 tries: .*Could not connect"):
             await store.check()
     finally:
         await store.close()

@@ -12,8 +12,9 @@ import threading
 import time
 from pathlib import Path
 
-from tests.conftest import s3_store_toml
-from tests.replication.conftest import DUMP_SCRIPT, MARKER, Mission, closed_port, write_config
+from conftest import s3_store_toml
+
+from engine.conftest import DUMP_SCRIPT, MARKER, Mission, closed_port, write_config
 
 
 def tree(root: Path) -> dict[str, tuple]:

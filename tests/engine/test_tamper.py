@@ -9,16 +9,16 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from conftest import PASSPHRASE
 from nacl.signing import SigningKey
 
+from engine.conftest import Mission
 from keys import Keyring
 from replication.backup import utc_time
 from replication.catalog import Catalog
 from replication.crypto import object_id
 from replication.manifest import Entry, SnapshotHeader, encode_snapshot
 from replication.stores import open_store
-from tests.conftest import PASSPHRASE
-from tests.replication.conftest import Mission
 
 GOOD: dict[str, str] = {}
 
