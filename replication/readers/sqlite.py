@@ -1,10 +1,11 @@
 """A SQLite database as a registry: a consistent copy through SQLite's online backup API.
 
-The backup API copies every page under one read transaction (``pages=-1``), so the copy is the
-database as of one commit even while the application keeps writing (in WAL mode writers are not
-blocked; in rollback-journal mode they wait for the copy, about a second per few hundred MiB).
-The copy goes to a private temporary file (mode 0600) in the engine's scratch folder and is
-removed as soon as it has been read.
+When the database file itself is a consistent view under a read transaction (rollback-journal
+mode, where the transaction's lock holds writers back; or WAL mode with an empty WAL), the file is
+read directly under that transaction: no copy. Otherwise the backup API copies every page under
+one read transaction (``pages=-1``) into a private temporary file (mode 0600) in the engine's
+scratch folder, removed as soon as it has been read: the database as of one commit even while the
+application keeps writing.
 
 Databases change pages in place, so they are cut into fixed, page-aligned blocks rather than
 content-defined chunks: a changed page costs one small block, not a ~1 MiB chunk. When neither
@@ -91,14 +92,62 @@ class SqliteReader:
         except sqlite3.Error as e:
             copy.unlink(missing_ok=True)
             raise RegistryReadError(f"{self.path}: consistent copy failed: {e}") from e
+        self._align(page_size)
+        return copy
+
+    def _align(self, page_size: int) -> None:
         if self.block % page_size:
             self.block = max(page_size, self.block - self.block % page_size)
             self.chunking = Chunking("fixed", self.block)
-        return copy
+
+    def _direct_view(self) -> sqlite3.Connection | None:
+        """A read transaction under which the database file itself is the consistent view, or None.
+
+        In rollback-journal mode the transaction's SHARED lock keeps every writer from changing the
+        file until we are done. In WAL mode the file alone is the database only when the WAL is
+        empty: then our read mark is 0 and no checkpoint may copy newer frames into the file while
+        we read. Otherwise (frames in the WAL) the backup API's copy is used instead.
+        """
+        try:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+        except sqlite3.Error:
+            return None
+        try:
+            conn.execute("BEGIN")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            mode = str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower()
+            page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+            pages = int(conn.execute("PRAGMA page_count").fetchone()[0])
+            if mode == "wal":
+                try:
+                    if os.stat(f"{self.path}-wal").st_size > 0:
+                        conn.close()
+                        return None
+                except FileNotFoundError:
+                    pass
+            if os.stat(self.path).st_size != pages * page_size:
+                conn.close()
+                return None
+            self._align(page_size)
+            return conn
+        except sqlite3.Error:
+            conn.close()
+            return None
 
     @contextmanager
     def open(self, item: ScanItem) -> Iterator[tuple[BinaryIO, ScanItem]]:
         fingerprint = _fingerprint(self.path)
+        view = self._direct_view()
+        if view is not None:
+            try:
+                with self.path.open("rb", buffering=0) as f:
+                    st = os.fstat(f.fileno())
+                    now = ScanItem(item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size,
+                                   cache=fingerprint)
+                    yield f, now
+            finally:
+                view.close()
+            return
         copy = self._make_copy()
         self._copy = copy
         try:
