@@ -41,12 +41,19 @@ class Catalog:
         self._verify_key = VerifyKey(ring.signing.public)
 
     async def snapshots(self, store: Store) -> list[SnapshotRef]:
-        """The store's snapshots of this registry, oldest first (by the time in their names)."""
+        """The store's snapshots of this registry, oldest first (by the time in their names), including
+        ones hidden by a delete marker on a versioned bucket (their locked versions still count)."""
+        prefix = snapshots_prefix(self.tag)
+        if await store.versioned():
+            # A delete marker hides a manifest from a plain listing but not its locked version.
+            keys = {v.key for v in await store.list_versions(prefix) if not v.is_delete_marker}
+        else:
+            keys = {o.key for o in await store.list_objects(prefix)}
         refs = []
-        for info in await store.list_objects(snapshots_prefix(self.tag)):
-            parsed = parse_snapshot_key(info.key)
+        for key in keys:
+            parsed = parse_snapshot_key(key)
             if parsed is not None:
-                refs.append(SnapshotRef(self.registry, parsed[1], parsed[0], info.key))
+                refs.append(SnapshotRef(self.registry, parsed[1], parsed[0], key))
         refs.sort(key=lambda r: (r.key_time, r.id))
         return refs
 

@@ -37,6 +37,10 @@ class IntegrityError(ReplicationError):
     """Data from a store failed authentication or id checks: tampered, damaged or foreign."""
 
 
+class SignatureError(IntegrityError):
+    """A signed object's signature does not verify with the mission's key: forged or re-signed."""
+
+
 class RegistryReadError(ReplicationError):
     """A registry could not be read consistently (missing path, failed dump command, ...)."""
 

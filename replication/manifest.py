@@ -27,7 +27,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from replication.crypto import object_id, open_sealed, seal
-from replication.errors import IntegrityError
+from replication.errors import IntegrityError, SignatureError
 
 MAGIC = b"EMBSNAP\x01"
 FORMAT = 1
@@ -213,7 +213,7 @@ def open_snapshot(data: bytes, verify_key: VerifyKey, what: str, expected_id: st
     try:
         verify_key.verify(signed, signature)
     except BadSignatureError as e:
-        raise IntegrityError(
+        raise SignatureError(
             f"{what}: signature does not verify with the mission's signing key (tampered, or signed by another key)"
         ) from e
     pos = len(MAGIC)

@@ -261,13 +261,20 @@ class Restorer:
         data_key = self.ring.data_key(self.registry, ref.key_id)
         needed = sum(b.length for b in blobs)
         problems: list[str] = []
-        for attempt, store in enumerate(stores):
+        # Per store: ranged reads when little of the pack is needed; if those fail (a forged newer
+        # version, damage), the whole pack checked against its id, older versions included.
+        attempts = [
+            (s, ranged)
+            for s in stores
+            for ranged in (True, False)
+            if not ranged or needed < ref.size * WHOLE_PACK_SHARE
+        ]
+        for store, ranged in attempts:
             try:
-                if attempt == 0 and needed < ref.size * WHOLE_PACK_SHARE:
+                if ranged:
                     pieces = await self._ranged(store, key, blobs)
                 else:
-                    data = (await fetch_verified(store, key, ref.id)).data
-                    pieces = [(0, data)]
+                    pieces = [(0, (await fetch_verified(store, key, ref.id)).data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
                 written = await self._cpu_run(
                     self._write_blobs, pieces, blobs, fds, data_key, f"store {store.name}: {key}"
@@ -275,7 +282,8 @@ class Restorer:
                 self.progress.advance(written)
                 return
             except (StoreError, IntegrityError) as e:
-                problems.append(str(e))
+                if str(e) not in problems:
+                    problems.append(str(e))
         raise IntegrityError(f"pack {ref.id[:12]} could not be read intact from any store: " + "; ".join(problems))
 
     async def _ranged(self, store: Store, key: str, blobs: list[_Blob]) -> list[tuple[int, bytes]]:

@@ -39,7 +39,7 @@ def test_init_on_an_empty_folder_writes_everything(tmp_path: Path) -> None:
     # A real keyring is sealed with the default cost, recorded in the file's header.
     header = json.loads(keyring.read_bytes())["header"]
     assert header["kdf"]["alg"] == "argon2id13"
-    assert (header["kdf"]["memlimit"], header["kdf"]["opslimit"]) == (128 * 1024 * 1024, 8)
+    assert (header["kdf"]["memlimit"], header["kdf"]["opslimit"]) == (64 * 1024 * 1024, 18)
     assert Keyring.sealed_params(keyring.read_bytes()) == KdfParams()
     ring = Keyring.unseal(keyring.read_bytes(), PASSPHRASE.encode())
     assert [r.registry for r in ring.registries] == ["mission-site", "population", "land-cadastre"]

@@ -103,12 +103,12 @@ def test_garbage_is_a_damaged_keyring(junk: bytes) -> None:
 
 
 def test_default_kdf_parameters_are_in_the_header(ring: Keyring) -> None:
-    """The default (what `embassy init` uses): Argon2id, 128 MiB, 8 passes, stored beside the salt."""
-    assert (DEFAULT_MEMLIMIT, DEFAULT_OPSLIMIT) == (128 * 1024 * 1024, 8)
+    """The default (what `embassy init` uses): Argon2id, 64 MiB, 18 passes, stored beside the salt."""
+    assert (DEFAULT_MEMLIMIT, DEFAULT_OPSLIMIT) == (64 * 1024 * 1024, 18)
     sealed = ring.seal(PASS)
     kdf = json.loads(sealed)["header"]["kdf"]
     assert kdf["alg"] == "argon2id13"
-    assert (kdf["memlimit"], kdf["opslimit"]) == (128 * 1024 * 1024, 8)
+    assert (kdf["memlimit"], kdf["opslimit"]) == (64 * 1024 * 1024, 18)
     assert Keyring.sealed_params(sealed) == KdfParams()
 
 

@@ -10,6 +10,7 @@ from embassy import __version__
 from embassy.cli import cmd_init, cmd_keys
 from embassy.cli.context import Context
 from embassy.cli.errors import USAGE, exit_code_for
+from embassy.memory import tune_malloc
 
 COMMAND_MODULES = [cmd_init, cmd_keys]
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    tune_malloc()
     parser = build_parser()
     args = parser.parse_args(argv)
     ctx = Context(args)

@@ -109,7 +109,10 @@ class SqliteReader:
         we read. Otherwise (frames in the WAL) the backup API's copy is used instead.
         """
         try:
-            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None)
+            # Opened and closed by different worker threads of the backup: hence check_same_thread.
+            conn = sqlite3.connect(
+                f"file:{self.path}?mode=ro", uri=True, timeout=30, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error:
             return None
         try:
@@ -142,8 +145,9 @@ class SqliteReader:
             try:
                 with self.path.open("rb", buffering=0) as f:
                     st = os.fstat(f.fileno())
-                    now = ScanItem(item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size,
-                                   cache=fingerprint)
+                    now = ScanItem(
+                        item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, cache=fingerprint
+                    )
                     yield f, now
             finally:
                 view.close()

@@ -1,0 +1,206 @@
+"""Healing stores from each other: copy what a store lacks or holds damaged from one that holds it intact.
+
+Packs and manifests are the same ciphertext in every store, so healing needs no decryption: the
+source copy is checked against its content id (and a manifest was verified by ``verify``) before
+it is written. Locked objects are never overwritten: where a locked, intact version lies under a
+delete marker or a forged newer version, the marker or forgery is removed when the store allows,
+else the good bytes are written again as the newest version. A store that lost its repository
+config or key bundle gets them back from the keyring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from keys import Keyring
+from replication.crypto import object_id
+from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, StoreError
+from replication.fetch import fetch_verified
+from replication.fsutil import atomic_write
+from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, parse_snapshot_key
+from replication.layout import object_id as id_in_key
+from replication.progress import NoProgress, Progress
+from replication.repository import RepoConfig, ensure_repository, repo_mac_key
+from replication.retention import RetentionMemory, lock_until
+from replication.stores import Store
+from replication.verify import Verifier, VerifyReport, load_findings
+
+
+@dataclass
+class RepairResult:
+    name: str
+    copied: int = 0
+    uncovered: int = 0  # delete markers / forged versions removed so the locked good version is current
+    still_missing: list[str] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.still_missing and self.error is None
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "ok": self.ok,
+            "copied": self.copied,
+            "uncovered": self.uncovered,
+            "still_missing": self.still_missing,
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+def _content_id(key: str) -> str | None:
+    parsed = parse_snapshot_key(key)
+    if parsed is not None:
+        return parsed[1]
+    return id_in_key(key)
+
+
+class Repairer:
+    def __init__(
+        self,
+        ring: Keyring,
+        stores: list[Store],
+        registries: list[str],
+        cache_dir: Path | None = None,
+        targets: list[str] | None = None,
+        read_data: float = 0.0,
+        progress: Progress | None = None,
+    ) -> None:
+        self.ring = ring
+        self.stores = stores
+        self.registries = registries
+        self.cache_dir = cache_dir
+        self.targets = set(targets) if targets else {s.name for s in stores}
+        self.read_data = read_data
+        self.progress = progress or NoProgress()
+
+    async def run(self) -> tuple[dict[str, RepairResult], VerifyReport]:
+        verifier = Verifier(self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress)
+        report = await verifier.run()
+        results: dict[str, RepairResult] = {}
+        by_name = {s.name: s for s in self.stores}
+        for name in sorted(self.targets):
+            store = by_name[name]
+            sr = report.stores[name]
+            result = results[name] = RepairResult(name)
+            if sr.error:
+                result.error = sr.error
+                continue
+            keys = sorted(
+                set(sr.missing)
+                | set(sr.damaged)
+                | {t.split(":", 1)[0] for t in sr.tampered}
+                | set(load_findings(self.cache_dir, name))
+            )
+            repo_keys = [k for k in keys if k == REPO_CONFIG or k.startswith(KEYS_PREFIX)]
+            if repo_keys:
+                try:
+                    await self._heal_repository(store, repo_keys)
+                    result.copied += len(repo_keys)
+                except (StoreError, IntegrityError) as e:
+                    result.still_missing += repo_keys
+                    result.error = str(e)
+            content = [k for k in keys if _content_id(k) is not None]
+            retention = RetentionMemory(self.cache_dir / "retention" / f"{name}.json" if self.cache_dir else None)
+            limit = asyncio.Semaphore(4)
+
+            async def heal(
+                key: str,
+                store: Store = store,
+                result: RepairResult = result,
+                retention: RetentionMemory = retention,
+                limit: asyncio.Semaphore = limit,
+            ) -> None:
+                async with limit:
+                    try:
+                        await self._heal(store, key, result, retention)
+                    except (StoreError, IntegrityError) as e:
+                        result.still_missing.append(f"{key}: {e}")
+
+            await asyncio.gather(*(heal(k) for k in content))
+            retention.save()
+            self._clear_findings(name, result)
+        return results, report
+
+    async def _heal_repository(self, store: Store, keys: list[str]) -> None:
+        """Write the repository config and current key bundle anew (a new version on a locked store)."""
+        until = lock_until(store.lock_days, datetime.now(UTC)) if store.lock_days else None
+        for key in keys:
+            if key == REPO_CONFIG:
+                created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+                data = RepoConfig(self.ring.master_key_id, created).to_bytes(repo_mac_key(self.ring))
+            elif key == bundle_key(self.ring.bundle_seq):
+                data = self.ring.bundle()
+            else:
+                continue
+            await store.put(key, data, until)
+        await ensure_repository(store, self.ring)
+
+    async def _heal(self, store: Store, key: str, result: RepairResult, retention: RetentionMemory) -> None:
+        expected = _content_id(key)
+        assert expected is not None
+        versioned = await store.versioned()
+        # Is it already intact (e.g. a finding that an earlier repair healed)?
+        try:
+            current = await store.get(key)
+            if object_id(current) == expected:
+                return
+        except ObjectNotFoundError:
+            current = None
+        if versioned and await self._uncover(store, key, expected):
+            result.uncovered += 1
+            return
+        good = await self._good_copy(store, key, expected)
+        until = lock_until(store.lock_days, datetime.now(UTC)) if store.lock_days else None
+        await store.put(key, good, until)
+        if until is not None:
+            retention.set(key, until)
+        self.progress.transferred(store.name, len(good))
+        result.copied += 1
+
+    async def _uncover(self, store: Store, key: str, expected: str) -> bool:
+        """Make an intact older version current again by removing what lies over it."""
+        versions = sorted((v for v in await store.list_versions(key) if v.key == key), key=lambda v: v.last_modified)
+        good_at = None
+        for i, v in enumerate(versions):
+            if not v.is_delete_marker and object_id(await store.get(key, version_id=v.version_id)) == expected:
+                good_at = i
+        if good_at is None:
+            return False
+        for v in reversed(versions[good_at + 1 :]):
+            try:
+                await store.delete(key, version_id=v.version_id)
+            except ObjectLockedError:
+                return False  # a locked forgery: write the good bytes over it instead
+        try:
+            return object_id(await store.get(key)) == expected
+        except ObjectNotFoundError:
+            return False
+
+    async def _good_copy(self, target: Store, key: str, expected: str) -> bytes:
+        problems = []
+        for source in self.stores:
+            if source is target:
+                continue
+            try:
+                return (await fetch_verified(source, key, expected)).data
+            except ObjectNotFoundError:
+                problems.append(f"{source.name}: missing")
+            except (StoreError, IntegrityError) as e:
+                problems.append(str(e))
+        raise StoreError(target.name, "no store holds an intact copy (" + "; ".join(problems) + ")")
+
+    def _clear_findings(self, store: str, result: RepairResult) -> None:
+        if self.cache_dir is None:
+            return
+        path = self.cache_dir / "verify" / f"{store}.damaged.json"
+        if path.exists():
+            left = sorted({k.split(":", 1)[0] for k in result.still_missing})
+            atomic_write(path, json.dumps(left).encode(), mode=0o600)

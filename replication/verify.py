@@ -1,0 +1,457 @@
+"""Checking every store against the signed manifests: what is missing, damaged, forged or left over.
+
+For each registry the manifests of all stores are fetched and verified (id, Ed25519 signature,
+header, decryption); a manifest any store holds intact is *trusted*. Every store is then held to
+the union of trusted manifests: it must hold each of them and every pack they list, at the listed
+size. A store that lost its repository config or key bundle is still checked this way. Chains are
+checked across stores: a snapshot whose ``previous`` is in no store and named by no signed
+tombstone shows a deleted or replaced snapshot. On versioned (Object Lock) buckets a delete marker
+or a newer version over one of our objects is tampering even when the locked version beneath is
+intact. ``read_data`` downloads packs, checks their hash and every blob's AEAD tag and chunk id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+import random
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from nacl.signing import VerifyKey
+
+from keys import BundleError, Keyring
+from replication.catalog import Catalog, SnapshotRef
+from replication.crypto import object_id, open_blob
+from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
+from replication.fetch import fetch_verified
+from replication.fsutil import atomic_write
+from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
+from replication.manifest import Manifest
+from replication.pack import read_pack_header
+from replication.progress import NoProgress, Progress
+from replication.repository import RepoConfig, repo_mac_key
+from replication.stores import ObjectVersion, Store
+from replication.tombstone import decode_tombstone, tombstones_prefix
+
+T = TypeVar("T")
+
+
+@dataclass
+class StoreReport:
+    name: str
+    checked: int = 0
+    missing: list[str] = field(default_factory=list)
+    damaged: list[str] = field(default_factory=list)
+    tampered: list[str] = field(default_factory=list)
+    unreferenced: list[str] = field(default_factory=list)
+    chain: list[str] = field(default_factory=list)
+    error: str | None = None
+    read_packs: int = 0
+    read_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.damaged or self.tampered or self.chain or self.error)
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "ok": self.ok,
+            "checked": self.checked,
+            "missing": self.missing,
+            "damaged": self.damaged,
+            "tampered": self.tampered,
+            "chain": self.chain,
+            "unreferenced": self.unreferenced,
+            "read_packs": self.read_packs,
+            "read_bytes": self.read_bytes,
+        }
+        if self.error:
+            doc["error"] = self.error
+        return doc
+
+
+@dataclass
+class RegistryView:
+    """What verify learned about one registry: trusted manifests and where good copies live."""
+
+    registry: str
+    tag: str
+    trusted: dict[str, tuple[SnapshotRef, Manifest]] = field(default_factory=dict)
+    holders: dict[str, list[str]] = field(default_factory=dict)  # snapshot id -> stores with a good copy
+    untrusted: dict[str, str] = field(default_factory=dict)  # snapshot id -> why no copy verified
+    forgotten: set[str] = field(default_factory=set)
+
+
+@dataclass
+class VerifyReport:
+    stores: dict[str, StoreReport]
+    registries: dict[str, RegistryView]
+    manifests_seen: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.stores.values())
+
+    @property
+    def nothing_trusted(self) -> bool:
+        return self.manifests_seen > 0 and not any(v.trusted for v in self.registries.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "stores": {name: r.to_json() for name, r in self.stores.items()},
+            "registries": {
+                name: {"trusted_snapshots": len(v.trusted), "untrusted": v.untrusted}
+                for name, v in self.registries.items()
+            },
+        }
+
+
+@dataclass
+class _Listing:
+    sizes: dict[str, int]
+    versions: dict[str, list[ObjectVersion]] | None  # versioned stores only
+
+
+class Verifier:
+    def __init__(
+        self,
+        ring: Keyring,
+        stores: list[Store],
+        registries: list[str],
+        cache_dir: Path | None = None,
+        read_data: float = 0.0,
+        progress: Progress | None = None,
+        parallel: int = 6,
+        cpu_workers: int | None = None,
+    ) -> None:
+        """``read_data``: the share of packs (0..1) to download and check in every store."""
+        self.ring = ring
+        self.stores = stores
+        self.registries = [r for r in registries if ring.has_registry(r)]
+        self.cache_dir = cache_dir
+        self.read_data = read_data
+        self.progress = progress or NoProgress()
+        self.parallel = parallel
+        self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="verify")
+        self._verify_key = VerifyKey(ring.signing.public)
+
+    async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
+
+    # -- listing -------------------------------------------------------------------------------------
+
+    async def _list(self, store: Store) -> _Listing:
+        objects = await store.list_objects("")
+        sizes = {o.key: o.size for o in objects}
+        versions: dict[str, list[ObjectVersion]] | None = None
+        if await store.versioned():
+            versions = {}
+            for v in await store.list_versions(""):
+                versions.setdefault(v.key, []).append(v)
+        return _Listing(sizes, versions)
+
+    async def run(self) -> VerifyReport:
+        try:
+            return await self._run()
+        finally:
+            self._cpu.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self) -> VerifyReport:
+        reports = {s.name: StoreReport(s.name) for s in self.stores}
+        listings: dict[str, _Listing] = {}
+
+        async def list_one(store: Store) -> None:
+            try:
+                listings[store.name] = await self._list(store)
+            except StoreError as e:
+                reports[store.name].error = str(e)
+
+        await asyncio.gather(*(list_one(s) for s in self.stores))
+        live = [s for s in self.stores if s.name in listings]
+        await asyncio.gather(*(self._check_repository(s, listings[s.name], reports[s.name]) for s in live))
+        views: dict[str, RegistryView] = {}
+        seen = 0
+        for registry in self.registries:
+            view, count = await self._registry(registry, live, listings, reports)
+            views[registry] = view
+            seen += count
+        self._save_findings(reports)
+        return VerifyReport(reports, views, seen)
+
+    async def _check_repository(self, store: Store, listing: _Listing, report: StoreReport) -> None:
+        report.checked += 2
+        if REPO_CONFIG not in listing.sizes:
+            report.missing.append(REPO_CONFIG)
+        else:
+            try:
+                RepoConfig.from_bytes(await store.get(REPO_CONFIG), repo_mac_key(self.ring), f"store {store.name}")
+            except IntegrityError:
+                report.damaged.append(REPO_CONFIG)
+            except StoreError as e:
+                report.error = str(e)
+        key = bundle_key(self.ring.bundle_seq)
+        if key not in listing.sizes:
+            report.missing.append(key)
+            return
+        try:
+            Keyring.from_bundle(self.ring.master_key, await store.get(key))
+        except BundleError:
+            report.damaged.append(key)
+        except StoreError as e:
+            report.error = str(e)
+
+    # -- one registry --------------------------------------------------------------------------------
+
+    async def _registry(
+        self, registry: str, live: list[Store], listings: dict[str, _Listing], reports: dict[str, StoreReport]
+    ) -> tuple[RegistryView, int]:
+        catalog = Catalog(self.ring, registry, None)
+        view = RegistryView(registry, catalog.tag)
+        prefix = registry_prefix(catalog.tag)
+        refs: dict[str, SnapshotRef] = {}
+        copies: dict[str, list[Store]] = {}
+        for store in live:
+            for key in listings[store.name].sizes:
+                if key.startswith(prefix + "snapshots/"):
+                    parsed = parse_snapshot_key(key)
+                    if parsed is None:
+                        continue
+                    ref = SnapshotRef(registry, parsed[1], parsed[0], key)
+                    refs.setdefault(ref.id, ref)
+                    copies.setdefault(ref.id, []).append(store)
+
+        # Verify every store's copy of every manifest.
+        limit = asyncio.Semaphore(self.parallel)
+
+        async def check_copy(store: Store, ref: SnapshotRef) -> tuple[str, Store, Manifest | None, str]:
+            async with limit:
+                try:
+                    fetched = await fetch_verified(
+                        store, ref.key, ref.id, versioned=listings[store.name].versions is not None
+                    )
+                    _, manifest = catalog.open(fetched.data, ref, f"store {store.name}")
+                    return ref.id, store, manifest, ""
+                except (IntegrityError, ObjectNotFoundError) as e:
+                    return ref.id, store, None, str(e)
+                except StoreError as e:
+                    return ref.id, store, None, str(e)
+
+        results = await asyncio.gather(*(check_copy(s, refs[sid]) for sid, stores in copies.items() for s in stores))
+        for sid, store, manifest, problem in results:
+            reports[store.name].checked += 1
+            if manifest is not None:
+                view.trusted.setdefault(sid, (refs[sid], manifest))
+                view.holders.setdefault(sid, []).append(store.name)
+            else:
+                reports[store.name].damaged.append(refs[sid].key)
+                view.untrusted.setdefault(sid, problem)
+        for sid in list(view.untrusted):
+            if sid in view.trusted:
+                del view.untrusted[sid]
+
+        await self._tombstones(view, live, listings)
+        self._chain(view, refs, reports, live)
+
+        # Every store is held to every trusted manifest and all of its packs.
+        needed: dict[str, int] = {}
+        for _, manifest in view.trusted.values():
+            for p in manifest.packs:
+                needed[p.id] = p.size
+        for store in live:
+            listing = listings[store.name]
+            report = reports[store.name]
+            for ref, _ in view.trusted.values():
+                if ref.key not in listing.sizes:
+                    report.missing.append(ref.key)
+            for pid, size in sorted(needed.items()):
+                key = pack_key(view.tag, pid)
+                report.checked += 1
+                have = listing.sizes.get(key)
+                if have is None:
+                    report.missing.append(key)
+                elif have != size:
+                    report.damaged.append(key)
+            for key in sorted(listing.sizes):
+                if key.startswith(prefix + "packs/") and key.rsplit("/", 1)[-1] not in needed:
+                    report.unreferenced.append(key)
+            if listing.versions is not None:
+                await self._versions(store, listing, view, needed, report)
+        if self.read_data > 0:
+            await asyncio.gather(*(self._read_data(s, view, needed, listings[s.name], reports[s.name]) for s in live))
+        return view, len(refs)
+
+    async def _tombstones(self, view: RegistryView, live: list[Store], listings: dict[str, _Listing]) -> None:
+        prefix = tombstones_prefix(view.tag)
+        seen: set[str] = set()
+        for store in live:
+            for key in listings[store.name].sizes:
+                if not key.startswith(prefix) or key in seen:
+                    continue
+                seen.add(key)
+                tomb_id = key.rsplit("_", 1)[-1]
+                try:
+                    data = await store.get(key)
+                    tomb = decode_tombstone(data, self._verify_key, view.tag, f"store {store.name}: {key}", tomb_id)
+                except (IntegrityError, StoreError):
+                    continue  # an unverifiable tombstone excuses nothing
+                view.forgotten.update(tomb.forgotten)
+
+    def _chain(
+        self, view: RegistryView, refs: dict[str, SnapshotRef], reports: dict[str, StoreReport], live: list[Store]
+    ) -> None:
+        for sid, (ref, manifest) in sorted(view.trusted.items(), key=lambda kv: kv[1][0].key_time):
+            prev = manifest.previous
+            if prev is None or prev in view.forgotten:
+                continue
+            if prev not in refs:
+                message = (
+                    f"snapshot {sid[:12]} ({manifest.time}) follows {prev[:12]}, which is in no store "
+                    "and was not pruned: deleted or replaced"
+                )
+                for store in live:
+                    reports[store.name].chain.append(message)
+            elif prev in view.trusted and view.trusted[prev][0].key_time >= ref.key_time:
+                for store in live:
+                    reports[store.name].chain.append(f"snapshot {sid[:12]} follows a snapshot that is not older")
+
+    async def _versions(
+        self, store: Store, listing: _Listing, view: RegistryView, needed: dict[str, int], report: StoreReport
+    ) -> None:
+        """Delete markers and newer versions over content objects count as tampering."""
+        assert listing.versions is not None
+        ours = {pack_key(view.tag, p): p for p in needed}
+        ours.update({ref.key: sid for sid, (ref, _) in view.trusted.items()})
+        for key, versions in listing.versions.items():
+            expected = ours.get(key)
+            if expected is None:
+                continue
+            latest = max(versions, key=lambda v: v.last_modified)
+            if latest.is_delete_marker:
+                intact = any(not v.is_delete_marker for v in versions)
+                report.tampered.append(
+                    f"{key}: hidden by a delete marker" + ("; an earlier version is still there" if intact else "")
+                )
+                continue
+            if len([v for v in versions if not v.is_delete_marker]) > 1:
+                try:
+                    current = await store.get(key)
+                except StoreError as e:
+                    report.tampered.append(f"{key}: several versions, current unreadable: {e}")
+                    continue
+                if object_id(current) != expected:
+                    report.tampered.append(f"{key}: a newer version was written over it")
+
+    # -- reading data --------------------------------------------------------------------------------
+
+    def _choose(self, store: str, packs: list[str]) -> list[str]:
+        """All packs, or a share of them: the least recently read first, so repeated runs cover all."""
+        if self.read_data >= 1:
+            return packs
+        count = min(len(packs), math.ceil(len(packs) * self.read_data))
+        state = self._read_state(store)
+        shuffled = list(packs)
+        random.shuffle(shuffled)
+        shuffled.sort(key=lambda p: state.get(p, ""))
+        return shuffled[:count]
+
+    def _state_path(self, store: str, kind: str) -> Path | None:
+        return self.cache_dir / "verify" / f"{store}.{kind}.json" if self.cache_dir else None
+
+    def _read_state(self, store: str) -> dict[str, str]:
+        path = self._state_path(store, "read")
+        if path is None or not path.exists():
+            return {}
+        try:
+            return dict(json.loads(path.read_text()))
+        except (ValueError, TypeError):
+            return {}
+
+    async def _read_data(
+        self, store: Store, view: RegistryView, needed: dict[str, int], listing: _Listing, report: StoreReport
+    ) -> None:
+        present = [
+            p
+            for p in sorted(needed)
+            if pack_key(view.tag, p) in listing.sizes and listing.sizes[pack_key(view.tag, p)] == needed[p]
+        ]
+        chosen = self._choose(store.name, present)
+        id_key = self.ring.id_key(view.registry)
+        limit = asyncio.Semaphore(self.parallel)
+        done: list[str] = []
+
+        async def one(pack_id: str) -> None:
+            key = pack_key(view.tag, pack_id)
+            async with limit:
+                try:
+                    fetched = await fetch_verified(store, key, pack_id, versioned=listing.versions is not None)
+                except ObjectNotFoundError:
+                    report.missing.append(key)
+                    return
+                except IntegrityError:
+                    report.damaged.append(key)
+                    return
+                except StoreError as e:
+                    report.error = str(e)
+                    return
+                if fetched.shadowed:
+                    report.tampered.append(f"{key}: {fetched.shadowed}; the locked version underneath is intact")
+                report.read_packs += 1
+                report.read_bytes += len(fetched.data)
+                self.progress.transferred(store.name, len(fetched.data))
+                try:
+                    await self._cpu_run(self._check_pack, fetched.data, view.registry, id_key, key)
+                except IntegrityError:
+                    report.damaged.append(key)
+                    return
+                done.append(pack_id)
+
+        await asyncio.gather(*(one(p) for p in chosen))
+        path = self._state_path(store.name, "read")
+        if path is not None and done:
+            state = self._read_state(store.name)
+            now = datetime.now(UTC).isoformat()
+            state.update(dict.fromkeys(done, now))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(state).encode(), mode=0o600)
+
+    def _check_pack(self, data: bytes, registry: str, id_key: bytes, what: str) -> None:
+        from replication.pack import pack_key_id
+
+        key = self.ring.data_key(registry, pack_key_id(data, what))
+        view = memoryview(data)
+        for e in read_pack_header(data, key, what):
+            open_blob(key, id_key, e.chunk_id, view[e.offset : e.offset + e.length], e.raw_len, f"{what}@{e.offset}")
+
+    # -- findings for repair -------------------------------------------------------------------------
+
+    def _save_findings(self, reports: dict[str, StoreReport]) -> None:
+        """Remember damaged objects found by reading data, so `repair` heals them without re-reading all."""
+        for name, report in reports.items():
+            path = self._state_path(name, "damaged")
+            if path is None:
+                continue
+            previous = set(load_findings(self.cache_dir, name))
+            keys = sorted(previous | set(report.damaged)) if self.read_data < 1 else sorted(set(report.damaged))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(keys).encode(), mode=0o600)
+
+
+def load_findings(cache_dir: Path | None, store: str) -> list[str]:
+    if cache_dir is None:
+        return []
+    path = cache_dir / "verify" / f"{store}.damaged.json"
+    try:
+        return [str(k) for k in json.loads(path.read_text())]
+    except (OSError, ValueError, TypeError):
+        return []
+
+
+__all__ = ["RegistryView", "ReplicationError", "StoreReport", "Verifier", "VerifyReport", "load_findings"]
