@@ -185,6 +185,11 @@ class Mission:
         return bucket_usage(ref.store, ref.bucket)[0]
 
 
+def skipped(reason: str) -> Result:
+    """A command not run because what it needs did not happen (e.g. an incremental without a first backup)."""
+    return Result(procs.Measured((), -1, 0.0, 0, 0, "", ""), None, f"not run: {reason}")
+
+
 def snapshot_field(result: Result, registry: str, key: str) -> int | None:
     """A number from `backup --json`'s snapshot of ``registry`` (None when absent)."""
     for snap in (result.doc or {}).get("snapshots", []):

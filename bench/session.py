@@ -30,7 +30,7 @@ def log(message: str) -> None:
 def add_common_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--size", default="1G", help="dataset size: 200M for a quick run, 1G for the figures (default)")
     ap.add_argument("--seed", type=int, default=1, help="dataset seed (default 1)")
-    ap.add_argument("--timeout", type=float, default=900, help="limit per measured command, seconds (default 900)")
+    ap.add_argument("--timeout", type=float, default=300, help="limit per measured command, seconds (default 300)")
     ap.add_argument("--total-timeout", type=float, default=3600, help="limit for the whole run, seconds (default 3600)")
     ap.add_argument(
         "--keep", action="store_true", help="keep the scratch folder (stores, restores) under bench/out/runs"
