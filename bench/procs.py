@@ -1,0 +1,166 @@
+"""Run a command and measure it: wall time, peak RSS of its whole process tree, exit code, output.
+
+Every child runs in its own process group, gets SIGKILL if this process dies (PR_SET_PDEATHSIG),
+and is killed with its group on timeout, Ctrl-C or any exception, so a benchmark never leaves
+processes behind.
+"""
+
+import contextlib
+import ctypes
+import os
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+_LIVE_GROUPS: set[int] = set()
+_libc = ctypes.CDLL(None, use_errno=True)
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """preexec_fn: the kernel kills the child when the benchmark process goes away, however it goes."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def kill_group(pgid: int, sig: int = signal.SIGKILL) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def kill_all_live() -> None:
+    """Kill every measured command still running (called on the way out)."""
+    for pgid in list(_LIVE_GROUPS):
+        kill_group(pgid)
+        _LIVE_GROUPS.discard(pgid)
+
+
+def _children(pid: int) -> list[int]:
+    out: list[int] = []
+    try:
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    out.extend(int(c) for c in f.read().split())
+            except OSError:
+                continue
+    except OSError:
+        pass
+    return out
+
+
+def _rss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/statm") as f:
+            return int(f.read().split()[1]) * PAGE
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(sum of RSS over ``pid`` and all its descendants, largest single RSS) right now."""
+    total = biggest = 0
+    stack = [pid]
+    seen: set[int] = set()
+    while stack:
+        p = stack.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        r = _rss(p)
+        total += r
+        biggest = max(biggest, r)
+        stack.extend(_children(p))
+    return total, biggest
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    argv: tuple[str, ...]
+    returncode: int
+    seconds: float
+    peak_rss: int  # bytes: the peak of the sum over the process tree (sampled), at least the kernel's maxrss
+    peak_rss_single: int  # bytes: the largest single process
+    stdout: str
+    stderr: str
+    timed_out: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.returncode == 0 and not self.timed_out
+
+    def last_error_line(self) -> str:
+        if self.timed_out:
+            return f"timed out after {self.seconds:.0f} s"
+        lines = [ln.strip() for ln in self.stderr.splitlines() if ln.strip()]
+        return lines[-1][:300] if lines else f"exit code {self.returncode}"
+
+
+def run(
+    argv: Sequence[str],
+    env: Mapping[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 600.0,
+    sample_every: float = 0.05,
+) -> Measured:
+    """Run ``argv`` to completion (or ``timeout``), sampling its tree's memory every ``sample_every`` s."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        started = time.monotonic()
+        proc = subprocess.Popen(
+            list(argv),
+            env=dict(env) if env is not None else None,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            start_new_session=True,
+            preexec_fn=die_with_parent,
+        )
+        _LIVE_GROUPS.add(proc.pid)
+        peak = [0, 0]
+        done = threading.Event()
+        timed_out = threading.Event()
+
+        def sample() -> None:
+            while not done.is_set():
+                total, biggest = tree_rss(proc.pid)
+                peak[0] = max(peak[0], total)
+                peak[1] = max(peak[1], biggest)
+                if time.monotonic() - started > timeout and not timed_out.is_set():
+                    timed_out.set()
+                    kill_group(proc.pid)
+                done.wait(sample_every)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            kill_group(proc.pid)
+            proc.wait()
+            raise
+        finally:
+            done.set()
+            sampler.join()
+            kill_group(proc.pid)  # anything the command left running in its group
+            _LIVE_GROUPS.discard(proc.pid)
+        seconds = time.monotonic() - started
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        maxrss = usage.ru_maxrss * 1024  # KiB on Linux
+        out.seek(0)
+        err.seek(0)
+        return Measured(
+            tuple(argv),
+            proc.returncode,
+            seconds,
+            max(peak[0], maxrss),
+            max(peak[1], maxrss),
+            out.read().decode(errors="replace"),
+            err.read().decode(errors="replace"),
+            timed_out.is_set(),
+        )

@@ -1,0 +1,126 @@
+"""`make bench-verify`: proving the copies, ours against restic in one run, on the bench-backup dataset.
+
+    python -m bench.verify [--size 1G]
+
+Both tools first back up the same dataset to their own SeaweedFS store (not measured here; see
+bench-backup), then:
+- `embassy verify --store S --read-data` against `restic check --read-data` (goal: ratio <= 0.8);
+- `embassy drill --store S` (restores every registry into scratch space, checks every byte,
+  compares with the live registry, times it: the RTO) against `restic restore latest` (<= 0.9).
+Prints the table and writes it as markdown to bench/out/verify.md.
+"""
+
+import argparse
+import sys
+from typing import Any
+
+from bench import cli, ours, report
+from bench.dataset import MiB, format_size
+from bench.report import Outcome, Row
+from bench.restic import Restic
+from bench.session import Session, log, prepare_dataset
+
+RSS_LIMIT = 256 * MiB
+
+
+def drill_summary(doc: dict[str, Any] | None) -> str:
+    results = (doc or {}).get("results", [])
+    if not results:
+        return "no results in drill --json"
+    parts = [
+        f"{r.get('registry')}@{r.get('store')}: {'ok' if r.get('ok') else 'FAILED'}, "
+        f"RTO {float(r.get('seconds') or 0):.2f} s, {format_size(int(r.get('bytes') or 0))}"
+        for r in results
+    ]
+    return "; ".join(parts)
+
+
+def run(s: Session, args: argparse.Namespace) -> Outcome:
+    out = Outcome()
+    _, wc = prepare_dataset(args.size, args.seed, s.run_dir / "data")
+    total = wc.total_bytes
+    r_store, s1 = s.start_stores(["restic", "s1"])
+    rs = Restic(r_store, "restic", s.run_dir / "restic-cache", timeout=args.timeout)
+    m = rs.init()
+    if not m.ok:
+        raise RuntimeError(f"restic init: {m.last_error_line()}")
+    mission = ours.Mission(
+        s.run_dir / "ours", wc.root, [ours.StoreRef("s1", s1, "emb-one", "LU")], 1, args.timeout, args.engine_src
+    )
+    log("ours: start-up and keyring unlock alone (embassy keys status)")
+    u = mission.unlock_only()
+    out.rows.append(
+        Row(
+            "start-up + unlock (keys status)",
+            ours=u.seconds if u.ok else None,
+            rss_ours=u.measured.peak_rss if u.ok else None,
+            error=u.error or "",
+        )
+    )
+    log("restic: backup (setup, not compared here)")
+    rb, _ = rs.backup(wc.root)
+    if not rb.ok:
+        raise RuntimeError(f"restic backup: {rb.last_error_line()}")
+    out.restic_figures["backup (setup)"] = f"{rb.seconds:.2f} s"
+    log("ours: backup (setup, not compared here)")
+    b = mission.backup()
+    if not b.ok:
+        out.notes.append(f"our backup failed, so verify and drill have nothing to check: {b.error}")
+
+    log("restic: check --read-data")
+    rc = rs.check_read_data()
+    out.restic_figures["check --read-data"] = f"{rc.seconds:.2f} s" if rc.ok else f"failed: {rc.last_error_line()}"
+    log("ours: verify --store s1 --read-data")
+    v = mission.verify("s1")
+    v_err = v.error or ("" if (v.doc or {}).get("ok") is True else "verify reported problems: " + str(v.doc))
+    out.rows.append(
+        Row(
+            "verify --read-data, 1 store",
+            ours=v.seconds if not v_err else None,
+            restic=rc.seconds if rc.ok else None,
+            limit=0.8,
+            goal="ratio <= 0.8 (vs check --read-data)",
+            bytes_processed=total,
+            stored_ours=format_size(mission.stored_bytes("s1")) if b.ok else "",
+            stored_restic=format_size(rs.stored_bytes()),
+            rss_ours=v.measured.peak_rss if not v_err else None,
+            rss_restic=rc.peak_rss,
+            error=v_err[:300],
+        )
+    )
+
+    log("restic: restore latest")
+    rr = rs.restore(s.run_dir / "restore-restic")
+    out.restic_figures["restore"] = f"{rr.seconds:.2f} s" if rr.ok else f"failed: {rr.last_error_line()}"
+    log("ours: drill --store s1")
+    d = mission.drill("s1")
+    d_err = d.error or ("" if (d.doc or {}).get("ok") is True else "drill reported a failure: " + drill_summary(d.doc))
+    out.rows.append(
+        Row(
+            "drill (restore + check every byte), 1 store",
+            ours=d.seconds if not d_err else None,
+            restic=rr.seconds if rr.ok else None,
+            limit=0.9,
+            goal="ratio <= 0.9 (vs restore)",
+            bytes_processed=total,
+            rss_ours=d.measured.peak_rss if not d_err else None,
+            rss_restic=rr.peak_rss,
+            error=d_err[:300],
+        )
+    )
+    if d.doc:
+        out.notes.append(f"drill: {drill_summary(d.doc)} (wall time of the whole command in the table)")
+    out.rows.append(report.rss_goal_row([r for r in out.rows if r.unit == "s"], RSS_LIMIT))
+    return out
+
+
+def add_args(ap: argparse.ArgumentParser) -> None:
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cli.main("verify", __doc__, argv, add_args, run)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

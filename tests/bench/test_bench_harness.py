@@ -1,0 +1,54 @@
+"""The benchmark's measuring parts, on real processes: peak RSS of a process tree, timeouts, verdicts."""
+
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository root: bench/ is not installed
+
+from bench import procs
+from bench.dataset import MiB, parse_size
+from bench.report import Row, markdown_table, text_table
+
+ALLOCATE = "import time; b = bytearray({n}); b[::4096] = b'x' * len(b[::4096]); time.sleep(0.6)"
+
+
+def test_peak_rss_counts_the_child_and_its_children() -> None:
+    parent = textwrap.dedent(f"""
+        import subprocess, sys
+        child = subprocess.Popen([sys.executable, "-c", {ALLOCATE.format(n=80 * MiB)!r}])
+        exec({ALLOCATE.format(n=60 * MiB)!r})
+        child.wait()
+    """)
+    m = procs.run([sys.executable, "-c", parent], timeout=30)
+    assert m.ok, m.stderr
+    assert m.peak_rss >= 140 * MiB  # both at once: the tree's sum
+    assert 80 * MiB <= m.peak_rss_single < m.peak_rss
+
+
+def test_timeout_kills_the_whole_group() -> None:
+    started = time.monotonic()
+    m = procs.run(["sh", "-c", "sleep 30 & sleep 30; wait"], timeout=0.5)
+    assert m.timed_out and not m.ok
+    assert time.monotonic() - started < 10
+    assert "timed out" in m.last_error_line()
+
+
+def test_verdicts_and_tables() -> None:
+    rows = [
+        Row("fast", ours=0.6, restic=1.0, limit=0.7, goal="ratio <= 0.7", bytes_processed=100 * 10**6),
+        Row("slow", ours=0.9, restic=1.0, limit=0.8),
+        Row("missing", restic=1.0, limit=0.8, error="exit 2: invalid choice"),
+        Row("memory", ours=300.0 * MiB, unit="bytes", limit=256.0 * MiB, absolute=True),
+        Row("info only", ours=1.0),
+    ]
+    assert [r.verdict for r in rows] == ["PASS", "FAIL", "n/a", "FAIL", "info"]
+    assert rows[0].cells()[4] == "167 / 100"
+    assert "n/a" in text_table(rows) and markdown_table(rows).count("\n") == len(rows) + 1
+
+
+def test_parse_size() -> None:
+    assert parse_size("200M") == 200 * MiB
+    assert parse_size("1G") == 1024 * MiB
+    assert parse_size("1.5GiB") == 1536 * MiB
