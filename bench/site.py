@@ -186,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         for p in reversed(procs):
             if p.poll() is None:
-                p.send_signal(signal.SIGQUIT if p.args[0].endswith("nginx") else signal.SIGINT)
+                p.send_signal(signal.SIGQUIT if str(p.args[0]).endswith("nginx") else signal.SIGINT)  # type: ignore[index]
         for p in procs:
             try:
                 p.wait(timeout=20)

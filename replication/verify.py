@@ -258,7 +258,7 @@ class Verifier:
                 del view.untrusted[sid]
 
         await self._tombstones(view, live, listings)
-        self._chain(view, refs, reports, live)
+        self._chain(view, refs, reports, live, copies)
 
         # Every store is held to every trusted manifest and all of its packs.
         needed: dict[str, int] = {}
@@ -305,8 +305,16 @@ class Verifier:
                 view.forgotten.update(tomb.forgotten)
 
     def _chain(
-        self, view: RegistryView, refs: dict[str, SnapshotRef], reports: dict[str, StoreReport], live: list[Store]
+        self,
+        view: RegistryView,
+        refs: dict[str, SnapshotRef],
+        reports: dict[str, StoreReport],
+        live: list[Store],
+        copies: dict[str, list[Store]],
     ) -> None:
+        """Each trusted snapshot's ``previous`` must exist (or be a signed tombstone's), in every
+        store that holds the snapshot: a store missing a link is reported until repair fills it."""
+        held = {s.name: {sid for sid, stores in copies.items() if s in stores} for s in live}
         for sid, (ref, manifest) in sorted(view.trusted.items(), key=lambda kv: kv[1][0].key_time):
             prev = manifest.previous
             if prev is None or prev in view.forgotten:
@@ -318,9 +326,15 @@ class Verifier:
                 )
                 for store in live:
                     reports[store.name].chain.append(message)
-            elif prev in view.trusted and view.trusted[prev][0].key_time >= ref.key_time:
+                continue
+            if prev in view.trusted and view.trusted[prev][0].key_time >= ref.key_time:
                 for store in live:
                     reports[store.name].chain.append(f"snapshot {sid[:12]} follows a snapshot that is not older")
+            for store in live:
+                if sid in held[store.name] and prev not in held[store.name]:
+                    reports[store.name].chain.append(
+                        f"snapshot {sid[:12]} follows {prev[:12]}, which this store lacks (deleted or never received)"
+                    )
 
     async def _versions(
         self, store: Store, listing: _Listing, view: RegistryView, needed: dict[str, int], report: StoreReport
