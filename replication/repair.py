@@ -167,7 +167,8 @@ class Repairer:
 
     async def _uncover(self, store: Store, key: str, expected: str) -> bool:
         """Make an intact older version current again by removing what lies over it."""
-        versions = sorted((v for v in await store.list_versions(key) if v.key == key), key=lambda v: v.last_modified)
+        # Oldest first, as every backend lists them (times have whole seconds: do not re-sort).
+        versions = [v for v in await store.list_versions(key) if v.key == key]
         good_at = None
         for i, v in enumerate(versions):
             if not v.is_delete_marker and object_id(await store.get(key, version_id=v.version_id)) == expected:

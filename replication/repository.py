@@ -8,13 +8,14 @@ store that holds another master key's repository, and publishes the current key 
 import hmac
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from keys import BundleError, Keyring
 from keys.encoding import canonical_json
 from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, bundle_seq, registry_tag
+from replication.retention import lock_until
 from replication.stores import Store
 
 REPO_FORMAT = "embassy-data-embassy"
@@ -25,7 +26,7 @@ def retain_until(store: Store, now: datetime | None = None) -> datetime | None:
     """The retention date for an object written now, or None when the store does not lock."""
     if not store.lock_days:
         return None
-    return (now or datetime.now(UTC)) + timedelta(days=store.lock_days)
+    return lock_until(store.lock_days, now or datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)

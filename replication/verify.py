@@ -29,7 +29,7 @@ from nacl.signing import VerifyKey
 from keys import BundleError, Keyring
 from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id, open_blob
-from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
+from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
 from replication.fetch import fetch_verified
 from replication.fsutil import atomic_write
 from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
@@ -52,13 +52,14 @@ class StoreReport:
     tampered: list[str] = field(default_factory=list)
     unreferenced: list[str] = field(default_factory=list)
     chain: list[str] = field(default_factory=list)
+    forged: list[str] = field(default_factory=list)  # signed objects whose signature does not verify
     error: str | None = None
     read_packs: int = 0
     read_bytes: int = 0
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.damaged or self.tampered or self.chain or self.error)
+        return not (self.missing or self.damaged or self.tampered or self.chain or self.forged or self.error)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -68,6 +69,7 @@ class StoreReport:
             "damaged": self.damaged,
             "tampered": self.tampered,
             "chain": self.chain,
+            "forged": self.forged,
             "unreferenced": self.unreferenced,
             "read_packs": self.read_packs,
             "read_bytes": self.read_bytes,
@@ -100,6 +102,10 @@ class VerifyReport:
         return all(r.ok for r in self.stores.values())
 
     @property
+    def forged(self) -> bool:
+        return any(r.forged for r in self.stores.values())
+
+    @property
     def nothing_trusted(self) -> bool:
         return self.manifests_seen > 0 and not any(v.trusted for v in self.registries.values())
 
@@ -116,7 +122,9 @@ class VerifyReport:
 
 @dataclass
 class _Listing:
-    sizes: dict[str, int]
+    # key -> sizes of its versions (one on an unversioned store; on a versioned one every version but
+    # delete markers, so an object hidden by a marker or a forgery still counts as held)
+    sizes: dict[str, set[int]]
     versions: dict[str, list[ObjectVersion]] | None  # versioned stores only
 
 
@@ -149,13 +157,14 @@ class Verifier:
     # -- listing -------------------------------------------------------------------------------------
 
     async def _list(self, store: Store) -> _Listing:
-        objects = await store.list_objects("")
-        sizes = {o.key: o.size for o in objects}
-        versions: dict[str, list[ObjectVersion]] | None = None
-        if await store.versioned():
-            versions = {}
-            for v in await store.list_versions(""):
-                versions.setdefault(v.key, []).append(v)
+        if not await store.versioned():
+            return _Listing({o.key: {o.size} for o in await store.list_objects("")}, None)
+        versions: dict[str, list[ObjectVersion]] = {}
+        sizes: dict[str, set[int]] = {}
+        for v in await store.list_versions(""):
+            versions.setdefault(v.key, []).append(v)
+            if not v.is_delete_marker:
+                sizes.setdefault(v.key, set()).add(v.size)
         return _Listing(sizes, versions)
 
     async def run(self) -> VerifyReport:
@@ -187,26 +196,24 @@ class Verifier:
         return VerifyReport(reports, views, seen)
 
     async def _check_repository(self, store: Store, listing: _Listing, report: StoreReport) -> None:
-        report.checked += 2
-        if REPO_CONFIG not in listing.sizes:
-            report.missing.append(REPO_CONFIG)
-        else:
+        """The repository config and the current key bundle: present, and made with our master key."""
+
+        async def check(key: str, opens: Callable[[bytes], object]) -> None:
+            report.checked += 1
+            if key not in listing.sizes:
+                report.missing.append(key)
+                return
             try:
-                RepoConfig.from_bytes(await store.get(REPO_CONFIG), repo_mac_key(self.ring), f"store {store.name}")
-            except IntegrityError:
-                report.damaged.append(REPO_CONFIG)
+                opens(await store.get(key))
+            except ObjectNotFoundError:
+                report.missing.append(key)  # hidden by a delete marker: _versions reports the tampering
+            except (IntegrityError, BundleError):
+                report.damaged.append(key)
             except StoreError as e:
                 report.error = str(e)
-        key = bundle_key(self.ring.bundle_seq)
-        if key not in listing.sizes:
-            report.missing.append(key)
-            return
-        try:
-            Keyring.from_bundle(self.ring.master_key, await store.get(key))
-        except BundleError:
-            report.damaged.append(key)
-        except StoreError as e:
-            report.error = str(e)
+
+        await check(REPO_CONFIG, lambda d: RepoConfig.from_bytes(d, repo_mac_key(self.ring), f"store {store.name}"))
+        await check(bundle_key(self.ring.bundle_seq), lambda d: Keyring.from_bundle(self.ring.master_key, d))
 
     # -- one registry --------------------------------------------------------------------------------
 
@@ -239,6 +246,8 @@ class Verifier:
                     )
                     _, manifest = catalog.open(fetched.data, ref, f"store {store.name}")
                     return ref.id, store, manifest, ""
+                except SignatureError as e:
+                    return ref.id, store, None, f"forged: {e}"
                 except (IntegrityError, ObjectNotFoundError) as e:
                     return ref.id, store, None, str(e)
                 except StoreError as e:
@@ -251,7 +260,10 @@ class Verifier:
                 view.trusted.setdefault(sid, (refs[sid], manifest))
                 view.holders.setdefault(sid, []).append(store.name)
             else:
-                reports[store.name].damaged.append(refs[sid].key)
+                if problem.startswith("forged: "):
+                    reports[store.name].forged.append(refs[sid].key)
+                else:
+                    reports[store.name].damaged.append(refs[sid].key)
                 view.untrusted.setdefault(sid, problem)
         for sid in list(view.untrusted):
             if sid in view.trusted:
@@ -277,7 +289,7 @@ class Verifier:
                 have = listing.sizes.get(key)
                 if have is None:
                     report.missing.append(key)
-                elif have != size:
+                elif size not in have:
                     report.damaged.append(key)
             for key in sorted(listing.sizes):
                 if key.startswith(prefix + "packs/") and key.rsplit("/", 1)[-1] not in needed:
@@ -347,7 +359,7 @@ class Verifier:
             expected = ours.get(key)
             if expected is None:
                 continue
-            latest = max(versions, key=lambda v: v.last_modified)
+            latest = next((v for v in versions if v.is_latest), versions[-1])  # oldest first otherwise
             if latest.is_delete_marker:
                 intact = any(not v.is_delete_marker for v in versions)
                 report.tampered.append(
@@ -394,7 +406,7 @@ class Verifier:
         present = [
             p
             for p in sorted(needed)
-            if pack_key(view.tag, p) in listing.sizes and listing.sizes[pack_key(view.tag, p)] == needed[p]
+            if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())
         ]
         chosen = self._choose(store.name, present)
         id_key = self.ring.id_key(view.registry)

@@ -55,6 +55,7 @@ def _print_report(ctx: Context, report: VerifyReport) -> None:
             ("damaged", r.damaged),
             ("tampered", r.tampered),
             ("chain", r.chain),
+            ("forged", r.forged),
         ):
             for item in items[:20]:
                 ctx.say(f"  {label}: {item}")
@@ -96,6 +97,9 @@ def verify(ctx: Context) -> int:
         ctx.emit(report.to_json())
     if report.nothing_trusted:
         ctx.note("no snapshot manifest could be trusted: wrong keyring, or every copy was altered")
+        return INTEGRITY
+    if report.forged:
+        ctx.note("a manifest signed by another key was found: someone with write access forged a snapshot")
         return INTEGRITY
     return OK if report.ok else PROBLEMS
 

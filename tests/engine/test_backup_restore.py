@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import stat
 import subprocess
 import sys
 import threading
@@ -14,24 +13,7 @@ from pathlib import Path
 
 from conftest import s3_store_toml
 
-from engine.conftest import DUMP_SCRIPT, MARKER, Mission, closed_port, write_config
-
-
-def tree(root: Path) -> dict[str, tuple]:
-    """Every entry under root: type, permission bits, mtime, and content or link target."""
-    out: dict[str, tuple] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for name in dirnames + filenames:
-            p = Path(dirpath) / name
-            rel = str(p.relative_to(root))
-            st = p.lstat()
-            if stat.S_ISLNK(st.st_mode):
-                out[rel] = ("link", os.readlink(p))
-            elif stat.S_ISDIR(st.st_mode):
-                out[rel] = ("dir", stat.S_IMODE(st.st_mode), st.st_mtime_ns)
-            else:
-                out[rel] = ("file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, p.read_bytes())
-    return out
+from engine.conftest import DUMP_SCRIPT, MARKER, Mission, closed_port, tree, write_config
 
 
 def backup_json(mission: Mission, *args: str) -> tuple[int, dict]:
