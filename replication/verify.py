@@ -403,11 +403,7 @@ class Verifier:
     async def _read_data(
         self, store: Store, view: RegistryView, needed: dict[str, int], listing: _Listing, report: StoreReport
     ) -> None:
-        present = [
-            p
-            for p in sorted(needed)
-            if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())
-        ]
+        present = [p for p in sorted(needed) if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())]
         chosen = self._choose(store.name, present)
         id_key = self.ring.id_key(view.registry)
         limit = asyncio.Semaphore(self.parallel)

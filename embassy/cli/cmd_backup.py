@@ -8,13 +8,13 @@ from typing import Any
 
 from embassy.backup_service import backup_lock, cache_dir, open_stores, run_backup
 from embassy.cli.context import Context
-from embassy.cli.errors import DEGRADED, FAILED, OK
+from embassy.cli.errors import DEGRADED, FAILED, OK, USAGE, CliError
 from embassy.cli.progress import progress_for
 from keys import Keyring
 from replication.backup import BackupOptions
 from replication.catalog import Catalog
 from replication.errors import IntegrityError, StoreError
-from replication.restore import Restorer
+from replication.restore import Restorer, RestoreResult
 from replication.spec import RegistrySpec
 from replication.stores import Store
 
@@ -34,7 +34,13 @@ def register(sub: Any, common: Any) -> None:
 
     p = sub.add_parser("restore", parents=[common], help="restore a snapshot into a folder")
     p.add_argument("snapshot", metavar="SNAPSHOT", help="an id, an unambiguous id prefix, or 'latest'")
-    p.add_argument("--registry", required=True, metavar="R")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--registry", metavar="R")
+    which.add_argument(
+        "--all",
+        action="store_true",
+        help="every configured registry, each into DIR/<registry> (SNAPSHOT must be 'latest')",
+    )
     p.add_argument("--target", required=True, type=Path, metavar="DIR")
     p.add_argument("--store", metavar="S", help="read from this store (default: the first healthy one)")
     p.add_argument("--path", metavar="P", help="only this file or folder of the snapshot")
@@ -160,27 +166,40 @@ def snapshots(ctx: Context) -> int:
 def restore(ctx: Context) -> int:
     config = ctx.config
     args = ctx.args
-    spec = config.registry(args.registry)
+    if args.all:
+        if args.snapshot != "latest" or args.path:
+            raise CliError(
+                "--all restores the latest snapshot of every registry: give SNAPSHOT 'latest', no --path", USAGE
+            )
+        specs = list(config.registries)
+        targets = [args.target / spec.name for spec in specs]
+    else:
+        specs = [config.registry(args.registry)]
+        targets = [args.target]
     ring, _ = ctx.load_keyring()
     stores = open_stores(config, [args.store] if args.store else None)
-    target: Path = args.target
-    if spec.kind == "command":
-        ctx.note(f"the dump lands in {target / (spec.name + '.dump')}")
+    for spec, target in zip(specs, targets, strict=True):
+        if spec.kind == "command":
+            ctx.note(f"the dump of {spec.name} lands in {target / (spec.name + '.dump')}")
 
-    async def go() -> Any:
+    async def go() -> list[RestoreResult]:
         try:
-            restorer = Restorer(ring, spec.name, stores, cache_dir(config), progress_for(ctx.err))
-            return await restorer.restore(args.snapshot, target, args.path, args.force)
+            results = []
+            for spec, target in zip(specs, targets, strict=True):
+                restorer = Restorer(ring, spec.name, stores, cache_dir(config), progress_for(ctx.err))
+                results.append(await restorer.restore(args.snapshot, target, args.path, args.force))
+            return results
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
-    result = asyncio.run(go())
-    ctx.say(
-        f"restored {spec.name} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
-        f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}"
-    )
-    if result.chain != "ok":
-        ctx.note(f"warning: snapshot chain {result.chain}")
+    results = asyncio.run(go())
+    for result in results:
+        ctx.say(
+            f"restored {result.registry} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
+            f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}"
+        )
+        if result.chain != "ok":
+            ctx.note(f"warning: {result.registry}: snapshot chain {result.chain}")
     if ctx.json:
-        ctx.emit(result.to_json())
+        ctx.emit({"restores": [r.to_json() for r in results]} if args.all else results[0].to_json())
     return OK

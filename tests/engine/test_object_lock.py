@@ -33,7 +33,9 @@ def test_the_stores_own_credentials_cannot_delete_any_version(locked: Mission, s
         assert retention["RetainUntilDate"] > datetime.now(UTC) + timedelta(days=1)
 
 
-def test_overwrites_and_delete_markers_leave_the_locked_versions_in_use(locked: Mission, seaweed, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_overwrites_and_delete_markers_leave_the_locked_versions_in_use(
+    locked: Mission, seaweed, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     client, bucket = seaweed[1].client(), locked.buckets["ee"]
     objects = [o["Key"] for o in client.list_objects_v2(Bucket=bucket)["Contents"]]
     pack = next(k for k in objects if "/packs/" in k)
