@@ -15,8 +15,17 @@ from keys import Keyring
 log = logging.getLogger("embassy.replication")
 
 
+FIRST_ROUND_DELAY = 60.0
+
+
 async def replication_loop(config: Config, ring: Keyring, stop: asyncio.Event) -> None:
-    """Run backup rounds until ``stop`` is set. Never raises for a failed round."""
+    """Run backup rounds until ``stop`` is set. Never raises for a failed round.
+
+    The first round waits a tenth of the interval, at most a minute: a server is often started
+    right after an operator's backup (as `make run` does) and the site should be up before the
+    stores get busy, yet a server that restarts every few minutes must still replicate."""
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=min(FIRST_ROUND_DELAY, config.replication.interval_seconds / 10))
     while not stop.is_set():
         try:
             await backup_round(config, ring)
@@ -29,10 +38,7 @@ async def replication_loop(config: Config, ring: Keyring, stop: asyncio.Event) -
 
 
 async def backup_round(config: Config, ring: Keyring) -> None:
-    """One snapshot of every registry to every store (filled in by the replication core)."""
-    try:
-        from embassy.backup_service import run_backup_round
-    except ModuleNotFoundError:
-        log.warning("replication engine not installed in this build; skipping the round")
-        return
+    """One snapshot of every registry to every store."""
+    from embassy.backup_service import run_backup_round
+
     await run_backup_round(config, ring)

@@ -185,3 +185,35 @@ def test_single_process_serving_stops_cleanly(demo: Path) -> None:
     assert "1 worker;" in s.lines[0]
     assert fetch(s.url, "/kk/").status == 200
     assert s.stop(signal.SIGTERM) == 0
+
+
+def test_exactly_one_process_replicates(demo: Path, tmp_path: Path) -> None:
+    """With several workers only the supervising parent runs the continuous replication."""
+    config = demo / "every-minute.toml"
+    config.write_text((demo / "embassy.toml").read_text().replace('interval = "15m"', 'interval = "1m"'))
+    snapshots = demo / "var" / "stores" / "lu"
+
+    def count() -> int:
+        return len(list(snapshots.glob("r/*/snapshots/*")))
+
+    before = count()
+    envv = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+    envv["EMBASSY_PASSPHRASE"] = PASSPHRASE
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "embassy", "--config", str(config), "serve", "--port", str(port), "--workers", "2"],
+        cwd=demo, env=envv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 45  # the first round starts a tenth of the interval after start-up
+        while count() < before + 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert count() == before + 3, "one round: a snapshot of each of the three registries"
+        time.sleep(2)
+        assert count() == before + 3
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    rounds = [line for line in err.splitlines() if "backup of population:" in line]
+    assert len(rounds) == 1, err
+    assert "skipping this round" not in err
