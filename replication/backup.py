@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 from keys import Keyring
 from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed
-from replication.crypto import chunk_id, object_id, seal_blob
+from replication.crypto import chunk_id, object_id, seal_blob_parts
 from replication.errors import IntegrityError, RegistryReadError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import pack_key, packs_prefix
@@ -112,6 +112,8 @@ class _Pack:
         self.key_id = key_id
 
 
+# A sealed blob in its two parts (see crypto.seal_blob_parts)
+Sealed = tuple[bytes, bytes]
 # A chunk and where it lives: (chunk id, pack, offset, stored length, raw length)
 Loc = tuple[bytes, _Pack, int, int, int]
 
@@ -283,21 +285,21 @@ class _RegistryBackup:
 
     # -- chunk pipeline ----------------------------------------------------------------------------
 
-    def _process(self, chunks: list[bytes]) -> list[tuple[bytes, int, bytes | None]]:
+    def _process(self, chunks: list[bytes]) -> list[tuple[bytes, int, Sealed | None]]:
         """Worker thread: id every chunk, seal the ones not known yet."""
-        out: list[tuple[bytes, int, bytes | None]] = []
+        out: list[tuple[bytes, int, Sealed | None]] = []
         known = self.known
         for data in chunks:
             cid = chunk_id(self.id_key, data)
-            blob = None if cid in known else seal_blob(self.data_key, cid, data)
+            blob = None if cid in known else seal_blob_parts(self.data_key, cid, data)
             out.append((cid, len(data), blob))
         return out
 
-    async def _add(self, cid: bytes, raw_len: int, blob: bytes | None) -> Loc:
+    async def _add(self, cid: bytes, raw_len: int, blob: Sealed | None) -> Loc:
         async with self.pack_lock:
             return await self._add_locked(cid, raw_len, blob)
 
-    async def _add_locked(self, cid: bytes, raw_len: int, blob: bytes | None) -> Loc:
+    async def _add_locked(self, cid: bytes, raw_len: int, blob: Sealed | None) -> Loc:
         loc = self.known.get(cid)
         if loc is not None:
             return loc
@@ -309,7 +311,7 @@ class _RegistryBackup:
             self.current = _Pack(key_id=self.key_id)
         assert self.current is not None
         offset = self.writer.add(cid, blob, raw_len)
-        loc = (cid, self.current, offset, len(blob), raw_len)
+        loc = (cid, self.current, offset, len(blob[0]) + len(blob[1]), raw_len)
         self.known[cid] = loc
         self.result.new_bytes += raw_len
         if self.writer.full:
@@ -365,7 +367,7 @@ class _RegistryBackup:
         total = 0
         try:
             gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed, self.r.options.batch_bytes)
-            pending: deque[asyncio.Future[list[tuple[bytes, int, bytes | None]]]] = deque()
+            pending: deque[asyncio.Future[list[tuple[bytes, int, Sealed | None]]]] = deque()
 
             async def drain_one() -> None:
                 nonlocal total

@@ -53,12 +53,15 @@ class PackWriter:
         self.entries: list[PackEntry] = []
         self.size = 0
 
-    def add(self, chunk_id: bytes, blob: bytes, raw_len: int) -> int:
-        """Append a sealed blob; returns its offset in the pack."""
+    def add(self, chunk_id: bytes, blob: bytes | tuple[bytes, ...], raw_len: int) -> int:
+        """Append a sealed blob (whole, or in parts joined only when the pack is finished); returns
+        its offset in the pack."""
         offset = self.size
-        self._parts.append(blob)
-        self.entries.append(PackEntry(chunk_id, offset, len(blob), raw_len))
-        self.size += len(blob)
+        parts = blob if isinstance(blob, tuple) else (blob,)
+        length = sum(len(p) for p in parts)
+        self._parts.extend(parts)
+        self.entries.append(PackEntry(chunk_id, offset, length, raw_len))
+        self.size += length
         return offset
 
     @property
