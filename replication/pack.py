@@ -57,9 +57,12 @@ class PackWriter:
         """Append a sealed blob (whole, or in parts joined only when the pack is finished); returns
         its offset in the pack."""
         offset = self.size
-        parts = blob if isinstance(blob, tuple) else (blob,)
-        length = sum(len(p) for p in parts)
-        self._parts.extend(parts)
+        if isinstance(blob, tuple):
+            length = len(blob[0]) + len(blob[1]) if len(blob) == 2 else sum(map(len, blob))
+            self._parts.extend(blob)
+        else:
+            length = len(blob)
+            self._parts.append(blob)
         self.entries.append(PackEntry(chunk_id, offset, length, raw_len))
         self.size += length
         return offset
