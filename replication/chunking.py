@@ -27,6 +27,14 @@ def cdc_seed(id_key: bytes) -> int:
     return int.from_bytes(blake3.blake3(b"fastcdc-seed", key=id_key).digest()[:8], "little") >> 2
 
 
+def cut_whole(data: bytes, seed: int) -> list[memoryview]:
+    """A small file's content-defined chunks, as views of ``data`` (no copy)."""
+    if len(data) <= CDC_MIN:
+        return [memoryview(data)]
+    cdc = FastCDC(CDC_AVG, min_size=CDC_MIN, max_size=CDC_MAX, seed=seed)
+    return [chunk.data for chunk in cdc.cut_buf(data)]
+
+
 def batches(stream: BinaryIO, chunking: Chunking, seed: int, batch_bytes: int = BATCH_BYTES) -> Iterator[list[bytes]]:
     """Lists of consecutive chunks of ``stream``, each list about ``batch_bytes`` long."""
     batch: list[bytes] = []
