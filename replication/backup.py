@@ -34,6 +34,7 @@ from replication.crypto import chunk_id, object_id, seal_blob_parts
 from replication.errors import IntegrityError, RegistryReadError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import pack_key, packs_prefix
+from replication.locks import DEFAULT_TTL, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
@@ -63,6 +64,8 @@ class BackupOptions:
     parallel_files: int = 2
     inflight_packs: int = 3
     read_attempts: int = 3
+    lock_wait: timedelta = timedelta(minutes=10)  # how long to wait for a prune holding a store
+    lock_ttl: timedelta = DEFAULT_TTL
 
 
 @dataclass
@@ -153,6 +156,8 @@ class BackupRound:
         self._cpu = ThreadPoolExecutor(self.options.cpu_workers, thread_name_prefix="backup-cpu")
         self._io = ThreadPoolExecutor(self.options.parallel_files, thread_name_prefix="backup-read")
         self._prepared = False
+        # Shared locks in every store written to: a prune (exclusive) never runs there meanwhile.
+        self.locks = LockSet(self.options.lock_ttl)
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
@@ -177,6 +182,11 @@ class BackupRound:
                 self._fail(slot, e)
 
         await asyncio.gather(*(one(s) for s in self.slots))
+        alive = [s.store for s in self.alive()]
+        self.locks, busy = await acquire(alive, "backup", self.options.lock_wait, self.options.lock_ttl)
+        for slot in self.slots:
+            if slot.store.name in busy:
+                self._fail(slot, busy[slot.store.name])
         self._prepared = True
 
     async def run(self, registries: list[RegistrySpec]) -> list[RegistryResult]:
@@ -188,6 +198,7 @@ class BackupRound:
                 results.append(await self.backup_registry(spec))
             return results
         finally:
+            await self.locks.release()
             for slot in self.slots:
                 slot.retention.save()
             self._cpu.shutdown(wait=False, cancel_futures=True)
@@ -596,6 +607,7 @@ class _RegistryBackup:
                 return
             until = lock_until(slot.store.lock_days, datetime.now(UTC)) if slot.store.lock_days else None
             try:
+                self.r.locks.ensure_held(slot.store.name)  # a lapsed lock: a prune may have run
                 await slot.store.put(key, data, until)
             except StoreError as e:
                 self.r._fail(slot, e)

@@ -51,3 +51,11 @@ class RestoreTargetError(ReplicationError):
 
 class QuorumError(ReplicationError):
     """Fewer stores than the quorum hold a complete snapshot."""
+
+
+class StoreBusyError(StoreError):
+    """Another process holds a conflicting lock in the store (a prune while backing up, or the reverse)."""
+
+
+class LockLostError(StoreError):
+    """Our lock in a store lapsed (not refreshed in time): what it protected may have changed."""

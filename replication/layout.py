@@ -5,7 +5,8 @@
     r/<registry tag>/packs/<id[:2]>/<id>  pack objects; id = BLAKE3-256 of the pack's bytes
     r/<registry tag>/snapshots/<time>_<id> snapshot manifests; id = BLAKE3-256 of the object's bytes,
                                           time (UTC, 20261127T082146.123456Z) = the manifest's own
-    locks/<holder>                        prune/backup coordination
+    r/<registry tag>/forgotten/<time>_<id> forget records: snapshots pruned on purpose (forget.py)
+    locks/<kind>-<expires>-<token>        backup and prune locks (locks.py)
 
 Registry tags are keyed hashes of the registry names, so a store operator does not learn them.
 Every content object is named by the hash of its bytes, so a newer version laid over it (on a

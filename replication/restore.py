@@ -33,6 +33,7 @@ from replication.errors import (
     StoreError,
 )
 from replication.fetch import fetch_verified
+from replication.forget import load_forgotten
 from replication.layout import pack_key
 from replication.manifest import RECORD, Entry, Manifest
 from replication.progress import NoProgress, Progress
@@ -179,7 +180,12 @@ class Restorer:
                 if prev:
                     break
             if prev is None:
-                chain = f"broken: previous snapshot {manifest.previous[:12]} is in no store"
+                # Pruned on purpose? Then a forget record signed by the mission names it.
+                forgotten = (await load_forgotten(self.ring, self.registry, self.stores)).snapshots
+                if manifest.previous not in forgotten:
+                    chain = f"broken: previous snapshot {manifest.previous[:12]} is in no store"
+                elif forgotten[manifest.previous] >= ref.key_time:
+                    chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
             elif prev.key_time >= ref.key_time:
                 chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
         return ref, manifest, source, chain

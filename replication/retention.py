@@ -51,3 +51,8 @@ class RetentionMemory:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(self.path, json.dumps(self._until).encode(), mode=0o600)
             self._dirty = False
+
+    def discard(self, key: str) -> None:
+        """Forget what was remembered of ``key`` (deleted, or found to be wrong)."""
+        if self._until.pop(key, None) is not None:
+            self._dirty = True

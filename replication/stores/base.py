@@ -32,6 +32,8 @@ class ObjectInfo:
     key: str
     size: int
     version_id: str | None = None
+    # When the current version was written, by the store's clock (listings give it; stat may not).
+    last_modified: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +89,7 @@ class Backend(Protocol):
         ...
 
     def list_objects(self, prefix: str) -> list[ObjectInfo]:
-        """Current objects whose key starts with ``prefix``, in key order."""
+        """Current objects whose key starts with ``prefix``, in key order, with ``last_modified``."""
         ...
 
     def list_versions(self, prefix: str) -> list[ObjectVersion]:

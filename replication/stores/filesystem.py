@@ -19,6 +19,10 @@ from replication.fsutil import atomic_write
 from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
 
 
+def _mtime(st: os.stat_result) -> datetime:
+    return datetime.fromtimestamp(st.st_mtime, UTC)
+
+
 class FilesystemBackend:
     versioned = False
 
@@ -101,7 +105,8 @@ class FilesystemBackend:
                     key = fn if rel_dir == "." else f"{rel_dir}/{fn}"
                     if key.startswith(prefix):
                         with contextlib.suppress(FileNotFoundError):
-                            out.append(ObjectInfo(key, os.stat(os.path.join(dirpath, fn)).st_size))
+                            st = os.stat(os.path.join(dirpath, fn))
+                            out.append(ObjectInfo(key, st.st_size, last_modified=_mtime(st)))
         except OSError as e:
             raise self._os_error(e, prefix) from e
         out.sort(key=lambda o: o.key)

@@ -73,7 +73,7 @@ class MemoryBackend:
             for key, versions in self._objects.items():
                 if key.startswith(prefix) and versions and versions[-1][1] is not None:
                     data = versions[-1][1]
-                    out.append(ObjectInfo(key, len(data)))
+                    out.append(ObjectInfo(key, len(data), last_modified=versions[-1][3]))
             return sorted(out, key=lambda o: o.key)
 
     def list_versions(self, prefix: str) -> list[ObjectVersion]:

@@ -186,7 +186,7 @@ class S3Backend:
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for obj in page.get("Contents", []):
-                    out.append(ObjectInfo(obj["Key"], int(obj["Size"])))
+                    out.append(ObjectInfo(obj["Key"], int(obj["Size"]), last_modified=obj["LastModified"]))
         except Exception as e:
             raise self._error(e, prefix, "list") from e
         out.sort(key=lambda o: o.key)

@@ -7,6 +7,7 @@ import asyncio
 import os
 import random
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,14 @@ async def test_filesystem_store_keeps_to_its_folder(tmp_path: Path) -> None:
             await store.get("../secret.txt")
     finally:
         await store.close()
+
+
+async def test_listings_say_when_each_object_was_written(store: Store) -> None:
+    """Prune's grace period reads ``last_modified`` from listings (by the store's clock)."""
+    before = datetime.now(UTC) - timedelta(minutes=5)  # the store's clock may differ a little from ours
+    await store.put("lm/one", b"1")
+    [info] = await store.list_objects("lm/")
+    assert info.last_modified is not None
+    assert before < info.last_modified < datetime.now(UTC) + timedelta(minutes=5)
+    [version] = [v for v in await store.list_versions("lm/") if not v.is_delete_marker]
+    assert abs((version.last_modified - info.last_modified).total_seconds()) < 2

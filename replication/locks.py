@@ -1,0 +1,278 @@
+"""Lock objects in each store, so that prune never deletes what a running backup is about to use.
+
+Two kinds. ``backup`` locks are shared (backups may run side by side); a ``prune`` lock is
+exclusive (no backup and no other prune in that store meanwhile). A lock is the object
+
+    locks/<kind>-<expires, 20261127T082146.123456Z>-<16 hex token>
+
+written without retention; its name says until when it holds, so one listing shows who holds what.
+The body (JSON: kind, host, pid, started) only explains a conflict to the operator.
+
+Taking locks: write ours in every store, then list ``locks/`` in every store. If any store shows a
+live lock that conflicts with ours, remove ours from every store, wait a random moment and try
+again, up to a deadline. Listings are read-after-write consistent (S3 since 2020, SeaweedFS, a
+folder), so when a backup and a prune race for a store, whichever lists last sees the other's lock:
+they cannot both go ahead. Taking all stores or none, then retrying, means a backup and a prune
+never each hold half of the stores and wait for each other. At the deadline, a party keeps the
+stores it could take and reports the others as busy (:class:`StoreBusyError`).
+
+Expiry: a holder rewrites its lock with a later expiry every ``ttl / 3`` (new object first, then
+the old one removed). A crashed holder's lock expires after at most ``ttl``. A holder that comes to
+refresh its lock and finds it already expired (a stalled process, a store it could not reach) has
+lost it for good: :meth:`StoreLock.ensure_held` then raises :class:`LockLostError`, and nothing may
+be written or deleted on the strength of that lock. Expiry times are compared with the reader's
+clock, so the machines' clocks must agree to well within ``ttl`` (NTP does).
+
+Locks are not authenticated: whoever can write to a store can also delete from it (or, under
+Object Lock, can do neither to what counts); a forged lock only delays a backup or a prune.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import re
+import secrets
+import socket
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from replication.errors import LockLostError, ObjectLockedError, StoreBusyError, StoreError
+from replication.layout import LOCKS_PREFIX
+from replication.stores import Store
+
+LockKind = Literal["backup", "prune"]
+DEFAULT_TTL = timedelta(minutes=10)
+_KEY_RE = re.compile(r"^locks/(backup|prune)-(\d{8}T\d{6}\.\d{6}Z)-([0-9a-f]{16})$")
+_TIME = "%Y%m%dT%H%M%S.%fZ"
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class LockObject:
+    key: str
+    kind: LockKind
+    expires: datetime
+    token: str
+
+    def live(self, now: datetime | None = None) -> bool:
+        return self.expires > (now or _now())
+
+
+def lock_key(kind: LockKind, expires: datetime, token: str) -> str:
+    return f"{LOCKS_PREFIX}{kind}-{expires.astimezone(UTC).strftime(_TIME)}-{token}"
+
+
+def parse_lock_key(key: str) -> LockObject | None:
+    m = _KEY_RE.match(key)
+    if m is None:
+        return None
+    kind: LockKind = "backup" if m.group(1) == "backup" else "prune"
+    return LockObject(key, kind, datetime.strptime(m.group(2), _TIME).replace(tzinfo=UTC), m.group(3))
+
+
+async def list_locks(store: Store) -> list[LockObject]:
+    """Every lock object in the store, live or expired."""
+    found = (parse_lock_key(info.key) for info in await store.list_objects(LOCKS_PREFIX))
+    return [lock for lock in found if lock is not None]
+
+
+def conflicts(kind: LockKind, other: LockKind) -> bool:
+    return kind == "prune" or other == "prune"
+
+
+async def describe(store: Store, lock: LockObject) -> str:
+    """Who holds ``lock``, for an error message (best effort: the body is only a courtesy)."""
+    who = ""
+    with contextlib.suppress(StoreError, ValueError, TypeError, KeyError):
+        body = json.loads(await store.get(lock.key))
+        who = f" by {body['host']} (pid {body['pid']}, since {body['started']})"
+    return f"a {lock.kind}{who} holds a lock until {lock.expires:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class StoreLock:
+    """One lock this process holds in one store."""
+
+    def __init__(self, store: Store, kind: LockKind, ttl: timedelta, body: bytes) -> None:
+        self.store = store
+        self.kind = kind
+        self.ttl = ttl
+        self.token = secrets.token_hex(8)
+        self._body = body
+        self.key: str | None = None
+        self._version: str | None = None
+        self.expires = _now()
+        self.lost: str | None = None
+
+    async def write(self) -> None:
+        """Write the lock with a fresh expiry, then remove the object it replaces."""
+        expires = _now() + self.ttl
+        key = lock_key(self.kind, expires, self.token)
+        version = await self.store.put(key, self._body)
+        old, old_version = self.key, self._version
+        self.key, self._version, self.expires = key, version, expires
+        if old is not None and (old, old_version) != (key, version):
+            await _remove(self.store, old, old_version)
+
+    async def refresh(self) -> None:
+        if self.lost:
+            return
+        if _now() >= self.expires:
+            self.lost = f"lock {self.key} expired at {self.expires:%H:%M:%S} UTC before it could be refreshed"
+            return
+        await self.write()
+
+    def ensure_held(self) -> None:
+        """Raise :class:`LockLostError` unless the lock holds for at least another ``ttl / 3``."""
+        if self.lost:
+            raise LockLostError(self.store.name, self.lost)
+        if _now() >= self.expires - self.ttl / 3:
+            raise LockLostError(
+                self.store.name, f"lock {self.key} was not refreshed in time (expires {self.expires:%H:%M:%S} UTC)"
+            )
+
+    async def release(self) -> None:
+        if self.key is not None:
+            key, version = self.key, self._version
+            self.key = self._version = None
+            await _remove(self.store, key, version)
+
+
+async def _remove(store: Store, key: str, version: str | None) -> None:
+    """Remove a lock object; failing to is harmless (it expires), so errors are swallowed."""
+    with contextlib.suppress(StoreError):
+        await store.delete(key, version)
+
+
+class LockSet:
+    """The locks this process holds, one per store, refreshed in the background until released."""
+
+    def __init__(self, ttl: timedelta = DEFAULT_TTL) -> None:
+        self.ttl = ttl
+        self.locks: dict[str, StoreLock] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def ensure_held(self, store: str) -> None:
+        lock = self.locks.get(store)
+        if lock is None:
+            raise LockLostError(store, "no lock held in this store")
+        lock.ensure_held()
+
+    def start(self) -> None:
+        if self._task is None and self.locks:
+            self._task = asyncio.create_task(self._refresh_loop())
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.ttl.total_seconds() / 3)
+            for lock in list(self.locks.values()):
+                with contextlib.suppress(StoreError):  # retried next time; ensure_held sees the lapse
+                    await lock.refresh()
+
+    async def release(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        locks, self.locks = list(self.locks.values()), {}
+        await asyncio.gather(*(lock.release() for lock in locks))
+
+
+def _holder_body(kind: LockKind) -> bytes:
+    doc = {"kind": kind, "host": socket.gethostname(), "pid": os.getpid(), "started": _now().isoformat()}
+    return json.dumps(doc, sort_keys=True).encode()
+
+
+async def acquire(
+    stores: Iterable[Store], kind: LockKind, wait: timedelta, ttl: timedelta = DEFAULT_TTL
+) -> tuple[LockSet, dict[str, StoreError]]:
+    """Lock every store that can be locked; returns the held locks and, per other store, why not.
+
+    A store that fails (down, refused) is reported at once; a store where a conflicting lock is
+    live is retried until ``wait`` has passed, then reported busy. See the module docstring.
+    """
+    held = LockSet(ttl)
+    failed: dict[str, StoreError] = {}
+    body = _holder_body(kind)
+    pending = list(stores)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait.total_seconds()
+    got: list[StoreLock] = []
+
+    async def attempt(store: Store) -> tuple[StoreLock, list[LockObject]]:
+        lock = StoreLock(store, kind, ttl, body)
+        await lock.write()
+        try:
+            now = _now()
+            others = [o for o in await list_locks(store) if o.key != lock.key and o.live(now)]
+        except BaseException:
+            await lock.release()
+            raise
+        return lock, [o for o in others if conflicts(kind, o.kind)]
+
+    while pending:
+        outcomes = await asyncio.gather(*(attempt(s) for s in pending), return_exceptions=True)
+        got = []
+        busy: dict[str, tuple[Store, LockObject]] = {}
+        for store, outcome in zip(pending, outcomes, strict=True):
+            if isinstance(outcome, StoreError):
+                failed[store.name] = outcome
+            elif isinstance(outcome, BaseException):
+                await asyncio.gather(*(lock.release() for lock in got))
+                raise outcome
+            else:
+                lock, conflicting = outcome
+                got.append(lock)
+                if conflicting:
+                    busy[store.name] = (store, conflicting[0])
+        pending = [s for s in pending if s.name not in failed]
+        if not busy:
+            break
+        if loop.time() >= deadline:
+            for lock in got:
+                if lock.store.name in busy:
+                    await lock.release()
+            got = [lock for lock in got if lock.store.name not in busy]
+            for name, (store, other) in busy.items():
+                failed[name] = StoreBusyError(
+                    name, f"busy: {await describe(store, other)}; waited {wait.total_seconds():.0f} s"
+                )
+            break
+        await asyncio.gather(*(lock.release() for lock in got))
+        got = []
+        # A random pause, so that two parties retrying in step fall out of step.
+        pause = min(random.uniform(0.3, 1.5), max(0.0, deadline - loop.time()))
+        await asyncio.sleep(pause)
+    for lock in got:
+        held.locks[lock.store.name] = lock
+    held.start()
+    return held, failed
+
+
+async def remove_expired(store: Store, older_than: timedelta = timedelta(0)) -> int:
+    """Delete lock objects that expired more than ``older_than`` ago (crashed holders); returns how many."""
+    now = _now()
+    stale = [lock for lock in await list_locks(store) if lock.expires + older_than < now]
+    versioned = await store.versioned()
+    removed = 0
+    for lock in stale:
+        try:
+            if versioned:
+                for v in await store.list_versions(lock.key):
+                    if v.key == lock.key:
+                        await store.delete(v.key, v.version_id)
+            else:
+                await store.delete(lock.key)
+            removed += 1
+        except (ObjectLockedError, StoreError):
+            continue
+    return removed
