@@ -189,7 +189,9 @@ class Pruner:
                 referenced.update(p.id for p in outcome.packs)
             elif isinstance(outcome, ReplicationError):
                 if report.packs_blocked is None or isinstance(outcome, IntegrityError):
-                    report.packs_blocked = f"kept snapshot {sid[:12]} could not be loaded, so no pack was deleted: {outcome}"
+                    report.packs_blocked = (
+                        f"kept snapshot {sid[:12]} could not be loaded, so no pack was deleted: {outcome}"
+                    )
                     report.integrity = report.integrity or isinstance(outcome, IntegrityError)
             elif isinstance(outcome, BaseException):
                 raise outcome
@@ -260,7 +262,9 @@ class Pruner:
         keep = set(work.referenced)
         for sid in remaining:
             try:
-                manifest = await self._load(catalog, work.ref(sid), [store, *(s for s in work.stores if s is not store)])
+                manifest = await self._load(
+                    catalog, work.ref(sid), [store, *(s for s in work.stores if s is not store)]
+                )
             except ReplicationError as e:
                 rep.problem(
                     f"registry {catalog.registry}: forgotten snapshot {sid[:12]} is still here but could not be "

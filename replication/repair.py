@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,7 @@ from replication.fetch import fetch_verified
 from replication.fsutil import atomic_write
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, parse_snapshot_key
 from replication.layout import object_id as id_in_key
+from replication.locks import acquire
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, ensure_repository, repo_mac_key
 from replication.retention import RetentionMemory, lock_until
@@ -82,6 +83,14 @@ class Repairer:
         self.progress = progress or NoProgress()
 
     async def run(self) -> tuple[dict[str, RepairResult], VerifyReport]:
+        # A shared lock, as a backup holds: a prune must not delete what is being copied back.
+        locks, busy = await acquire(self.stores, "backup", timedelta(minutes=10))
+        try:
+            return await self._run(busy)
+        finally:
+            await locks.release()
+
+    async def _run(self, busy: dict[str, StoreError]) -> tuple[dict[str, RepairResult], VerifyReport]:
         verifier = Verifier(self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress)
         report = await verifier.run()
         results: dict[str, RepairResult] = {}
@@ -90,8 +99,8 @@ class Repairer:
             store = by_name[name]
             sr = report.stores[name]
             result = results[name] = RepairResult(name)
-            if sr.error:
-                result.error = sr.error
+            if sr.error or name in busy:
+                result.error = sr.error or str(busy[name])
                 continue
             keys = sorted(
                 set(sr.missing)

@@ -31,6 +31,7 @@ from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id, open_blob
 from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
 from replication.fetch import fetch_verified
+from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
 from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
@@ -38,7 +39,6 @@ from replication.pack import read_pack_header
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
 from replication.stores import ObjectVersion, Store
-from replication.tombstone import decode_tombstone, tombstones_prefix
 
 T = TypeVar("T")
 
@@ -273,14 +273,16 @@ class Verifier:
         self._chain(view, refs, reports, live, copies)
 
         # Every store is held to every trusted manifest and all of its packs.
+        # Snapshots a signed forget record names are on their way out: no store must hold them.
+        current = {sid: v for sid, v in view.trusted.items() if sid not in view.forgotten}
         needed: dict[str, int] = {}
-        for _, manifest in view.trusted.values():
+        for _, manifest in current.values():
             for p in manifest.packs:
                 needed[p.id] = p.size
         for store in live:
             listing = listings[store.name]
             report = reports[store.name]
-            for ref, _ in view.trusted.values():
+            for ref, _ in current.values():
                 if ref.key not in listing.sizes:
                     report.missing.append(ref.key)
             for pid, size in sorted(needed.items()):
@@ -301,20 +303,9 @@ class Verifier:
         return view, len(refs)
 
     async def _tombstones(self, view: RegistryView, live: list[Store], listings: dict[str, _Listing]) -> None:
-        prefix = tombstones_prefix(view.tag)
-        seen: set[str] = set()
-        for store in live:
-            for key in listings[store.name].sizes:
-                if not key.startswith(prefix) or key in seen:
-                    continue
-                seen.add(key)
-                tomb_id = key.rsplit("_", 1)[-1]
-                try:
-                    data = await store.get(key)
-                    tomb = decode_tombstone(data, self._verify_key, view.tag, f"store {store.name}: {key}", tomb_id)
-                except (IntegrityError, StoreError):
-                    continue  # an unverifiable tombstone excuses nothing
-                view.forgotten.update(tomb.forgotten)
+        """Snapshots that signed forget records say prune removed: their absence is no chain break."""
+        forgotten = await load_forgotten(self.ring, view.registry, live)
+        view.forgotten.update(forgotten.snapshots)
 
     def _chain(
         self,

@@ -37,8 +37,17 @@ def test_a_fresh_machine_recovers_the_keyring_and_every_registry(tmp_path: Path,
 
         return run_cli("--config", str(config), *args, env=env, cwd=fresh)
 
-    r = cli("keys", "recover", "--share", "share-2-of-5.txt", "--share", "share-4-of-5.txt",
-            "--share", "share-5-of-5.txt", "--json")
+    r = cli(
+        "keys",
+        "recover",
+        "--share",
+        "share-2-of-5.txt",
+        "--share",
+        "share-4-of-5.txt",
+        "--share",
+        "share-5-of-5.txt",
+        "--json",
+    )
     assert r.code == 0, r.err
     doc = json.loads(r.out)
     assert doc["master_key_id"] == master and doc["store"] == "ee"

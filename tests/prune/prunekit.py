@@ -80,7 +80,9 @@ class PruneMission(Mission):
         client = self.client(store)
         pages = client.get_paginator("list_object_versions").paginate(Bucket=self.buckets[store], Prefix=prefix)
         return {
-            (v["Key"], v["VersionId"]) for page in pages for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
+            (v["Key"], v["VersionId"])
+            for page in pages
+            for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
         }
 
 

@@ -23,43 +23,71 @@ CASES = [
     (
         "last keeps the N newest",
         policy(last=3),
-        [("a", "2026-01-01T10:00"), ("b", "2026-01-01T11:00"), ("c", "2026-01-02T10:00"),
-         ("d", "2026-01-03T10:00"), ("e", "2026-01-04T10:00")],
+        [
+            ("a", "2026-01-01T10:00"),
+            ("b", "2026-01-01T11:00"),
+            ("c", "2026-01-02T10:00"),
+            ("d", "2026-01-03T10:00"),
+            ("e", "2026-01-04T10:00"),
+        ],
         {"e": ["last"], "d": ["last"], "c": ["last"]},
     ),
     (
         "daily keeps the newest of each day",
         policy(daily=2),
-        [("d1-early", "2026-03-01T01:00"), ("d1-late", "2026-03-01T23:59"), ("d2-early", "2026-03-02T00:00"),
-         ("d2-late", "2026-03-02T12:00"), ("d3", "2026-03-03T08:00")],
+        [
+            ("d1-early", "2026-03-01T01:00"),
+            ("d1-late", "2026-03-01T23:59"),
+            ("d2-early", "2026-03-02T00:00"),
+            ("d2-late", "2026-03-02T12:00"),
+            ("d3", "2026-03-03T08:00"),
+        ],
         {"d3": ["daily"], "d2-late": ["daily"]},
     ),
     (
         "days without snapshots do not use up the count",
         policy(daily=3),
-        [("jan1", "2026-01-01T12:00"), ("jan5", "2026-01-05T12:00"), ("jan10", "2026-01-10T12:00"),
-         ("dec", "2025-12-31T12:00")],
+        [
+            ("jan1", "2026-01-01T12:00"),
+            ("jan5", "2026-01-05T12:00"),
+            ("jan10", "2026-01-10T12:00"),
+            ("dec", "2025-12-31T12:00"),
+        ],
         {"jan10": ["daily"], "jan5": ["daily"], "jan1": ["daily"]},
     ),
     (
         "weekly follows ISO weeks across the new year (2025-W01 starts on Monday 2024-12-30)",
         policy(weekly=2),
-        [("w52-sun", "2024-12-29T20:00"), ("w01-mon", "2024-12-30T09:00"), ("w01-sun", "2025-01-05T09:00"),
-         ("w51", "2024-12-20T09:00")],
+        [
+            ("w52-sun", "2024-12-29T20:00"),
+            ("w01-mon", "2024-12-30T09:00"),
+            ("w01-sun", "2025-01-05T09:00"),
+            ("w51", "2024-12-20T09:00"),
+        ],
         {"w01-sun": ["weekly"], "w52-sun": ["weekly"]},
     ),
     (
         "monthly keeps the newest of each month, across years",
         policy(monthly=3),
-        [("nov", "2025-11-30T23:00"), ("dec-a", "2025-12-01T00:00"), ("dec-b", "2025-12-31T23:59"),
-         ("jan", "2026-01-15T00:00"), ("oct", "2025-10-10T00:00")],
+        [
+            ("nov", "2025-11-30T23:00"),
+            ("dec-a", "2025-12-01T00:00"),
+            ("dec-b", "2025-12-31T23:59"),
+            ("jan", "2026-01-15T00:00"),
+            ("oct", "2025-10-10T00:00"),
+        ],
         {"jan": ["monthly"], "dec-b": ["monthly"], "nov": ["monthly"]},
     ),
     (
         "rules combine, and every rule keeping a snapshot is named",
         policy(last=2, daily=2, monthly=2),
-        [("a", "2026-02-27T10:00"), ("b", "2026-02-28T09:00"), ("c", "2026-02-28T10:00"),
-         ("d", "2026-03-01T10:00"), ("e", "2026-03-01T11:00")],
+        [
+            ("a", "2026-02-27T10:00"),
+            ("b", "2026-02-28T09:00"),
+            ("c", "2026-02-28T10:00"),
+            ("d", "2026-03-01T10:00"),
+            ("e", "2026-03-01T11:00"),
+        ],
         {"e": ["last", "daily", "monthly"], "d": ["last"], "c": ["daily", "monthly"]},
     ),
     (
@@ -92,7 +120,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "keep", "snapshots", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_keep_policy(name: str, keep: KeepPolicy, snapshots: list[tuple[str, str]], expected: dict[str, list[str]]) -> None:
+def test_keep_policy(
+    name: str, keep: KeepPolicy, snapshots: list[tuple[str, str]], expected: dict[str, list[str]]
+) -> None:
     decision = apply_keep([(sid, t(when)) for sid, when in snapshots], keep)
     assert {sid: list(reasons) for sid, reasons in decision.kept.items()} == expected
     everything = {sid for sid, _ in snapshots}

@@ -136,7 +136,11 @@ def test_object_lock_holds_are_reported_with_their_dates_and_nothing_locked_is_d
     until = (datetime.now(UTC) + timedelta(days=1, hours=12)).replace(microsecond=0)
     for s in STORES:
         m.client(s).put_object(
-            Bucket=m.buckets[s], Key=orphan, Body=b"x" * 1000, ObjectLockMode="COMPLIANCE", ObjectLockRetainUntilDate=until
+            Bucket=m.buckets[s],
+            Key=orphan,
+            Body=b"x" * 1000,
+            ObjectLockMode="COMPLIANCE",
+            ObjectLockRetainUntilDate=until,
         )
     before = {s: {v for v in m.versions(s) if "/forgotten/" not in v[0]} for s in STORES}
     doc = m.prune("--grace", "0")
@@ -177,9 +181,7 @@ def test_versioned_buckets_lose_every_version_once_retention_has_passed(
     lu.delete_object(Bucket=m.buckets["lu"], Key=manifest_keys(m, "lu")[ids[0]])
     # In ee the unused pack is locked for a few more seconds.
     until = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)  # S3 keeps whole seconds
-    ee.put_object_retention(
-        Bucket=m.buckets["ee"], Key=p2, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until}
-    )
+    ee.put_object_retention(Bucket=m.buckets["ee"], Key=p2, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
 
     doc = m.prune("--grace", "0")
     assert [f["id"] for f in doc["registries"][REGISTRY]["forgotten"]] == [ids[1], ids[0]]
