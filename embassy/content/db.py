@@ -62,6 +62,27 @@ MIGRATIONS: list[str] = [
         created TEXT NOT NULL
     );
     """,
+    # 2: restore drills' results (embassy drill), kept here so that they are replicated with the
+    # mission's own registry: the proof that the copies were restorable travels with them
+    """
+    CREATE TABLE drill_history (
+        id INTEGER PRIMARY KEY,
+        run TEXT NOT NULL,
+        started TEXT NOT NULL,
+        store TEXT NOT NULL,
+        registry TEXT NOT NULL,
+        snapshot_id TEXT,
+        snapshot_time TEXT,
+        ok INTEGER NOT NULL CHECK (ok IN (0, 1)),
+        seconds REAL NOT NULL,
+        bytes INTEGER NOT NULL,
+        files INTEGER NOT NULL,
+        rpo_seconds REAL,
+        compared TEXT NOT NULL DEFAULT '',
+        error TEXT
+    );
+    CREATE INDEX drill_history_run ON drill_history(run);
+    """,
 ]
 
 
