@@ -20,7 +20,7 @@ def _optional_modules() -> list[object]:
     mods: list[object] = []
     import importlib
 
-    for name in ("cmd_serve", "cmd_backup", "cmd_verify", "cmd_status", "cmd_site", "cmd_prune"):
+    for name in ("cmd_serve", "cmd_backup", "cmd_verify", "cmd_drill", "cmd_status", "cmd_site", "cmd_prune"):
         try:
             mods.append(importlib.import_module(f"embassy.cli.{name}"))
         except ModuleNotFoundError as e:
