@@ -103,7 +103,8 @@ def render_report(
         "restoring from this store would lose.</dd>",
         "<dt>Live comparison</dt><dd>Files whose size and modification time are unchanged since the snapshot must be "
         "byte-identical to it (a difference is silent corruption and fails the drill); other files count as changed. "
-        "A restored database must pass SQLite’s integrity check. A dump command’s output cannot be compared.</dd>",
+        "A restored database must equal the live one when that is unchanged since the snapshot, and otherwise "
+        "pass SQLite’s integrity check. A dump command’s output cannot be compared.</dd>",
         "</dl>",
         "</section>",
         "</main>",
