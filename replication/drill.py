@@ -179,7 +179,7 @@ class Drill:
         result.chain = restored.chain
         # After the restore, not beside it: the RTO is then the restore's alone, and on a loaded
         # machine running both at once saved no wall time (the comparison reads ~2 GB/s anyway).
-        comparison, compare_seconds = await self._compare_live(spec, manifest, folder / "live")
+        comparison, compare_seconds = await self._compare_live(spec, manifest, folder / "live", folder / "restore")
         result.compared = comparison.summary
         result.identical, result.changed = comparison.identical, comparison.changed
         if spec.kind == "sqlite":
@@ -196,7 +196,9 @@ class Drill:
                 result.compared = f"restored database identical to the unchanged live one; {comparison.summary}"
         result.compare_seconds = compare_seconds
 
-    async def _compare_live(self, spec: RegistrySpec, manifest: Manifest, scratch: Path) -> tuple[Comparison, float]:
+    async def _compare_live(
+        self, spec: RegistrySpec, manifest: Manifest, scratch: Path, restored: Path
+    ) -> tuple[Comparison, float]:
         id_key = self.ring.id_key(spec.name)
         path = spec.path
 
@@ -206,7 +208,8 @@ class Drill:
                 comparison = compare_directory(manifest, path, id_key)
             elif spec.kind == "sqlite" and path is not None:
                 scratch.mkdir(mode=0o700, exist_ok=True)
-                comparison = compare_sqlite(manifest, path, id_key, scratch)
+                restored_db = restored / next(e.path for e in manifest.entries if e.type == "file")
+                comparison = compare_sqlite(manifest, path, id_key, scratch, restored_db)
             else:
                 comparison = Comparison(
                     "not comparable: a dump command's output is produced anew on each run", comparable=False

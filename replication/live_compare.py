@@ -25,6 +25,7 @@ Everything here is blocking I/O and hashing, run from worker threads.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Protocol, cast
@@ -70,9 +71,19 @@ class ChunkBuffer:
         return self.view
 
 
-def first_difference(stream: BinaryIO, entry: Entry, id_key: bytes, buffer: ChunkBuffer | None = None) -> int | None:
+# A chunk that differs at ``offset`` with these live bytes: may it pass all the same?
+Tolerance = Callable[[int, memoryview], bool]
+
+
+def first_difference(
+    stream: BinaryIO,
+    entry: Entry,
+    id_key: bytes,
+    buffer: ChunkBuffer | None = None,
+    tolerate: Tolerance | None = None,
+) -> int | None:
     """Read ``stream`` to its end; the offset of the first chunk whose bytes differ from the
-    manifest's, or None when every chunk matches (and the lengths agree)."""
+    manifest's (unless ``tolerate`` lets it pass), or None when all match and the lengths agree."""
     source = cast(_ReadInto, stream)  # readers give raw or buffered files, which have readinto
     buffer = buffer or ChunkBuffer()
     view = buffer.view
@@ -82,8 +93,10 @@ def first_difference(stream: BinaryIO, entry: Entry, id_key: bytes, buffer: Chun
         if raw > len(view):
             view = buffer.at_least(raw)
         got = _read_exactly(source, view[:raw])
-        if differs is None and (got != raw or chunk_id(id_key, view[:raw]) != cid):
-            differs = pos
+        if differs is None:
+            same = got == raw and chunk_id(id_key, view[:raw]) == cid
+            if not same and not (got == raw and tolerate is not None and tolerate(pos, view[:raw])):
+                differs = pos
         pos += got
         if got != raw:
             break
@@ -164,8 +177,18 @@ def _compare_file(
     return -1 if differs is None else differs
 
 
-def compare_sqlite(manifest: Manifest, path: Path, id_key: bytes, scratch: Path) -> Comparison:
-    """Compare a live SQLite registry with its snapshot, when its fingerprint says it is unchanged."""
+# Database header fields that differ between the file itself and a backup-API copy of it: the file
+# change counter (24-27) and the version-valid-for number (92-95), which the copy bumps, and the
+# SQLite version that last wrote it (96-99). The snapshot holds one or the other (the reader reads
+# the file in place when it can), so the first block is compared without them.
+_VOLATILE_HEADER = ((24, 28), (92, 100))
+
+
+def compare_sqlite(manifest: Manifest, path: Path, id_key: bytes, scratch: Path, restored: Path) -> Comparison:
+    """Compare a live SQLite registry with its snapshot, when its fingerprint says it is unchanged.
+
+    ``restored`` is the restored database (already checked against the manifest): the one block
+    holding the header is compared with it directly, without the header's volatile fields."""
     files = [e for e in manifest.entries if e.type == "file"]
     if len(files) != 1:
         raise IntegrityError(f"a SQLite snapshot holds one file, this one {len(files)}")
@@ -178,7 +201,9 @@ def compare_sqlite(manifest: Manifest, path: Path, id_key: bytes, scratch: Path)
         with reader.open(item) as (stream, now):
             if now.cache != entry.cache:
                 return Comparison("live database changed since the snapshot", changed=1)
-            differs = first_difference(stream, entry, id_key)
+            differs = first_difference(
+                stream, entry, id_key, tolerate=lambda pos, live: _same_but_header(pos, live, restored)
+            )
     except RegistryReadError as e:
         return Comparison(f"live database not readable: {e}", comparable=False)
     finally:
@@ -189,6 +214,17 @@ def compare_sqlite(manifest: Manifest, path: Path, id_key: bytes, scratch: Path)
             f"from byte {differs}, although the database's fingerprint is unchanged"
         )
     return Comparison("live database unchanged", identical=1)
+
+
+def _same_but_header(offset: int, live: memoryview, restored: Path) -> bool:
+    if offset != 0 or len(live) < 100:
+        return False
+    with restored.open("rb") as f:
+        ours = bytearray(f.read(len(live)))
+    theirs = bytearray(live)
+    for start, end in _VOLATILE_HEADER:
+        ours[start:end] = theirs[start:end] = bytes(end - start)
+    return ours == theirs
 
 
 def check_sqlite_integrity(path: Path) -> None:
