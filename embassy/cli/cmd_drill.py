@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
+import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,13 +74,14 @@ def drill(ctx: Context) -> int:
         raise CliError("nothing to drill: no registry has been backed up yet; run `embassy backup` first", USAGE)
 
     run_time = utc_iso(datetime.now(UTC))
-    run_dir = Path(tempfile.mkdtemp(prefix="drill-", dir=scratch_dir(config)))  # mode 0700
     progress = _DrillProgress(ctx.err) if ctx.interactive else None
     stores = open_stores(config, [s.name for s in specs])
+    scratch = scratch_dir(config)
+    run_dir: Path | None = None
 
-    async def go() -> list[DrillResult]:
+    async def go(folder: Path) -> list[DrillResult]:
         engine = Drill(
-            ring, run_dir, progress.for_restore if progress else None, args.parallel, full_check=args.full_check
+            ring, folder, progress.for_restore if progress else None, args.parallel, full_check=args.full_check
         )
         try:
             return await engine.run(stores, registries)
@@ -86,13 +89,20 @@ def drill(ctx: Context) -> int:
             await asyncio.gather(*(s.close() for s in stores), return_exceptions=True)
 
     try:
+        run_dir = Path(tempfile.mkdtemp(prefix="drill-", dir=scratch))  # mode 0700
         if progress:
             progress.start()
-        results = asyncio.run(go())
+        results = asyncio.run(go(run_dir))
+    except KeyboardInterrupt:
+        _clean_up(progress, run_dir)
+        # A store call blocked in a worker thread (an endpoint that accepts and never answers) would
+        # hold the interpreter's exit for its read timeout, a minute per try: the scratch folder is
+        # gone and nothing else is pending, so leave now.
+        ctx.note("embassy: interrupted; the drill's scratch folder was removed")
+        sys.stdout.flush()
+        os._exit(130)
     finally:
-        if progress:
-            progress.stop()
-        shutil.rmtree(run_dir, ignore_errors=True)  # whatever the engine left (Ctrl-C), after its threads ended
+        _clean_up(progress, run_dir)
 
     drill_history.append(config.data_dir, run_time, results)
     for r in results:
@@ -115,6 +125,13 @@ def drill(ctx: Context) -> int:
     if ctx.json:
         ctx.emit({"ok": ok, "time": run_time, "results": [r.to_json() for r in results]})
     return OK if ok else PROBLEMS
+
+
+def _clean_up(progress: _DrillProgress | None, run_dir: Path | None) -> None:
+    if progress:
+        progress.stop()
+    if run_dir is not None:  # whatever the engine left, once its threads have ended
+        shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def _line(r: DrillResult) -> str:

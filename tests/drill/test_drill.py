@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -234,23 +235,33 @@ def test_history_travels_with_the_mission_site_registry(
 
 
 def test_ctrl_c_during_a_drill_leaves_no_scratch_behind(mission: Mission, snapshots: dict[str, dict], seaweed) -> None:  # type: ignore[no-untyped-def]
-    config = with_dead_store(mission, seaweed)  # the dead store keeps the run busy for a few seconds
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")} | mission.env
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "embassy", "--config", str(config), "drill", "--store", "dead", "--store", "lu"],
-        cwd=mission.root,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    deadline = time.monotonic() + 20
-    while not any(n.startswith("drill-") for n in scratch_left(mission)):
-        assert proc.poll() is None and time.monotonic() < deadline, "the drill never made its scratch folder"
-        time.sleep(0.02)
-    time.sleep(0.3)
-    proc.send_signal(signal.SIGINT)
-    _, err = proc.communicate(timeout=30)
+    # A store that accepts connections and never answers keeps the drill busy until interrupted.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        text = mission.config.read_text()
+        before, after = text.split("[[stores]]", 1)
+        hung = s3_store_toml("hung", seaweed[0], "gone", "NO").replace(
+            seaweed[0].endpoint, f"http://127.0.0.1:{silent.getsockname()[1]}"
+        )
+        config = mission.root / "with-hung-store.toml"
+        config.write_text(before + hung + "\n[[stores]]" + after)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")} | mission.env
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "embassy", "--config", str(config), "drill", "--store", "lu", "--store", "hung"],
+            cwd=mission.root,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 30
+        while not any(n.startswith("drill-") for n in scratch_left(mission)):
+            assert proc.poll() is None and time.monotonic() < deadline, "the drill never made its scratch folder"
+            time.sleep(0.02)
+        time.sleep(0.5)  # store lu's restores run meanwhile
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert scratch_left(mission) == []
