@@ -45,7 +45,12 @@ def register(sub: Any, common: Any) -> None:
     p.add_argument("--registry", action="append", metavar="R", help="drill only this registry (repeatable)")
     p.add_argument("--report", type=Path, metavar="FILE.html", help="also write a self-contained HTML report")
     p.add_argument(
-        "--parallel", type=int, default=3, metavar="N", help="stores drilled at the same time (default 3)"
+        "--parallel",
+        type=int,
+        default=1,
+        metavar="N",
+        help="stores drilled at the same time (default 1: each RTO is then a restore's alone; raise it when "
+        "the stores are far away and their links, not this machine, are the limit)",
     )
     p.add_argument(
         "--full-check",

@@ -113,7 +113,7 @@ def test_drill_with_one_store_down_names_it_and_why(
     config = with_dead_store(mission, seaweed)
     report = tmp_path / "down.html"
     started = time.monotonic()
-    code, doc, err = drill_json(mission, "--config", str(config), "--report", str(report))
+    code, doc, err = drill_json(mission, "--config", str(config), "--report", str(report), "--parallel", "4")
     assert code == 1, err
     assert time.monotonic() - started < 30  # a dead store fails within seconds, not after a minute of retries
     assert doc["ok"] is False
