@@ -81,9 +81,14 @@ def load_runs(data_dir: Path, limit: int = 60) -> list[DrillRun]:
     except sqlite3.Error:
         return []
     try:
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'drill_history'").fetchone() is None:
+        if (
+            conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'drill_history'").fetchone()
+            is None
+        ):
             return []
-        runs = [r for (r,) in conn.execute("SELECT DISTINCT run FROM drill_history ORDER BY run DESC LIMIT ?", (limit,))]
+        runs = [
+            r for (r,) in conn.execute("SELECT DISTINCT run FROM drill_history ORDER BY run DESC LIMIT ?", (limit,))
+        ]
         if not runs:
             return []
         rows = conn.execute(

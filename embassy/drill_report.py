@@ -94,7 +94,7 @@ def render_report(
         out.append(_store_section(store, [r for r in run.results if r.store == store], jurisdictions.get(store, "")))
     out.append(_history_section(history))
     out += [
-        "<section aria-labelledby=\"terms\">",
+        '<section aria-labelledby="terms">',
         '<h2 id="terms">How to read this report</h2>',
         "<dl>",
         "<dt>RTO</dt><dd>Recovery time: from fetching the snapshot’s manifest from the store to the last byte "
@@ -108,7 +108,7 @@ def render_report(
         "</dl>",
         "</section>",
         "</main>",
-        f'<footer>Generated {escape(_when_dt(generated) if generated else _when(run.time))} by embassy '
+        f"<footer>Generated {escape(_when_dt(generated) if generated else _when(run.time))} by embassy "
         f"{escape(__version__)} (<code>embassy drill --report</code>).</footer>",
         "</body>",
         "</html>",
@@ -150,12 +150,12 @@ def _store_section(store: str, results: list[DrillResult], jurisdiction: str) ->
         if r.ok:
             note = escape(r.compared or "—")
             if r.chain and r.chain != "ok":
-                note += f"<br><span class=\"muted\">snapshot chain {escape(r.chain)}</span>"
+                note += f'<br><span class="muted">snapshot chain {escape(r.chain)}</span>'
             note_cell = f'<td class="note">{note}</td>'
         else:
             note_cell = f'<td class="note fail">{escape(r.error or "failed")}</td>'
         snapshot = (
-            f"<code>{escape(r.id[:12])}</code><br><span class=\"muted\">{escape(_when(r.time))}</span>"
+            f'<code>{escape(r.id[:12])}</code><br><span class="muted">{escape(_when(r.time))}</span>'
             if r.id and r.time
             else (f"<code>{escape(r.id[:12])}</code>" if r.id else "—")
         )
@@ -200,7 +200,7 @@ def _history_section(history: list[DrillRun]) -> str:
         for store, results in per_store.items():
             ok = all(r.ok for r in results)
             rows.append(
-                f"<tr><td>{escape(_when(run.time))}</td><th scope=\"row\">{escape(store)}</th>{_status_cell(ok)}"
+                f'<tr><td>{escape(_when(run.time))}</td><th scope="row">{escape(store)}</th>{_status_cell(ok)}'
                 f'<td class="num">{human_duration(sum(r.seconds for r in results))}</td>'
                 f'<td class="num">{sum(1 for r in results if r.ok)} / {len(results)}</td></tr>'
             )
@@ -273,9 +273,7 @@ def duration_chart_svg(history: list[DrillRun]) -> str:
         passed = [p for p in series if p[2]]  # a failed run's time is no restore time: a cross, off the line
         if len(passed) > 1:
             coords = " ".join(f"{x(t):.1f},{y(s):.1f}" for t, s, _, _ in passed)
-            parts.append(
-                f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>'
-            )
+            parts.append(f'<polyline points="{coords}" fill="none" stroke="{colour}" stroke-width="2.5"{dash_attr}/>')
         for t, s, ok, when in series:
             cx, cy = x(t), y(s)
             tip = f"{store}, {_when(when)}: {human_duration(s)}{'' if ok else ', FAILED'}"
@@ -320,7 +318,9 @@ def _describe(history: list[DrillRun], points: Mapping[str, list[tuple[float, fl
                 f"latest {human_duration(secs[-1])}" + (f", {failed} failed" if failed else "")
             )
     return (
-        f"{len(history)} drill runs from {_when(history[0].time)} to {_when(history[-1].time)}. " + "; ".join(bits) + "."
+        f"{len(history)} drill runs from {_when(history[0].time)} to {_when(history[-1].time)}. "
+        + "; ".join(bits)
+        + "."
     )
 
 

@@ -39,7 +39,12 @@ silent corruption); 2 usage or configuration error."""
 
 
 def register(sub: Any, common: Any) -> None:
-    p = sub.add_parser("drill", parents=[common], help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    p = sub.add_parser(
+        "drill",
+        parents=[common],
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--store", action="append", metavar="S", help="drill only this store (repeatable)")
     p.add_argument("--registry", action="append", metavar="R", help="drill only this registry (repeatable)")

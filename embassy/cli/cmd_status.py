@@ -33,7 +33,11 @@ failed; 2 usage or configuration error."""
 
 def register(sub: Any, common: Any) -> None:
     p = sub.add_parser(
-        "status", parents=[common], help=HELP, description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+        "status",
+        parents=[common],
+        help=HELP,
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=status)

@@ -142,6 +142,9 @@ class SqliteReader:
         fingerprint = _fingerprint(self.path)
         view = self._direct_view()
         if view is not None:
+            # Taken under the read transaction: opening it may have created an empty WAL, which
+            # would otherwise make the next backup see a change that is not one.
+            fingerprint = _fingerprint(self.path)
             try:
                 with self.path.open("rb", buffering=0) as f:
                     st = os.fstat(f.fileno())
