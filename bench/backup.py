@@ -200,12 +200,9 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
     r_rest = restic_or_note(rr, "restore", out)
     r_same = checks.compare_tree(s.run_dir / "restore-restic", source, wc.root)[1] if rr.ok else "-"
     out.notes.append(f"restic's restore: {r_same}")
-    log("ours: restore latest (files, then db) from s1")
+    log("ours: restore latest (every registry: files and db) from s1")
     target = s.run_dir / "restore-ours"
-    parts = [
-        one.restore(ours.FILES_REGISTRY, target / "files", "s1"),
-        one.restore(ours.DB_REGISTRY, target / "db", "s1"),
-    ]
+    parts = [one.restore_all(target, "s1")]
     failed = next((p for p in parts if not p.ok), None)
     o_rest = None if failed else sum(p.seconds for p in parts)
     if failed is None:
@@ -226,7 +223,7 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
             error=(failed.error or "") if failed else ("" if same_ok else "restored tree differs"),
         )
     )
-    out.notes.append("Our restore is two commands (`--registry files`, then `--registry db`), their times summed.")
+    out.notes.append("Our restore is one command, `restore latest --all` (both registries), like restic's.")
 
     out.rows.append(report.rss_goal_row([r for r in out.rows if r.unit == "s"], RSS_LIMIT))
     if args.flatness:
@@ -249,7 +246,7 @@ def flatness(s: Session, args: argparse.Namespace, r_store: DevStore, s1: DevSto
     b = mission.backup()
     log(f"ours: restore of {label}")
     t = s.run_dir / "restore-flat"
-    parts = [mission.restore(ours.FILES_REGISTRY, t / "files", "s1"), mission.restore(ours.DB_REGISTRY, t / "db", "s1")]
+    parts = [mission.restore_all(t, "s1")]
     failed = next((p for p in parts if not p.ok), None)
     measured = {
         "first backup": (at_base.get("first backup, 1 store"), rss(b), rb.peak_rss if rb.ok else None, b.error),

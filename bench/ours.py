@@ -174,6 +174,10 @@ class Mission:
     def restore(self, registry: str, target: Path, store: str) -> Result:
         return self.run("restore", "latest", "--registry", registry, "--target", str(target), "--store", store)
 
+    def restore_all(self, target: Path, store: str) -> Result:
+        """Every registry in one command (into target/<registry>), as restic restores its snapshot."""
+        return self.run("restore", "latest", "--all", "--target", str(target), "--store", store)
+
     def verify(self, store: str) -> Result:
         return self.run("verify", "--store", store, "--read-data")
 

@@ -83,7 +83,8 @@ class SafeTree:
     def create_file(self, rel: str) -> int:
         parent_rel, _, name = rel.rpartition("/")
         parent = self.dir_fd(parent_rel)
-        self._clear(parent, name, rel, want_dir=False)
+        if self.force:  # without --force the target was empty and O_EXCL refuses any clash
+            self._clear(parent, name, rel, want_dir=False)
         try:
             return os.open(
                 name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=parent
