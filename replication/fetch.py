@@ -8,6 +8,7 @@ does not hash to its name, the older versions are searched for the one that does
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from replication.crypto import object_id
@@ -23,6 +24,13 @@ class Fetched:
     version_id: str | None = None
 
 
+async def _hash(data: bytes) -> str:
+    """BLAKE3 of an object: in a worker thread for packs (milliseconds each, never on the loop)."""
+    if len(data) < (256 << 10):
+        return object_id(data)
+    return await asyncio.to_thread(object_id, data)
+
+
 async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned: bool | None = None) -> Fetched:
     """The object's bytes, checked against ``expected_id``; raises IntegrityError / ObjectNotFoundError."""
     problem: str
@@ -31,7 +39,7 @@ async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned:
     except ObjectNotFoundError:
         problem = "missing (deleted or hidden by a delete marker)"
     else:
-        if object_id(data) == expected_id:
+        if await _hash(data) == expected_id:
             return Fetched(data)
         problem = "current version does not match its id (overwritten or damaged)"
     if versioned is None:
@@ -40,7 +48,7 @@ async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned:
         versions = [v for v in await store.list_versions(key) if v.key == key and not v.is_delete_marker]
         for v in sorted(versions, key=lambda v: v.last_modified, reverse=True):
             data = await store.get(key, version_id=v.version_id)
-            if object_id(data) == expected_id:
+            if await _hash(data) == expected_id:
                 return Fetched(data, shadowed=problem, version_id=v.version_id)
     if problem.startswith("missing"):
         raise ObjectNotFoundError(store.name, key)

@@ -183,12 +183,20 @@ def restore(ctx: Context) -> int:
             ctx.note(f"the dump of {spec.name} lands in {target / (spec.name + '.dump')}")
 
     async def go() -> list[RestoreResult]:
+        # With --all, registries restore side by side: one is often bound by the network or disk
+        # while another (a database of small blocks) keeps the CPU busy.
+        progress = progress_for(ctx.err) if len(specs) == 1 else None
         try:
-            results = []
-            for spec, target in zip(specs, targets, strict=True):
-                restorer = Restorer(ring, spec.name, stores, cache_dir(config), progress_for(ctx.err))
-                results.append(await restorer.restore(args.snapshot, target, args.path, args.force))
-            return results
+            return list(
+                await asyncio.gather(
+                    *(
+                        Restorer(ring, spec.name, stores, cache_dir(config), progress).restore(
+                            args.snapshot, target, args.path, args.force
+                        )
+                        for spec, target in zip(specs, targets, strict=True)
+                    )
+                )
+            )
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 

@@ -5,6 +5,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -112,10 +113,18 @@ class Context:
                 f"{path}: no keyring; run `embassy init`, or `embassy keys recover` on a fresh machine", USAGE
             ) from e
         passphrase = self.passphrase()
-        try:
-            return Keyring.unseal(sealed, passphrase), passphrase
-        except WrongPassphraseError as e:
-            raise WrongPassphraseError(str(path)) from e
+        # The KDF (~0.5 s, outside the GIL) runs in a thread while this one loads the S3 client
+        # machinery that most commands need next: the two overlap instead of adding up.
+        with ThreadPoolExecutor(1, thread_name_prefix="unlock") as pool:
+            unsealed = pool.submit(Keyring.unseal, sealed, passphrase)
+            if any(s.kind == "s3" for s in self.config.stores):
+                from replication.stores.s3 import warm_up
+
+                warm_up()
+            try:
+                return unsealed.result(), passphrase
+            except WrongPassphraseError as e:
+                raise WrongPassphraseError(str(path)) from e
 
     def save_keyring(self, ring: Keyring, passphrase: bytes, path: Path | None = None) -> None:
         """Seal and write atomically with mode 0600, keeping the existing file's KDF parameters."""

@@ -7,6 +7,7 @@ module only sorts each failure into not-found, transient or permanent.
 
 from __future__ import annotations
 
+import threading
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -33,6 +34,27 @@ _TRANSIENT_EXC = (
     bex.IncompleteReadError,
     bex.ResponseStreamingError,
 )
+
+
+_session: Any = None
+_session_lock = threading.Lock()
+
+
+def shared_session() -> Any:
+    """One boto3 session for every S3 store: it loads the S3 service model (~70 ms) once, and the
+    clients it makes are thread-safe. Sessions themselves are not, hence the lock."""
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session
+
+
+def warm_up() -> None:
+    """Import and load what the first S3 client needs, e.g. while the keyring's KDF runs."""
+    with _session_lock:
+        shared = _session
+    (shared or shared_session())._session.get_service_model("s3")
 
 
 class S3Backend:
@@ -62,7 +84,7 @@ class S3Backend:
             # theirs (S3 requires a checksum on Object Lock PUTs).
             response_checksum_validation="when_required",
         )
-        self._client: Any = boto3.session.Session().client(
+        self._client: Any = shared_session().client(
             "s3",
             endpoint_url=spec.endpoint,
             aws_access_key_id=spec.credentials.access_key,
