@@ -186,12 +186,10 @@ class Verifier:
         await asyncio.gather(*(list_one(s) for s in self.stores))
         live = [s for s in self.stores if s.name in listings]
         await asyncio.gather(*(self._check_repository(s, listings[s.name], reports[s.name]) for s in live))
-        views: dict[str, RegistryView] = {}
-        seen = 0
-        for registry in self.registries:
-            view, count = await self._registry(registry, live, listings, reports)
-            views[registry] = view
-            seen += count
+        # Registries side by side: reading one's packs overlaps checking another's.
+        done = await asyncio.gather(*(self._registry(r, live, listings, reports) for r in self.registries))
+        views = {r: view for r, (view, _) in zip(self.registries, done, strict=True)}
+        seen = sum(count for _, count in done)
         self._save_findings(reports)
         return VerifyReport(reports, views, seen)
 
