@@ -13,6 +13,7 @@ from html import escape
 
 from embassy import __version__
 from embassy.drill_history import DrillRun
+from embassy.units import human_size
 from replication.drill import DrillResult, parse_time
 
 WIDTH, HEIGHT = 880, 280
@@ -390,15 +391,6 @@ def human_age(seconds: float) -> str:
     if s < 86400:
         return f"{s // 3600} h {s % 3600 // 60} min"
     return f"{s // 86400} d {s % 86400 // 3600} h"
-
-
-def human_size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
 
 
 __all__ = ["duration_chart_svg", "human_age", "human_duration", "human_size", "render_report"]

@@ -10,6 +10,7 @@ from embassy.backup_service import backup_lock, cache_dir, open_stores, run_back
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, OK, USAGE, CliError
 from embassy.cli.progress import progress_for
+from embassy.units import human_size
 from keys import Keyring
 from replication.backup import BackupOptions
 from replication.catalog import Catalog
@@ -58,15 +59,6 @@ def _unlock_with_keys(ctx: Context, registries: list[RegistrySpec]) -> Keyring:
     return updated
 
 
-def _size(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"
-
-
 def backup(ctx: Context) -> int:
     config = ctx.config
     registries = [config.registry(n) for n in ctx.args.registry] if ctx.args.registry else list(config.registries)
@@ -82,8 +74,8 @@ def backup(ctx: Context) -> int:
             ctx.say(f"{r.registry:<16} FAILED: {r.error}")
         else:
             ctx.say(
-                f"{r.registry:<16} snapshot {(r.id or '')[:12]}  {r.files} files  {_size(r.bytes)}  "
-                f"new {_size(r.new_bytes)}  stored {_size(r.stored_bytes)}  "
+                f"{r.registry:<16} snapshot {(r.id or '')[:12]}  {r.files} files  {human_size(r.bytes)}  "
+                f"new {human_size(r.new_bytes)}  stored {human_size(r.stored_bytes)}  "
                 f"quorum {'met' if r.quorum_met else 'NOT met'} ({held}/{config.replication.quorum})"
             )
         for name, status in r.stores.items():
@@ -158,7 +150,7 @@ def snapshots(ctx: Context) -> int:
             else:
                 ctx.say(
                     f"{r['registry']:<16} {r['id'][:12]}  {r['time']}  {r['files']:>7} files  "
-                    f"{_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}"
+                    f"{human_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}"
                 )
     return FAILED if any("error" in r for r in rows) else OK
 
@@ -204,7 +196,7 @@ def restore(ctx: Context) -> int:
     for result in results:
         ctx.say(
             f"restored {result.registry} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "
-            f"{_size(result.bytes)} in {result.seconds:.1f}s into {result.target}"
+            f"{human_size(result.bytes)} in {result.seconds:.1f}s into {result.target}"
         )
         if result.chain != "ok":
             ctx.note(f"warning: {result.registry}: snapshot chain {result.chain}")

@@ -7,10 +7,10 @@ from datetime import timedelta
 from typing import Any
 
 from embassy.backup_service import cache_dir, open_stores
-from embassy.cli.cmd_backup import _size
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, INTEGRITY, OK, USAGE, CliError
 from embassy.config import parse_interval
+from embassy.units import human_size
 from replication.prune import PruneOptions, Pruner
 from replication.prune_report import PruneResult
 
@@ -59,8 +59,8 @@ def _summary(ctx: Context, result: PruneResult, grace: str) -> None:
             ctx.say(f"store {name}: FAILED: {rep.error}")
             continue
         line = (
-            f"store {name}: {verb} {_count(rep.manifests, 'manifest')} ({_size(rep.manifest_bytes)}) and "
-            f"{_count(rep.packs, 'pack')} ({_size(rep.pack_bytes)})"
+            f"store {name}: {verb} {_count(rep.manifests, 'manifest')} ({human_size(rep.manifest_bytes)}) and "
+            f"{_count(rep.packs, 'pack')} ({human_size(rep.pack_bytes)})"
         )
         if rep.held:
             last = max(h["until"] for h in rep.held)[:10]
