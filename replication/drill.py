@@ -114,6 +114,8 @@ class Drill:
         self.scratch = scratch
         self.progress: ProgressFactory = progress or (lambda store, registry: NoProgress())
         self.parallel = max(1, parallel_stores)
+        # Packs in flight over every restore of the drill (registries run side by side): flat memory.
+        self._pack_slots = asyncio.Semaphore(6 * self.parallel)
         self.clock = clock
         self.full_check = full_check  # integrity_check even a database proven identical to the live one
 
@@ -178,7 +180,9 @@ class Drill:
         manifest = await catalog.load(store, ref)
         result.time = manifest.time
         result.rpo_seconds = max(0.0, (self.clock() - parse_time(manifest.time)).total_seconds())
-        restorer = Restorer(self.ring, spec.name, [store], folder, self.progress(store.name, spec.name))
+        restorer = Restorer(
+            self.ring, spec.name, [store], folder, self.progress(store.name, spec.name), pack_slots=self._pack_slots
+        )
         restored = await restorer.restore(ref.id, folder / "restore")
         result.seconds = time.monotonic() - started
         result.bytes, result.files = restored.bytes, restored.files

@@ -152,13 +152,16 @@ class Restorer:
         progress: Progress | None = None,
         parallel_packs: int = 6,
         cpu_workers: int | None = None,
+        pack_slots: asyncio.Semaphore | None = None,
     ) -> None:
+        """``pack_slots``: share one bound on packs in flight between restorers that run side by
+        side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat."""
         self.ring = ring
         self.registry = registry
         self.stores = stores
         self.catalog = Catalog(ring, registry, cache_dir)
         self.progress = progress or NoProgress()
-        self.parallel = parallel_packs
+        self.pack_slots = pack_slots or asyncio.Semaphore(parallel_packs)
         self.id_key = ring.id_key(registry)
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="restore")
 
@@ -205,9 +208,18 @@ class Restorer:
             self.progress.start(f"restore {self.registry}", sum(e.size for e in files), len(files))
             fds: list[int] = [-1] * len(files)
             try:
-                await self._cpu_run(_create_dirs, tree, entries)
-                await self._in_parallel(_create_files, tree, files, fds)
-                await self._fill(manifest, files, fds, source)
+                # Packs start arriving while the files are created (thousands of small files take
+                # a while); their bytes are written once the tree is there.
+                tree_ready = asyncio.Event()
+
+                async def create() -> None:
+                    await self._cpu_run(_create_dirs, tree, entries)
+                    await self._in_parallel(_create_files, tree, files, fds)
+                    tree_ready.set()
+
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(create())
+                    group.create_task(self._fill(manifest, files, fds, source, tree_ready))
                 await self._in_parallel(_finish_files, tree, files, fds)
                 await self._cpu_run(_finish_links_and_dirs, tree, entries)
             finally:
@@ -249,7 +261,9 @@ class Restorer:
                 )
             )
 
-    async def _fill(self, manifest: Manifest, files: list[Entry], fds: list[int], source: str) -> None:
+    async def _fill(
+        self, manifest: Manifest, files: list[Entry], fds: list[int], source: str, tree_ready: asyncio.Event
+    ) -> None:
         plan: dict[int, dict[int, _Blob]] = defaultdict(dict)  # pack index -> offset -> blob
         for fi, e in enumerate(files):
             pos = 0
@@ -264,16 +278,24 @@ class Restorer:
             if pos != e.size:
                 raise IntegrityError(f"manifest entry {e.path!r}: chunks add up to {pos} bytes, size says {e.size}")
         order = [s for s in self.stores if s.name == source] + [s for s in self.stores if s.name != source]
-        limit = asyncio.Semaphore(self.parallel)
+        limit = self.pack_slots
 
         async def one(pidx: int, blobs: dict[int, _Blob]) -> None:
             async with limit:
-                await self._restore_pack(manifest, pidx, sorted(blobs.values(), key=lambda b: b.offset), fds, order)
+                await self._restore_pack(
+                    manifest, pidx, sorted(blobs.values(), key=lambda b: b.offset), fds, order, tree_ready
+                )
 
         await asyncio.gather(*(one(p, b) for p, b in plan.items()))
 
     async def _restore_pack(
-        self, manifest: Manifest, pidx: int, blobs: list[_Blob], fds: list[int], stores: list[Store]
+        self,
+        manifest: Manifest,
+        pidx: int,
+        blobs: list[_Blob],
+        fds: list[int],
+        stores: list[Store],
+        tree_ready: asyncio.Event,
     ) -> None:
         ref = manifest.packs[pidx]
         key = pack_key(self.catalog.tag, ref.id)
@@ -294,6 +316,7 @@ class Restorer:
                 else:
                     pieces = [(0, (await fetch_verified(store, key, ref.id)).data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
+                await tree_ready.wait()
                 written = await self._cpu_run(
                     self._write_blobs, pieces, blobs, fds, data_key, f"store {store.name}: {key}"
                 )

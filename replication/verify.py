@@ -150,6 +150,7 @@ class Verifier:
         self.parallel = parallel
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="verify")
         self._verify_key = VerifyKey(ring.signing.public)
+        self._read_slots: dict[str, asyncio.Semaphore] = {}
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
@@ -395,7 +396,8 @@ class Verifier:
         present = [p for p in sorted(needed) if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())]
         chosen = self._choose(store.name, present)
         id_key = self.ring.id_key(view.registry)
-        limit = asyncio.Semaphore(self.parallel)
+        # One bound per store over all registries (they are checked side by side): flat memory.
+        limit = self._read_slots.setdefault(store.name, asyncio.Semaphore(self.parallel))
         done: list[str] = []
 
         async def one(pack_id: str) -> None:

@@ -178,11 +178,12 @@ def restore(ctx: Context) -> int:
         # With --all, registries restore side by side: one is often bound by the network or disk
         # while another (a database of small blocks) keeps the CPU busy.
         progress = progress_for(ctx.err) if len(specs) == 1 else None
+        slots = asyncio.Semaphore(6)  # packs in flight over all registries: flat memory
         try:
             return list(
                 await asyncio.gather(
                     *(
-                        Restorer(ring, spec.name, stores, cache_dir(config), progress).restore(
+                        Restorer(ring, spec.name, stores, cache_dir(config), progress, pack_slots=slots).restore(
                             args.snapshot, target, args.path, args.force
                         )
                         for spec, target in zip(specs, targets, strict=True)
