@@ -217,9 +217,12 @@ class Restorer:
                     await self._in_parallel(_create_files, tree, files, fds)
                     tree_ready.set()
 
-                async with asyncio.TaskGroup() as group:
-                    group.create_task(create())
-                    group.create_task(self._fill(manifest, files, fds, source, tree_ready))
+                try:
+                    async with asyncio.TaskGroup() as group:
+                        group.create_task(create())
+                        group.create_task(self._fill(manifest, files, fds, source, tree_ready))
+                except BaseExceptionGroup as group_error:  # the first failure is the one to report
+                    raise _first_error(group_error) from None
                 await self._in_parallel(_finish_files, tree, files, fds)
                 await self._cpu_run(_finish_links_and_dirs, tree, entries)
             finally:
@@ -357,6 +360,12 @@ class Restorer:
                 written += len(plain)
         writer.flush()
         return written
+
+
+def _first_error(error: BaseException) -> BaseException:
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
 
 
 class _Coalescer:
