@@ -143,8 +143,11 @@ class BackupRound:
         scratch: Path,
         progress: Progress | None = None,
         options: BackupOptions | None = None,
+        readers: Callable[[RegistrySpec, Path], RegistryReader] = make_reader,
     ) -> None:
+        """``readers`` makes each registry's reader (by its kind); a caller may bring its own kinds."""
         self.ring = ring
+        self.readers = readers
         self.quorum = quorum
         self.cache_dir = cache_dir
         self.scratch = scratch
@@ -449,7 +452,7 @@ class _RegistryBackup:
         old_files: dict[str, Entry] = {}
         if parent is not None:
             old_files = self.learn(parent[1])
-        reader = make_reader(spec, r.scratch)
+        reader = r.readers(spec, r.scratch)
         try:
             items = await r._io_run(reader.scan)
             total = sum(i.size for i in items if i.type == "file") if spec.kind != "command" else None
