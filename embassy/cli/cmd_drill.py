@@ -20,7 +20,7 @@ from embassy.backup_service import open_stores, scratch_dir
 from embassy.cli.context import Context
 from embassy.cli.errors import OK, PROBLEMS, USAGE, CliError
 from embassy.drill_report import human_age, human_duration, human_size, render_report
-from replication.drill import Drill, DrillResult, utc_iso
+from replication.drill import Drill, DrillResult, store_recovery_seconds, utc_iso
 from replication.fsutil import atomic_write
 from replication.progress import NoProgress
 from replication.progress import Progress as ProgressProtocol
@@ -119,6 +119,9 @@ def drill(ctx: Context) -> int:
         ctx.say(_line(r))
     ok = all(r.ok for r in results)
     passed = sum(1 for r in results if r.ok)
+    for name, secs in store_recovery_seconds(results).items():
+        if secs is not None:
+            ctx.say(f"store {name}: every registry restored and checked in {secs:.2f} s (RTO of a full recovery)")
     ctx.say(f"drill {'passed' if ok else 'FAILED'}: {passed} of {len(results)} restores verified")
     if args.report is not None:
         runs = drill_history.load_runs(config.data_dir)
@@ -133,7 +136,18 @@ def drill(ctx: Context) -> int:
         atomic_write(args.report, html.encode("utf-8"), mode=0o644)
         ctx.say(f"report written to {args.report}")
     if ctx.json:
-        ctx.emit({"ok": ok, "time": run_time, "results": [r.to_json() for r in results]})
+        recovery = store_recovery_seconds(results)
+        ctx.emit(
+            {
+                "ok": ok,
+                "time": run_time,
+                "results": [r.to_json() for r in results],
+                "stores": {
+                    name: {"ok": secs is not None, "rto_seconds": None if secs is None else round(secs, 3)}
+                    for name, secs in recovery.items()
+                },
+            }
+        )
     return OK if ok else PROBLEMS
 
 

@@ -82,6 +82,11 @@ def test_drill_of_every_store_passes_compares_and_is_recorded(
     assert code == 0, err
     assert doc["ok"] is True
     results = by_key(doc)
+    # per store: the span of its registries' side-by-side restores, at least the longest of them
+    for name in ("lu", "ee", "ch"):
+        longest = max(r["seconds"] for (s, _), r in results.items() if s == name)
+        assert doc["stores"][name]["ok"] is True
+        assert longest <= doc["stores"][name]["rto_seconds"] + 0.002 < 60
     assert set(results) == {(s, r) for s in ("lu", "ee", "ch") for r in ("population", "cadastre", "civil-dump")}
     for (_, registry), res in results.items():
         assert {"store", "registry", "id", "ok", "seconds", "bytes", "rpo_seconds"} <= set(res)
