@@ -10,20 +10,16 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
-
-from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TaskID, TextColumn, TransferSpeedColumn
+from typing import Any
 
 from embassy import drill_history
 from embassy.backup_service import open_stores, scratch_dir
 from embassy.cli.context import Context
 from embassy.cli.errors import OK, PROBLEMS, USAGE, CliError
+from embassy.cli.progress import DrillProgress, drill_progress
 from embassy.drill_report import human_age, human_duration, human_size, render_report
-from replication.drill import Drill, DrillResult, store_recovery_seconds, utc_iso
+from replication.drill import Drill, DrillResult, store_recovery_seconds
 from replication.fsutil import atomic_write
-from replication.progress import NoProgress
-from replication.progress import Progress as ProgressProtocol
 
 HELP = "restore the latest snapshot of every registry from each store into scratch space, compare, time it"
 DESCRIPTION = """\
@@ -83,8 +79,9 @@ def drill(ctx: Context) -> int:
     if not registries:
         raise CliError("nothing to drill: no registry has been backed up yet; run `embassy backup` first", USAGE)
 
-    run_time = utc_iso(datetime.now(UTC))
-    progress = _DrillProgress(ctx.err) if ctx.interactive else None
+    # The run's key in the history: microseconds, so two drills within one second stay two runs.
+    run_time = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    progress = drill_progress(ctx.err) if ctx.interactive else None
     stores = open_stores(config, [s.name for s in specs])
     scratch = scratch_dir(config)
     run_dir: Path | None = None
@@ -151,7 +148,7 @@ def drill(ctx: Context) -> int:
     return OK if ok else PROBLEMS
 
 
-def _clean_up(progress: _DrillProgress | None, run_dir: Path | None) -> None:
+def _clean_up(progress: DrillProgress | None, run_dir: Path | None) -> None:
     if progress:
         progress.stop()
     if run_dir is not None:  # whatever the engine left, once its threads have ended
@@ -171,45 +168,3 @@ def _line(r: DrillResult) -> str:
     if r.chain and r.chain != "ok":
         text += f"  (snapshot chain {r.chain})"
     return text
-
-
-class _DrillProgress:
-    """One bar per store × registry being restored, drawn together (stores are drilled at once)."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            console=Console(file=stream),
-            transient=True,
-        )
-
-    def start(self) -> None:
-        self._bar.start()
-
-    def stop(self) -> None:
-        self._bar.stop()
-
-    def for_restore(self, store: str, registry: str) -> ProgressProtocol:
-        return _RestoreBar(self._bar, f"{store}: {registry}")
-
-
-class _RestoreBar(NoProgress):
-    def __init__(self, bar: Progress, label: str) -> None:
-        self._bar = bar
-        self._label = label
-        self._task: TaskID | None = None
-
-    def start(self, task: str, total_bytes: int | None, total_files: int | None) -> None:
-        self._task = self._bar.add_task(f"drill {self._label}", total=total_bytes)
-
-    def advance(self, nbytes: int, files: int = 0) -> None:
-        if self._task is not None:
-            self._bar.update(self._task, advance=nbytes)
-
-    def finish(self) -> None:
-        if self._task is not None:
-            self._bar.remove_task(self._task)
-            self._task = None
