@@ -139,10 +139,14 @@ class Verifier:
         progress: Progress | None = None,
         parallel: int = 6,
         cpu_workers: int | None = None,
+        targets: list[str] | None = None,
     ) -> None:
-        """``read_data``: the share of packs (0..1) to download and check in every store."""
+        """``read_data``: the share of packs (0..1) to download and check in every checked store.
+        ``targets``: the stores to check (default all); the others are only read for the manifests a
+        target lacks or holds damaged, to know what it should hold."""
         self.ring = ring
         self.stores = stores
+        self.targets = set(targets) if targets is not None else {s.name for s in stores}
         self.registries = [r for r in registries if ring.has_registry(r)]
         self.cache_dir = cache_dir
         self.read_data = read_data
@@ -186,7 +190,9 @@ class Verifier:
 
         await asyncio.gather(*(list_one(s) for s in self.stores))
         live = [s for s in self.stores if s.name in listings]
-        await asyncio.gather(*(self._check_repository(s, listings[s.name], reports[s.name]) for s in live))
+        await asyncio.gather(
+            *(self._check_repository(s, listings[s.name], reports[s.name]) for s in live if s.name in self.targets)
+        )
         # Registries side by side: reading one's packs overlaps checking another's.
         done = await asyncio.gather(*(self._registry(r, live, listings, reports) for r in self.registries))
         views = {r: view for r, (view, _) in zip(self.registries, done, strict=True)}
@@ -252,7 +258,27 @@ class Verifier:
                 except StoreError as e:
                     return ref.id, store, None, str(e)
 
-        results = await asyncio.gather(*(check_copy(s, refs[sid]) for sid, stores in copies.items() for s in stores))
+        # Every copy a checked store holds; then, for a snapshot none of those vouch for, the other
+        # stores' copies, one store at a time, until one verifies.
+        results = list(
+            await asyncio.gather(
+                *(check_copy(s, refs[sid]) for sid, stores in copies.items() for s in stores if s.name in self.targets)
+            )
+        )
+        vouched = {sid for sid, _, manifest, _ in results if manifest is not None}
+
+        async def from_others(sid: str) -> list[tuple[str, Store, Manifest | None, str]]:
+            tried = []
+            for store in copies[sid]:
+                if store.name in self.targets:
+                    continue
+                tried.append(await check_copy(store, refs[sid]))
+                if tried[-1][2] is not None:
+                    break
+            return tried
+
+        for more in await asyncio.gather(*(from_others(sid) for sid in copies if sid not in vouched)):
+            results += more
         for sid, store, manifest, problem in results:
             reports[store.name].checked += 1
             if manifest is not None:
@@ -278,7 +304,8 @@ class Verifier:
         for _, manifest in current.values():
             for p in manifest.packs:
                 needed[p.id] = p.size
-        for store in live:
+        checked = [s for s in live if s.name in self.targets]
+        for store in checked:
             listing = listings[store.name]
             report = reports[store.name]
             for ref, _ in current.values():
@@ -298,7 +325,9 @@ class Verifier:
             if listing.versions is not None:
                 await self._versions(store, listing, view, needed, report)
         if self.read_data > 0:
-            await asyncio.gather(*(self._read_data(s, view, needed, listings[s.name], reports[s.name]) for s in live))
+            await asyncio.gather(
+                *(self._read_data(s, view, needed, listings[s.name], reports[s.name]) for s in checked)
+            )
         return view, len(refs)
 
     async def _tombstones(self, view: RegistryView, live: list[Store], listings: dict[str, _Listing]) -> None:

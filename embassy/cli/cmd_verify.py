@@ -85,6 +85,7 @@ def verify(ctx: Context) -> int:
                 cache_dir(config),
                 share,
                 progress_for(ctx.err),
+                targets=[s.name for s in checked],
             )
             return await verifier.run()
         finally:
