@@ -1,3 +1,3 @@
-from embassy.cli.main import entry
+from embassy.cli.launch import entry
 
 entry()

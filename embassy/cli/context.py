@@ -113,18 +113,29 @@ class Context:
                 f"{path}: no keyring; run `embassy init`, or `embassy keys recover` on a fresh machine", USAGE
             ) from e
         passphrase = self.passphrase()
+        from embassy.cli import launch
+
+        if launch.pending is not None:  # started before the imports (see launch.py)
+            self._warm_up_stores()  # while the KDF may still be running
+            early = launch.pending.take(path, sealed, passphrase)
+            launch.pending = None
+            if early is not None:
+                return early, passphrase
         # The KDF (~0.5 s, outside the GIL) runs in a thread while this one loads the S3 client
         # machinery that most commands need next: the two overlap instead of adding up.
         with ThreadPoolExecutor(1, thread_name_prefix="unlock") as pool:
             unsealed = pool.submit(Keyring.unseal, sealed, passphrase)
-            if any(s.kind == "s3" for s in self.config.stores):
-                from replication.stores.s3 import warm_up
-
-                warm_up()
+            self._warm_up_stores()
             try:
                 return unsealed.result(), passphrase
             except WrongPassphraseError as e:
                 raise WrongPassphraseError(str(path)) from e
+
+    def _warm_up_stores(self) -> None:
+        if any(s.kind == "s3" for s in self.config.stores):
+            from replication.stores.s3 import warm_up
+
+            warm_up()
 
     def save_keyring(self, ring: Keyring, passphrase: bytes, path: Path | None = None) -> None:
         """Seal and write atomically with mode 0600, keeping the existing file's KDF parameters."""
