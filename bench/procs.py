@@ -101,6 +101,12 @@ class Measured:
         return lines[-1][:300] if lines else f"exit code {self.returncode}"
 
 
+def settle(pause: float = 0.5) -> None:
+    """Flush dirty pages to disk and let the machine go quiet (not part of any measurement)."""
+    os.sync()
+    time.sleep(pause)
+
+
 def run(
     argv: Sequence[str],
     env: Mapping[str, str] | None = None,
@@ -108,7 +114,12 @@ def run(
     timeout: float = 600.0,
     sample_every: float = 0.05,
 ) -> Measured:
-    """Run ``argv`` to completion (or ``timeout``), sampling its tree's memory every ``sample_every`` s."""
+    """Run ``argv`` to completion (or ``timeout``), sampling its tree's memory every ``sample_every`` s.
+
+    Every measured command starts from the same state: the previous command's dirty pages are
+    flushed first (a restore writes 1 GiB; whoever runs next would otherwise pay for its writeback).
+    """
+    settle()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.monotonic()
         proc = subprocess.Popen(
