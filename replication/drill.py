@@ -14,7 +14,8 @@ what gets verified. Then the snapshot is compared with the live registry (live_c
 
 The scratch folder is removed whatever happens (failure, cancellation). A store's registries are
 drilled side by side, as `restore --all` recovers them, so each RTO is measured while the others
-restore too, and the store's drill takes what a whole recovery from it takes. Stores one after
+restore too, and the store's drill takes what a whole recovery from it takes; the comparisons with
+the live registries start once every restore of the store has ended. Stores one after
 another by default: with stores on the same machine or sharing its
 cores, drilling three at once took as long as one after another (400 MiB here: 7.7 s against
 7-9.8 s), tripled each RTO and took 280 MiB instead of 170; ``parallel_stores`` > 1 is for stores
@@ -159,32 +160,52 @@ class Drill:
         # A registry's scratch copy is removed while the next one restores (unlinking a GiB of
         # files takes a few tenths of a second); all are gone before the store's drill returns.
         removals: list[asyncio.Task[None]] = []
+        # Side by side, as a recovery restores them (`restore --all`): one registry is often bound
+        # by the store or the disk while another (a database of small blocks) uses the CPU. The
+        # comparisons with the live registries wait until every restore is done, so no RTO is
+        # inflated by another registry's comparison.
+        restores = _Countdown(len(registries))
         try:
-            # Side by side, as a recovery restores them (`restore --all`): one registry is often
-            # bound by the store or the disk while another (a database of small blocks) uses the CPU.
-            return list(await asyncio.gather(*(self.drill_registry(store, spec, removals) for spec in registries)))
+            return list(
+                await asyncio.gather(*(self.drill_registry(store, spec, removals, restores) for spec in registries))
+            )
         finally:
             await asyncio.gather(*removals, return_exceptions=True)
 
     async def drill_registry(
-        self, store: Store, spec: RegistrySpec, removals: list[asyncio.Task[None]] | None = None
+        self,
+        store: Store,
+        spec: RegistrySpec,
+        removals: list[asyncio.Task[None]] | None = None,
+        restores: _Countdown | None = None,
     ) -> DrillResult:
-        """One drill; its scratch folder is removed before returning, or by a task added to ``removals``."""
+        """One drill; its scratch folder is removed before returning, or by a task added to ``removals``.
+        ``restores``: counted down when this registry's restore ends (or fails); the comparison
+        waits for zero."""
         result = DrillResult(store.name, spec.name, started=utc_iso(self.clock()))
-        folder = Path(await asyncio.to_thread(tempfile.mkdtemp, prefix=f"{store.name}-{spec.name}-", dir=self.scratch))
+        slot = (restores or _Countdown(1)).slot()
         try:
-            await self._drill(store, spec, folder, result)
+            folder = Path(
+                await asyncio.to_thread(tempfile.mkdtemp, prefix=f"{store.name}-{spec.name}-", dir=self.scratch)
+            )
+        except OSError as e:
+            slot.done()
+            result.error = _one_line(e)
+            return result
+        try:
+            await self._drill(store, spec, folder, result, slot)
             result.ok = True
         except (ReplicationError, OSError) as e:
             result.error = _one_line(e)
         finally:
+            slot.done()  # counted once, whether the restore ended or failed
             if removals is None:
                 await _remove(folder)
             else:
                 removals.append(asyncio.ensure_future(_remove(folder)))
         return result
 
-    async def _drill(self, store: Store, spec: RegistrySpec, folder: Path, result: DrillResult) -> None:
+    async def _drill(self, store: Store, spec: RegistrySpec, folder: Path, result: DrillResult, slot: _Slot) -> None:
         # The manifest is verified from this store and kept in the drill's own folder, where the
         # restorer finds it: fetched once, checked twice, never from the mission's cache.
         catalog = Catalog(self.ring, spec.name, folder)
@@ -206,8 +227,9 @@ class Drill:
         result.restore_window = (started, ended)
         result.bytes, result.files = restored.bytes, restored.files
         result.chain = restored.chain
-        # After the restore, not beside it: the RTO is then the restore's alone, and on a loaded
-        # machine running both at once saved no wall time (the comparison reads ~2 GB/s anyway).
+        # After every restore of the store, not beside them: each RTO is then the restores' alone, and
+        # on a loaded machine running both at once saved no wall time (the comparison reads ~2 GB/s).
+        await slot.done_and_wait()
         comparison, compare_seconds = await self._compare_live(spec, manifest, folder / "live", folder / "restore")
         result.compared = comparison.summary
         result.identical, result.changed = comparison.identical, comparison.changed
@@ -246,6 +268,38 @@ class Drill:
             return comparison, time.monotonic() - started
 
         return await asyncio.to_thread(run)
+
+
+class _Countdown:
+    """Counts the store's restores down to zero; comparisons wait for it."""
+
+    def __init__(self, count: int) -> None:
+        self.left = count
+        self.zero = asyncio.Event()
+        if count <= 0:
+            self.zero.set()
+
+    def slot(self) -> _Slot:
+        return _Slot(self)
+
+
+class _Slot:
+    """One registry's place in the countdown: counted at most once."""
+
+    def __init__(self, countdown: _Countdown) -> None:
+        self.countdown = countdown
+        self.counted = False
+
+    def done(self) -> None:
+        if not self.counted:
+            self.counted = True
+            self.countdown.left -= 1
+            if self.countdown.left <= 0:
+                self.countdown.zero.set()
+
+    async def done_and_wait(self) -> None:
+        self.done()
+        await self.countdown.zero.wait()
 
 
 async def _remove(folder: Path) -> None:
