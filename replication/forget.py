@@ -22,21 +22,19 @@ import json
 import struct
 from dataclasses import dataclass
 
-from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from keys import Keyring
 from keys.encoding import canonical_json
-from replication.crypto import object_id
 from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import parse_snapshot_key, time_for_key
 from replication.repository import tag_for
+from replication.signed import check_signed
 from replication.stores import Store
 
 MAGIC = b"EMBFORG\x01"
 FORMAT = 1
-SIG = 64
 MAX_BODY = 16 << 20
 _U32 = struct.Struct("<I")
 
@@ -76,15 +74,7 @@ def open_record(data: bytes, verify_key: VerifyKey, tag: str, key: str, what: st
     if parsed is None:
         raise IntegrityError(f"{what}: not a forget record's name")
     key_time, record_id = parsed
-    if object_id(data) != record_id:
-        raise IntegrityError(f"{what}: content does not match its id (altered or replaced)")
-    if len(data) < len(MAGIC) + 4 + SIG or data[: len(MAGIC)] != MAGIC:
-        raise IntegrityError(f"{what}: not a forget record")
-    signed, signature = data[:-SIG], data[-SIG:]
-    try:
-        verify_key.verify(signed, signature)
-    except BadSignatureError as e:
-        raise IntegrityError(f"{what}: signature does not verify with the mission's signing key") from e
+    signed = check_signed(data, verify_key, MAGIC, what, "forget record", expected_id=record_id)
     (body_len,) = _U32.unpack_from(signed, len(MAGIC))
     if body_len > MAX_BODY or len(MAGIC) + 4 + body_len != len(signed):
         raise IntegrityError(f"{what}: body length does not match the object")

@@ -23,17 +23,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import zstandard
-from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from replication.crypto import object_id, open_sealed, seal
-from replication.errors import IntegrityError, SignatureError
+from replication.errors import IntegrityError
+from replication.signed import check_signed
 
 MAGIC = b"EMBSNAP\x01"
 FORMAT = 1
 RECORD = struct.Struct("<32sIIII")
 _U32 = struct.Struct("<I")
-SIG = 64
 MAX_HEADER = 64 << 10
 MAX_BODY_RAW = 1 << 31
 
@@ -207,15 +206,7 @@ def open_snapshot(data: bytes, verify_key: VerifyKey, what: str, expected_id: st
     sid = object_id(data)
     if expected_id is not None and sid != expected_id:
         raise IntegrityError(f"{what}: content does not match its id (altered or replaced)")
-    if len(data) < len(MAGIC) + 8 + SIG or data[: len(MAGIC)] != MAGIC:
-        raise IntegrityError(f"{what}: not a snapshot manifest")
-    signed, signature = data[:-SIG], data[-SIG:]
-    try:
-        verify_key.verify(signed, signature)
-    except BadSignatureError as e:
-        raise SignatureError(
-            f"{what}: signature does not verify with the mission's signing key (tampered, or signed by another key)"
-        ) from e
+    signed = check_signed(data, verify_key, MAGIC, what, "snapshot manifest", min_body=8)
     pos = len(MAGIC)
     (head_len,) = _U32.unpack_from(signed, pos)
     pos += 4

@@ -6,7 +6,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from replication.crypto import object_id
-from replication.errors import IntegrityError
+from replication.errors import IntegrityError, SignatureError
 from replication.forget import ForgetRecord, encode_record, forgotten_key, open_record
 
 TAG = "0123456789abcdef01234567"
@@ -42,7 +42,9 @@ def test_one_flipped_byte_is_refused(position: int) -> None:
 
 def test_a_record_signed_by_another_key_is_refused() -> None:
     name, data = record(key=SigningKey(b"\x02" * 32))
-    with pytest.raises(IntegrityError, match=r"^test: signature does not verify with the mission's signing key$"):
+    with pytest.raises(
+        SignatureError, match=r"^test: signature does not verify with the mission's signing key \(tampered"
+    ):
         open_record(data, KEY.verify_key, TAG, name, "test")
 
 
