@@ -31,7 +31,7 @@ from keys import Keyring
 from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed, cut_whole
 from replication.crypto import chunk_id, object_id, seal_blob_parts
-from replication.errors import IntegrityError, RegistryReadError, ReplicationError, StoreError
+from replication.errors import IntegrityError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import pack_key, packs_prefix
 from replication.locks import DEFAULT_TTL, LockSet, acquire
@@ -40,7 +40,7 @@ from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
 from replication.readers import ChangedWhileReadingError, RegistryReader, ScanItem, make_reader
 from replication.repository import ensure_repository
-from replication.retention import RetentionMemory, lock_until
+from replication.retention import RetentionMemory, lock_until, retain_until
 from replication.spec import RegistrySpec
 from replication.stores import Store
 
@@ -211,9 +211,7 @@ class BackupRound:
         result = RegistryResult(spec.name)
         try:
             await _RegistryBackup(self, spec, result).run()
-        except (RegistryReadError, IntegrityError) as e:
-            result.error = str(e)
-        except ReplicationError as e:
+        except ReplicationError as e:  # unreadable registry, integrity, no store: that registry fails
             result.error = str(e)
         for slot in self.slots:
             if slot.store.name not in result.stores:
@@ -348,7 +346,7 @@ class _RegistryBackup:
         key = pack_key(self.tag, finished.id)
 
         async def one(slot: _StoreSlot) -> None:
-            until = lock_until(slot.store.lock_days, datetime.now(UTC)) if slot.store.lock_days else None
+            until = retain_until(slot.store.lock_days)
             try:
                 await slot.store.put(key, finished.data, until)
             except StoreError as e:
@@ -569,7 +567,7 @@ class _RegistryBackup:
                 fetched = await fetch_verified(src.store, key, pack_id)
             except (StoreError, IntegrityError):
                 continue
-            until = lock_until(dest.store.lock_days, datetime.now(UTC)) if dest.store.lock_days else None
+            until = retain_until(dest.store.lock_days)
             await dest.store.put(key, fetched.data, until)
             if until is not None:
                 dest.retention.set(key, until)
@@ -608,7 +606,7 @@ class _RegistryBackup:
             if not needed <= self.has.get(slot.store.name, set()):
                 self.r._fail(slot, "does not hold every pack of the snapshot")
                 return
-            until = lock_until(slot.store.lock_days, datetime.now(UTC)) if slot.store.lock_days else None
+            until = retain_until(slot.store.lock_days)
             try:
                 self.r.locks.ensure_held(slot.store.name)  # a lapsed lock: a prune may have run
                 await slot.store.put(key, data, until)
@@ -618,7 +616,7 @@ class _RegistryBackup:
             written.append(slot)
 
         await asyncio.gather(*(one(s) for s in self.r.alive()))
-        self.catalog.remember(sid, data)
+        await asyncio.to_thread(self.catalog.remember, sid, data)  # fsync: off the loop
         res = self.result
         res.id, res.time = sid, manifest.time
         res.stored_bytes = self.new_pack_bytes + len(data)

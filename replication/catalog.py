@@ -8,6 +8,7 @@ objects are cached under ``<cache>/manifests/`` (they are ciphertext) and checke
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,7 +102,7 @@ class Catalog:
                 return self.open(cached, ref, "local cache")[1]
         fetched = await fetch_verified(store, ref.key, ref.id)
         manifest = self.open(fetched.data, ref, f"store {store.name}")[1]
-        self.remember(ref.id, fetched.data)
+        await asyncio.to_thread(self.remember, ref.id, fetched.data)  # fsync: off the loop
         return manifest
 
     async def load_any(self, stores: list[Store], ref: SnapshotRef) -> tuple[Manifest, str]:

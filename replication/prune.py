@@ -40,7 +40,7 @@ from replication.keep import apply_keep
 from replication.locks import DEFAULT_TTL, LockSet, acquire, remove_expired
 from replication.manifest import Manifest
 from replication.prune_report import PruneResult, RegistryReport, StoreReport
-from replication.retention import RetentionMemory, lock_until
+from replication.retention import RetentionMemory, retain_until
 from replication.spec import KeepPolicy
 from replication.stores import Store
 
@@ -229,7 +229,7 @@ class Pruner:
         done = {name for name, ids in missing.items() if not ids}
 
         async def put(store: Store) -> None:
-            until = lock_until(store.lock_days, datetime.now(UTC)) if store.lock_days else None
+            until = retain_until(store.lock_days)
             try:
                 self.locks.ensure_held(store.name)
                 await store.put(key, data, until)

@@ -27,7 +27,7 @@ from replication.layout import object_id as id_in_key
 from replication.locks import acquire
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, ensure_repository, repo_mac_key
-from replication.retention import RetentionMemory, lock_until
+from replication.retention import RetentionMemory, retain_until
 from replication.stores import Store
 from replication.verify import Verifier, VerifyReport, load_findings
 
@@ -140,7 +140,7 @@ class Repairer:
 
     async def _heal_repository(self, store: Store, keys: list[str]) -> None:
         """Write the repository config and current key bundle anew (a new version on a locked store)."""
-        until = lock_until(store.lock_days, datetime.now(UTC)) if store.lock_days else None
+        until = retain_until(store.lock_days)
         for key in keys:
             if key == REPO_CONFIG:
                 created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -167,7 +167,7 @@ class Repairer:
             result.uncovered += 1
             return
         good = await self._good_copy(store, key, expected)
-        until = lock_until(store.lock_days, datetime.now(UTC)) if store.lock_days else None
+        until = retain_until(store.lock_days)
         await store.put(key, good, until)
         if until is not None:
             retention.set(key, until)

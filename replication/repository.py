@@ -15,18 +15,11 @@ from keys import BundleError, Keyring
 from keys.encoding import canonical_json
 from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, bundle_seq, registry_tag
-from replication.retention import lock_until
+from replication.retention import retain_until
 from replication.stores import Store
 
 REPO_FORMAT = "embassy-data-embassy"
 FORMAT_VERSION = 1
-
-
-def retain_until(store: Store, now: datetime | None = None) -> datetime | None:
-    """The retention date for an object written now, or None when the store does not lock."""
-    if not store.lock_days:
-        return None
-    return lock_until(store.lock_days, now or datetime.now(UTC))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +81,15 @@ async def ensure_repository(store: Store, ring: Keyring) -> bool:
         data = await store.get(REPO_CONFIG)
     except ObjectNotFoundError:
         created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-        await store.put(REPO_CONFIG, RepoConfig(ring.master_key_id, created).to_bytes(mac_key), retain_until(store))
+        await store.put(
+            REPO_CONFIG, RepoConfig(ring.master_key_id, created).to_bytes(mac_key), retain_until(store.lock_days)
+        )
         wrote = True
     else:
         RepoConfig.from_bytes(data, mac_key, f"store {store.name}: {REPO_CONFIG}")
     key = bundle_key(ring.bundle_seq)
     if await store.stat(key) is None:
-        await store.put(key, ring.bundle(), retain_until(store))
+        await store.put(key, ring.bundle(), retain_until(store.lock_days))
         wrote = True
     return wrote
 

@@ -27,7 +27,6 @@ from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import open_blob
 from replication.errors import (
     IntegrityError,
-    ObjectNotFoundError,
     ReplicationError,
     RestoreTargetError,
     StoreError,
@@ -438,4 +437,4 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-__all__ = ["ObjectNotFoundError", "RestoreResult", "Restorer", "SnapshotNotFoundError", "find_snapshot"]
+__all__ = ["RestoreResult", "Restorer", "SnapshotNotFoundError", "find_snapshot"]

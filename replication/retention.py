@@ -25,6 +25,11 @@ def lock_until(lock_days: int, now: datetime) -> datetime:
     return now + timedelta(days=lock_days) + slack(lock_days)
 
 
+def retain_until(lock_days: int, now: datetime | None = None) -> datetime | None:
+    """The retention for an object written now to a store with ``lock_days``, or None (no lock)."""
+    return lock_until(lock_days, now or datetime.now(UTC)) if lock_days else None
+
+
 class RetentionMemory:
     """What retention this machine set or saw on each object of one store."""
 

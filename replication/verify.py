@@ -35,7 +35,7 @@ from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
 from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
-from replication.pack import read_pack_header
+from replication.pack import pack_key_id, read_pack_header
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
 from replication.stores import ObjectVersion, Store
@@ -465,8 +465,6 @@ class Verifier:
             atomic_write(path, json.dumps(state).encode(), mode=0o600)
 
     def _check_pack(self, data: bytes, registry: str, id_key: bytes, what: str) -> None:
-        from replication.pack import pack_key_id
-
         key = self.ring.data_key(registry, pack_key_id(data, what))
         view = memoryview(data)
         for e in read_pack_header(data, key, what):

@@ -3,6 +3,7 @@
 import asyncio
 from typing import Any
 
+from embassy.backup_service import open_stores
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, OK
 from embassy.cli.publish import publish_keys
@@ -47,7 +48,7 @@ def run(ctx: Context) -> int:
 
         for line in seed_demo(config, ring):
             ctx.say(line)
-    stores = asyncio.run(publish_keys(ctx.open_stores(), ring))
+    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
     for name, result in stores.items():
         ctx.say(f"store {name}: {result}")
     if ctx.json:

@@ -5,6 +5,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from embassy.backup_service import open_stores
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, INTEGRITY, OK, USAGE, CliError
 from embassy.cli.publish import publish_keys
@@ -106,7 +107,7 @@ def split(ctx: Context) -> int:
         files.append(str(path))
     ring = ring.with_custody(Custody(args.threshold, args.shares, utc_now()))
     ctx.save_keyring(ring, passphrase)
-    stores = asyncio.run(publish_keys(ctx.open_stores(), ring))
+    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
     ctx.say(
         f"wrote {args.shares} share files to {out} (mode 0600); any {args.threshold} recover master key "
         f"{ring.master_key_id}"
@@ -143,7 +144,7 @@ def recover(ctx: Context) -> int:
     master = combine_shares(parsed)
     problems = []
     ring = None
-    for store in ctx.open_stores(args.store):
+    for store in open_stores(ctx.config, args.store):
         try:
             ring = asyncio.run(_load(store, master))
             source = store.name
@@ -183,7 +184,7 @@ def rotate(ctx: Context) -> int:
     names = [r.name for r in ctx.config.registries]
     ring = ring.with_registries(names).rotated()
     ctx.save_keyring(ring, passphrase)
-    stores = asyncio.run(publish_keys(ctx.open_stores(), ring))
+    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
     for reg in ring.registries:
         ctx.say(f"{reg.registry}: new data key {reg.active.id}; {len(reg.data_keys) - 1} older key(s) kept to decrypt")
     for name, result in stores.items():

@@ -15,7 +15,6 @@ from embassy.config import Config, find_config_path, load_config
 from keys import KdfParams, Keyring, WrongPassphraseError
 from replication.fsutil import atomic_write
 from replication.spec import StoreSpec
-from replication.stores import Store, open_store
 
 MIN_PASSPHRASE = 12
 
@@ -152,6 +151,3 @@ class Context:
         if names:
             return [self.config.store(n) for n in names]
         return list(self.config.stores)
-
-    def open_stores(self, names: list[str] | None = None) -> list[Store]:
-        return [open_store(spec) for spec in self.stores(names)]
