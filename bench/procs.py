@@ -89,6 +89,8 @@ class Measured:
     stdout: str
     stderr: str
     timed_out: bool = False
+    cpu_user: float = 0.0  # seconds of CPU over the process tree (waited-for children included)
+    cpu_sys: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -174,4 +176,6 @@ def run(
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             timed_out.is_set(),
+            usage.ru_utime,
+            usage.ru_stime,
         )

@@ -41,6 +41,7 @@ from replication.live_compare import Comparison, check_sqlite_integrity, compare
 from replication.manifest import Manifest
 from replication.progress import NoProgress, Progress
 from replication.restore import Restorer
+from replication.slots import PackSlots
 from replication.spec import RegistrySpec
 from replication.stores import Store
 
@@ -133,7 +134,7 @@ class Drill:
         self.progress: ProgressFactory = progress or (lambda store, registry: NoProgress())
         self.parallel = max(1, parallel_stores)
         # Packs in flight over every restore of the drill (registries run side by side): flat memory.
-        self._pack_slots = asyncio.Semaphore(6 * self.parallel)
+        self._pack_slots = PackSlots(6 * self.parallel)
         self.clock = clock
         self.full_check = full_check  # integrity_check even a database proven identical to the live one
 

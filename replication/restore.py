@@ -16,7 +16,7 @@ import os
 import resource
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +37,7 @@ from replication.layout import pack_key
 from replication.manifest import RECORD, Entry, Manifest
 from replication.progress import NoProgress, Progress
 from replication.safe_tree import SafeTree, check_relative
+from replication.slots import PackSlots
 from replication.stores import Store
 
 T = TypeVar("T")
@@ -44,6 +45,8 @@ T = TypeVar("T")
 WHOLE_PACK_SHARE = 0.6
 RANGE_GAP = 256 << 10
 FILE_WORKERS = 8
+# The files of this many of a restore's biggest packs (which go first) are created before the rest.
+EARLY_PACKS = 6
 
 
 class SnapshotNotFoundError(ReplicationError):
@@ -141,6 +144,35 @@ class _Blob:
     writes: list[tuple[int, int]]  # (file index, offset in file)
 
 
+@dataclass
+class _PackPlan:
+    blobs: list[_Blob]  # by offset in the pack
+    raw: int  # bytes it writes
+
+
+def _plan(manifest: Manifest, files: list[Entry]) -> dict[int, _PackPlan]:
+    """What each pack the files need gives, and where it goes."""
+    by_pack: dict[int, dict[int, _Blob]] = defaultdict(dict)  # pack index -> offset -> blob
+    for fi, e in enumerate(files):
+        pos = 0
+        for cid, pidx, off, length, raw in RECORD.iter_unpack(e.chunks):
+            if pidx >= len(manifest.packs):
+                raise IntegrityError(f"manifest entry {e.path!r} names pack #{pidx}, which it does not list")
+            blob = by_pack[pidx].get(off)
+            if blob is None:
+                blob = by_pack[pidx][off] = _Blob(off, length, raw, cid, [])
+            blob.writes.append((fi, pos))
+            pos += raw
+        if pos != e.size:
+            raise IntegrityError(f"manifest entry {e.path!r}: chunks add up to {pos} bytes, size says {e.size}")
+    return {
+        pidx: _PackPlan(
+            sorted(blobs.values(), key=lambda b: b.offset), sum(b.raw_len * len(b.writes) for b in blobs.values())
+        )
+        for pidx, blobs in by_pack.items()
+    }
+
+
 class Restorer:
     def __init__(
         self,
@@ -151,7 +183,7 @@ class Restorer:
         progress: Progress | None = None,
         parallel_packs: int = 6,
         cpu_workers: int | None = None,
-        pack_slots: asyncio.Semaphore | None = None,
+        pack_slots: PackSlots | None = None,
     ) -> None:
         """``pack_slots``: share one bound on packs in flight between restorers that run side by
         side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat."""
@@ -160,7 +192,7 @@ class Restorer:
         self.stores = stores
         self.catalog = Catalog(ring, registry, cache_dir)
         self.progress = progress or NoProgress()
-        self.pack_slots = pack_slots or asyncio.Semaphore(parallel_packs)
+        self.pack_slots = pack_slots or PackSlots(parallel_packs)
         self.id_key = ring.id_key(registry)
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="restore")
 
@@ -195,6 +227,7 @@ class Restorer:
 
     async def restore(self, selector: str, target: Path, path: str | None = None, force: bool = False) -> RestoreResult:
         started = time.monotonic()
+
         ref, manifest, source, chain = await self.load(selector)
         entries = select_entries(manifest, path)
         target.mkdir(parents=True, exist_ok=True)
@@ -207,22 +240,32 @@ class Restorer:
             self.progress.start(f"restore {self.registry}", sum(e.size for e in files), len(files))
             fds: list[int] = [-1] * len(files)
             try:
+                plan = _plan(manifest, files)
                 # Packs start arriving while the files are created (thousands of small files take
-                # a while); their bytes are written once the tree is there.
-                tree_ready = asyncio.Event()
+                # a while). The files of the packs that go first are created first, so those
+                # packs need not wait for the whole tree.
+                first = set(sorted(plan, key=lambda p: plan[p].raw, reverse=True)[:EARLY_PACKS])
+                early = sorted({fi for p in first for b in plan[p].blobs for fi, _ in b.writes})
+                late = sorted(set(range(len(files))) - set(early))
+                early_ready, tree_ready = asyncio.Event(), asyncio.Event()
 
                 async def create() -> None:
                     await self._cpu_run(_create_dirs, tree, entries)
-                    await self._in_parallel(_create_files, tree, files, fds)
+                    await self._in_parallel(_create_files, tree, files, fds, early)
+                    early_ready.set()
+                    await self._in_parallel(_create_files, tree, files, fds, late)
                     tree_ready.set()
+
+                def ready(pidx: int) -> asyncio.Event:
+                    return early_ready if pidx in first else tree_ready
 
                 try:
                     async with asyncio.TaskGroup() as group:
                         group.create_task(create())
-                        group.create_task(self._fill(manifest, files, fds, source, tree_ready))
+                        group.create_task(self._fill(manifest, plan, fds, source, ready))
                 except BaseExceptionGroup as group_error:  # the first failure is the one to report
                     raise _first_error(group_error) from None
-                await self._in_parallel(_finish_files, tree, files, fds)
+                await self._in_parallel(_finish_files, tree, files, fds, range(len(files)))
                 await self._cpu_run(_finish_links_and_dirs, tree, entries)
             finally:
                 for fd in fds:
@@ -246,49 +289,40 @@ class Restorer:
 
     async def _in_parallel(
         self,
-        fn: Callable[[SafeTree, list[Entry], list[int], range], None],
+        fn: Callable[[SafeTree, list[Entry], list[int], Sequence[int]], None],
         tree: SafeTree,
         files: list[Entry],
         fds: list[int],
+        which: Sequence[int],
     ) -> None:
         """Per-file metadata work split over worker threads: creating thousands of small files is
         bound by the file system's latency, not the CPU, so several at once go faster."""
-        step = max(1, -(-len(files) // FILE_WORKERS))
+        step = max(1, -(-len(which) // FILE_WORKERS))
         loop = asyncio.get_running_loop()
         with ThreadPoolExecutor(FILE_WORKERS, thread_name_prefix="restore-files") as pool:
             await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool, fn, tree, files, fds, range(i, min(i + step, len(files))))
-                    for i in range(0, len(files), step)
+                    loop.run_in_executor(pool, fn, tree, files, fds, which[i : i + step])
+                    for i in range(0, len(which), step)
                 )
             )
 
     async def _fill(
-        self, manifest: Manifest, files: list[Entry], fds: list[int], source: str, tree_ready: asyncio.Event
+        self,
+        manifest: Manifest,
+        plan: dict[int, _PackPlan],
+        fds: list[int],
+        source: str,
+        ready: Callable[[int], asyncio.Event],
     ) -> None:
-        plan: dict[int, dict[int, _Blob]] = defaultdict(dict)  # pack index -> offset -> blob
-        for fi, e in enumerate(files):
-            pos = 0
-            for cid, pidx, off, length, raw in RECORD.iter_unpack(e.chunks):
-                if pidx >= len(manifest.packs):
-                    raise IntegrityError(f"manifest entry {e.path!r} names pack #{pidx}, which it does not list")
-                blob = plan[pidx].get(off)
-                if blob is None:
-                    blob = plan[pidx][off] = _Blob(off, length, raw, cid, [])
-                blob.writes.append((fi, pos))
-                pos += raw
-            if pos != e.size:
-                raise IntegrityError(f"manifest entry {e.path!r}: chunks add up to {pos} bytes, size says {e.size}")
         order = [s for s in self.stores if s.name == source] + [s for s in self.stores if s.name != source]
         limit = self.pack_slots
 
-        async def one(pidx: int, blobs: dict[int, _Blob]) -> None:
-            async with limit:
-                await self._restore_pack(
-                    manifest, pidx, sorted(blobs.values(), key=lambda b: b.offset), fds, order, tree_ready
-                )
+        async def one(pidx: int, pack: _PackPlan) -> None:
+            async with limit.slot(pack.raw):
+                await self._restore_pack(manifest, pidx, pack.blobs, fds, order, ready(pidx))
 
-        await asyncio.gather(*(one(p, b) for p, b in plan.items()))
+        await asyncio.gather(*(one(p, pack) for p, pack in plan.items()))
 
     async def _restore_pack(
         self,
@@ -318,11 +352,13 @@ class Restorer:
                 else:
                     pieces = [(0, (await fetch_verified(store, key, ref.id)).data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
+
                 await tree_ready.wait()
                 written = await self._cpu_run(
                     self._write_blobs, pieces, blobs, fds, data_key, f"store {store.name}: {key}"
                 )
                 self.progress.advance(written)
+
                 return
             except (StoreError, IntegrityError) as e:
                 if str(e) not in problems:
@@ -408,14 +444,14 @@ def _create_dirs(tree: SafeTree, entries: list[Entry]) -> None:
         tree.dir_fd(parent)
 
 
-def _create_files(tree: SafeTree, files: list[Entry], fds: list[int], which: range) -> None:
+def _create_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Sequence[int]) -> None:
     """Worker thread: files created empty (the writes that fill them set their size); each fd stored
     as soon as it is open, so the caller closes every one even if this fails half-way."""
     for i in which:
         fds[i] = tree.create_file(files[i].path)
 
 
-def _finish_files(tree: SafeTree, files: list[Entry], fds: list[int], which: range) -> None:
+def _finish_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Sequence[int]) -> None:
     for i in which:
         os.fchmod(fds[i], files[i].mode & 0o7777)
         os.utime(fds[i], ns=(files[i].mtime_ns, files[i].mtime_ns))

@@ -16,6 +16,7 @@ from replication.backup import BackupOptions
 from replication.catalog import Catalog
 from replication.errors import IntegrityError, StoreError
 from replication.restore import Restorer, RestoreResult
+from replication.slots import PackSlots
 from replication.spec import RegistrySpec
 from replication.stores import Store
 
@@ -178,7 +179,7 @@ def restore(ctx: Context) -> int:
         # With --all, registries restore side by side: one is often bound by the network or disk
         # while another (a database of small blocks) keeps the CPU busy.
         progress = progress_for(ctx.err) if len(specs) == 1 else None
-        slots = asyncio.Semaphore(6)  # packs in flight over all registries: flat memory
+        slots = PackSlots(6)  # packs in flight over all registries: flat memory
         try:
             return list(
                 await asyncio.gather(
