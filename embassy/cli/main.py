@@ -1,11 +1,14 @@
 """The `embassy` command: parse, run, and turn every failure into one line and an exit code."""
 
 import argparse
+import atexit
 import gc
 import json
 import os
 import sys
+import threading
 from collections.abc import Sequence
+from typing import NoReturn
 
 from embassy import __version__
 from embassy.cli import cmd_init, cmd_keys
@@ -58,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command != "serve":
+        global _quick_exit
+        _quick_exit = True
         # A command's objects are mostly acyclic and short-lived; the cycle collector's full passes
         # over hundreds of thousands of chunk records cost several percent of a backup or restore.
         gc.freeze()
@@ -91,7 +96,32 @@ def _expected(e: BaseException) -> bool:
 
 
 def entry() -> None:
-    sys.exit(main())
+    code = main()
+    if _quick_exit:
+        _exit_without_teardown(code)
+    sys.exit(code)
+
+
+# Set by main() for one-shot commands (not `serve`).
+_quick_exit = False
+
+
+def _exit_without_teardown(code: int) -> NoReturn:
+    """End a one-shot command without the interpreter's teardown, which frees every object and module
+    one by one (~0.1 s after a restore: 3-5 % of the command). What the teardown does that matters is
+    done first: worker threads are woken and joined, atexit handlers run (temporary folders' clean-up,
+    logging), and the standard streams are flushed (exit 120 if that fails, as Python's own exit)."""
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is None:  # not CPython as we know it: the ordinary way
+        sys.exit(code)
+    shutdown()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            code = code or 120
+    os._exit(code)
 
 
 if __name__ == "__main__":
