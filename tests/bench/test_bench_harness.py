@@ -52,3 +52,19 @@ def test_parse_size() -> None:
     assert parse_size("200M") == 200 * MiB
     assert parse_size("1G") == 1024 * MiB
     assert parse_size("1.5GiB") == 1536 * MiB
+
+
+def test_runs_take_turns_and_the_median_run_is_quoted() -> None:
+    from bench import repeat
+
+    calls: list[str] = []
+    peer, mine = repeat.alternate(
+        3, lambda i: calls.append(f"p{i}") or 10.0 + i, lambda i: calls.append(f"o{i}") or [3.0, 1.0, 2.0][i], "t"
+    )
+    assert calls == ["p0", "o0", "p1", "o1", "p2", "o2"]
+    assert repeat.median(mine, lambda s: s) == 2.0
+    assert repeat.median(peer, lambda s: s) == 11.0
+    # failed runs (no time) are left out; an even count gives the lower middle
+    assert repeat.median([5.0, None, 1.0, 3.0, 4.0], lambda s: s) == 3.0
+    assert repeat.median([None], lambda s: s) is None
+    assert repeat.spread([1.234, None], lambda s: s) == "1.23, n/a s"
