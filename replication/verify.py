@@ -21,6 +21,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,12 +31,14 @@ from keys import BundleError, Keyring
 from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id, open_blob
 from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
-from replication.fetch import fetch_verified
+from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
 from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
+from replication.layout import object_id as layout_object_id
 from replication.manifest import Manifest
 from replication.pack import pack_key_id, read_pack_header
+from replication.prefetch import Prefetch
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
 from replication.stores import ObjectVersion, Store
@@ -128,6 +131,62 @@ class _Listing:
     versions: dict[str, list[ObjectVersion]] | None  # versioned stores only
 
 
+async def list_store(store: Store) -> _Listing:
+    if not await store.versioned():
+        return _Listing({o.key: {o.size} for o in await store.list_objects("")}, None)
+    versions: dict[str, list[ObjectVersion]] = {}
+    sizes: dict[str, set[int]] = {}
+    for v in await store.list_versions(""):
+        versions.setdefault(v.key, []).append(v)
+        if not v.is_delete_marker:
+            sizes.setdefault(v.key, set()).add(v.size)
+    return _Listing(sizes, versions)
+
+
+class HeadStart:
+    """What verify can do before the keyring is open, while its key derivation (~0.5 s on one core)
+    runs: list the checked stores and, for a full read, download and hash-check their first packs.
+    Neither needs a key: a pack is named by the BLAKE3 of its bytes. The verifier takes the listings
+    and packs as if it had fetched them itself; a pack it does not need is dropped at the end."""
+
+    def __init__(self, stores: list[Store], read_all: bool, packs_per_store: int = 6) -> None:
+        self.stores = stores
+        self.read_all = read_all
+        self.packs_per_store = packs_per_store
+        self.listings: dict[str, _Listing | StoreError] = {}
+        self._packs: Prefetch[Fetched] = Prefetch()
+
+    async def run(self) -> None:
+        await asyncio.gather(*(self._store(s) for s in self.stores))
+
+    async def _store(self, store: Store) -> None:
+        try:
+            listing = await list_store(store)
+        except StoreError as e:
+            self.listings[store.name] = e
+            return
+        self.listings[store.name] = listing
+        if not self.read_all:
+            return  # a subset is chosen at random later: nothing to guess
+        versioned = listing.versions is not None
+        for key in sorted(k for k in listing.sizes if k.startswith("r/") and "/packs/" in k)[: self.packs_per_store]:
+            pack_id = layout_object_id(key)
+            if pack_id is not None:
+                self._packs.start(
+                    f"{store.name} {key}", partial(fetch_verified, store, key, pack_id, versioned=versioned)
+                )
+
+    def prefetched(self, store: str) -> set[str]:
+        return {k.partition(" ")[2] for k in self._packs.started() if k.partition(" ")[0] == store}
+
+    async def take(self, store: str, key: str) -> Fetched | None:
+        """The pack as fetch_verified gave it (its errors raised the same way), or None if not fetched."""
+        return await self._packs.take(f"{store} {key}")
+
+    def drop(self) -> None:
+        self._packs.drop()
+
+
 class Verifier:
     def __init__(
         self,
@@ -140,6 +199,7 @@ class Verifier:
         parallel: int = 6,
         cpu_workers: int | None = None,
         targets: list[str] | None = None,
+        head_start: HeadStart | None = None,
     ) -> None:
         """``read_data``: the share of packs (0..1) to download and check in every checked store.
         ``targets``: the stores to check (default all); the others are only read for the manifests a
@@ -155,6 +215,7 @@ class Verifier:
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="verify")
         self._verify_key = VerifyKey(ring.signing.public)
         self._read_slots: dict[str, asyncio.Semaphore] = {}
+        self.head = head_start
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
@@ -162,20 +223,17 @@ class Verifier:
     # -- listing -------------------------------------------------------------------------------------
 
     async def _list(self, store: Store) -> _Listing:
-        if not await store.versioned():
-            return _Listing({o.key: {o.size} for o in await store.list_objects("")}, None)
-        versions: dict[str, list[ObjectVersion]] = {}
-        sizes: dict[str, set[int]] = {}
-        for v in await store.list_versions(""):
-            versions.setdefault(v.key, []).append(v)
-            if not v.is_delete_marker:
-                sizes.setdefault(v.key, set()).add(v.size)
-        return _Listing(sizes, versions)
+        early = self.head.listings.get(store.name) if self.head else None
+        if isinstance(early, StoreError):
+            raise early
+        return early or await list_store(store)
 
     async def run(self) -> VerifyReport:
         try:
             return await self._run()
         finally:
+            if self.head is not None:
+                self.head.drop()
             self._cpu.shutdown(wait=False, cancel_futures=True)
 
     async def _run(self) -> VerifyReport:
@@ -424,6 +482,9 @@ class Verifier:
     ) -> None:
         present = [p for p in sorted(needed) if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())]
         chosen = self._choose(store.name, present)
+        if self.head is not None:  # packs fetched during the key derivation go first
+            early = self.head.prefetched(store.name)
+            chosen.sort(key=lambda p: pack_key(view.tag, p) not in early)
         id_key = self.ring.id_key(view.registry)
         # One bound per store over all registries (they are checked side by side): flat memory.
         limit = self._read_slots.setdefault(store.name, asyncio.Semaphore(self.parallel))
@@ -433,7 +494,8 @@ class Verifier:
             key = pack_key(view.tag, pack_id)
             async with limit:
                 try:
-                    fetched = await fetch_verified(store, key, pack_id, versioned=listing.versions is not None)
+                    early = await self.head.take(store.name, key) if self.head else None
+                    fetched = early or await fetch_verified(store, key, pack_id, versioned=listing.versions is not None)
                 except ObjectNotFoundError:
                     report.missing.append(key)
                     return
@@ -494,4 +556,4 @@ def load_findings(cache_dir: Path | None, store: str) -> list[str]:
         return []
 
 
-__all__ = ["RegistryView", "ReplicationError", "StoreReport", "Verifier", "VerifyReport", "load_findings"]
+__all__ = ["HeadStart", "RegistryView", "ReplicationError", "StoreReport", "Verifier", "VerifyReport", "load_findings"]

@@ -169,8 +169,8 @@ def restore(ctx: Context) -> int:
     else:
         specs = [config.registry(args.registry)]
         targets = [args.target]
+    stores = open_stores(config, [args.store] if args.store else None)  # while the KDF runs (launch.py)
     ring, _ = ctx.load_keyring()
-    stores = open_stores(config, [args.store] if args.store else None)
     for spec, target in zip(specs, targets, strict=True):
         if spec.kind == "command":
             ctx.note(f"the dump of {spec.name} lands in {target / (spec.name + '.dump')}")

@@ -10,7 +10,7 @@ from embassy.cli.context import Context
 from embassy.cli.errors import INTEGRITY, OK, PROBLEMS, USAGE, CliError
 from embassy.cli.progress import progress_for
 from replication.repair import Repairer
-from replication.verify import Verifier, VerifyReport
+from replication.verify import HeadStart, Verifier, VerifyReport
 
 
 def register(sub: Any, common: Any) -> None:
@@ -70,14 +70,17 @@ def _print_report(ctx: Context, report: VerifyReport) -> None:
 
 def verify(ctx: Context) -> int:
     config = ctx.config
-    ring, _ = ctx.load_keyring()
     share = _share(ctx)
     checked = open_stores(config, ctx.args.store)
     # Other stores are read too (never written): a store is held to what all of them hold.
     others = [s for s in open_stores(config) if s.name not in {c.name for c in checked}]
 
     async def go() -> VerifyReport:
+        head = HeadStart(checked, share >= 1)
+        early = asyncio.create_task(head.run())
         try:
+            ring, _ = await asyncio.to_thread(ctx.load_keyring)  # meanwhile the head start lists and reads
+            await early
             verifier = Verifier(
                 ring,
                 checked + others,
@@ -86,9 +89,12 @@ def verify(ctx: Context) -> int:
                 share,
                 progress_for(ctx.err),
                 targets=[s.name for s in checked],
+                head_start=head,
             )
             return await verifier.run()
         finally:
+            early.cancel()
+            head.drop()
             await asyncio.gather(*(s.close() for s in checked + others))
 
     report = asyncio.run(go())

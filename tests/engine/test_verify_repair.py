@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from pathlib import Path
@@ -10,7 +11,11 @@ import blake3
 import pytest
 from nacl.signing import SigningKey
 
+from embassy.config import load_config
 from engine.conftest import Mission, build_mission, tree
+from replication.errors import IntegrityError
+from replication.stores import open_store
+from replication.verify import HeadStart
 
 NAMES = ("lu", "ee", "ch")
 
@@ -82,6 +87,9 @@ def test_a_flipped_byte_is_found_by_reading_data_and_healed(mission: Mission, se
     client.put_object(Bucket=bucket, Key=victim, Body=bytes(data))
     code, doc = verify(mission)  # same size: only reading finds it
     assert code == 0
+    # verify reads its first packs before the keyring opens: the damaged one is among them, and is
+    # judged by the same check as any other pack it reads
+    assert victim in asyncio.run(early_reads(mission, "ch"))
     code, doc = verify(mission, "--read-data")
     assert code == 1
     assert doc["stores"]["ch"]["damaged"] == [victim]
@@ -91,6 +99,28 @@ def test_a_flipped_byte_is_found_by_reading_data_and_healed(mission: Mission, se
     assert json.loads(r.out)["stores"]["ch"]["copied"] == 1
     code, doc = verify(mission, "--read-data")
     assert code == 0, doc
+
+
+async def early_reads(mission: Mission, name: str) -> set[str]:
+    """The packs verify's head start reads from store ``name``; each must fail or pass its id check."""
+    spec = next(s for s in load_config(mission.config, mission.env).stores if s.name == name)
+    store = open_store(spec)
+    head = HeadStart([store], read_all=True)
+    try:
+        await head.run()
+        early = head.prefetched(name)
+        assert 0 < len(early) <= head.packs_per_store
+        for key in early:
+            try:
+                fetched = await head.take(name, key)
+            except IntegrityError:
+                continue
+            assert fetched is not None and blake3.blake3(fetched.data).hexdigest() == key.rsplit("/", 1)[1]
+        assert head.prefetched(name) == set()  # each taken once
+        return early
+    finally:
+        head.drop()
+        await store.close()
 
 
 def test_read_data_subset_covers_everything_over_runs(mission: Mission) -> None:
