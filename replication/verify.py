@@ -149,7 +149,7 @@ class HeadStart:
     Neither needs a key: a pack is named by the BLAKE3 of its bytes. The verifier takes the listings
     and packs as if it had fetched them itself; a pack it does not need is dropped at the end."""
 
-    def __init__(self, stores: list[Store], read_all: bool, packs_per_store: int = 6) -> None:
+    def __init__(self, stores: list[Store], read_all: bool, packs_per_store: int = 3) -> None:
         self.stores = stores
         self.read_all = read_all
         self.packs_per_store = packs_per_store
