@@ -103,18 +103,16 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
         )
     )
 
-    # restic's restores first, each into a folder of its own: a drill removes its scratch copy, and
-    # creating files where many were just deleted costs ext4 far more, so restic goes before any drill.
-    r_runs = []
-    for i in range(args.repeat):
-        log(f"restic: restore latest, run {i + 1} of {args.repeat}")
-        r_runs.append(rs.restore(s.run_dir / f"restore-restic-{i}"))
+    # Taking turns like the other comparisons (with restic's three restores first, every drill came
+    # last, and the later drills of a run were the slower ones).
+    r_runs, d_runs = repeat.alternate(
+        args.repeat,
+        lambda i: rs.restore(s.run_dir / f"restore-restic-{i}"),
+        lambda i: mission.drill("s1"),
+        "restic restore / drill --store s1",
+    )
     rr = repeat.median(r_runs, lambda m: m.seconds if m.ok else None) or r_runs[0]
     out.restic_figures["restore"] = f"{rr.seconds:.2f} s" if rr.ok else f"failed: {rr.last_error_line()}"
-    d_runs = []
-    for i in range(args.repeat):
-        log(f"ours: drill --store s1, run {i + 1} of {args.repeat}")
-        d_runs.append(mission.drill("s1"))
 
     def drill_error(r: ours.Result) -> str:
         return r.error or (
@@ -133,7 +131,7 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
     d_err = drill_error(d)
     rto = (u.seconds + s_rto) if (u.ok and (s_rto := store_rto(d)) is not None) else None
     out.notes.append(
-        f"drill: {args.repeat} runs after restic's {args.repeat} restores, median quoted; restic restore "
+        f"drill: {args.repeat} runs each, taking turns with restic's restores, median quoted; restic restore "
         f"{repeat.spread(r_runs, lambda m: m.seconds if m.ok else None)}, our store RTO "
         f"{repeat.spread(d_runs, store_rto)} (plus start-up {u.seconds:.2f} s)"
     )
