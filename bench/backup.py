@@ -235,7 +235,8 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
     out.notes.append(
         f"Restore: {args.repeat} runs each, taking turns, median quoted; restic "
         f"{repeat.spread(r_runs, lambda m: m.seconds if m.ok else None)}, ours "
-        f"{repeat.spread(checked, lambda r: r.seconds if r.ok else None)}. Ours is one command, "
+        f"{repeat.spread(checked, lambda r: r.seconds if r.ok else None)}; median CPU (user + system) restic "
+        f"{repeat.cpu(r_runs)}, ours {repeat.cpu([r.measured for r in checked])}. Ours is one command, "
         "`restore latest --all` (both registries), like restic's."
     )
 

@@ -9,6 +9,7 @@ import argparse
 from collections.abc import Callable
 from typing import TypeVar
 
+from bench import procs
 from bench.session import log
 
 A = TypeVar("A")
@@ -41,6 +42,12 @@ def spread(items: list[A], seconds: Callable[[A], float | None]) -> str:
         s = seconds(item)
         parts.append("n/a" if s is None else f"{s:.2f}")
     return ", ".join(parts) + " s"
+
+
+def cpu(runs: list[procs.Measured]) -> str:
+    """Median CPU time (user + system, the whole process tree) of the runs: '4.12 s CPU'."""
+    times = sorted(m.cpu_user + m.cpu_sys for m in runs)
+    return f"{times[(len(times) - 1) // 2]:.2f} s CPU" if times else "n/a"
 
 
 def repeat_arg(ap: argparse.ArgumentParser) -> None:

@@ -85,7 +85,8 @@ def run(s: Session, args: argparse.Namespace) -> Outcome:
     out.notes.append(
         f"verify: {args.repeat} runs each, taking turns, median quoted; restic "
         f"{repeat.spread(c_runs, lambda m: m.seconds if m.ok else None)}, ours "
-        f"{repeat.spread(v_runs, lambda r: None if verify_error(r) else r.seconds)}"
+        f"{repeat.spread(v_runs, lambda r: None if verify_error(r) else r.seconds)}; median CPU (user + system) "
+        f"restic {repeat.cpu(c_runs)}, ours {repeat.cpu([r.measured for r in v_runs])}"
     )
     out.rows.append(
         Row(

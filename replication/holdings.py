@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from replication.layout import object_id, packs_prefix, parse_snapshot_key, registry_prefix, snapshots_prefix
+from replication.layout import id_in_key, packs_prefix, parse_snapshot_key, registry_prefix, snapshots_prefix
 from replication.stores import Store
 
 
@@ -67,7 +67,7 @@ async def survey(store: Store, tag: str, versioned: bool) -> Holdings:
             if parsed is not None:
                 held.snapshots[parsed[1]] = (parsed[0], obj)
         elif key.startswith(packs_prefix(tag)):
-            pack_id = object_id(key)
+            pack_id = id_in_key(key)
             if pack_id is not None:
                 held.packs[pack_id] = obj
     return held

@@ -68,7 +68,7 @@ def snapshots_prefix(tag: str) -> str:
     return f"r/{tag}/snapshots/"
 
 
-def object_id(key: str) -> str | None:
+def id_in_key(key: str) -> str | None:
     """The content id at the end of a content object's key, or None for anything else."""
     last = key.rsplit("/", 1)[-1]
     return last if _HEX64.match(last) else None

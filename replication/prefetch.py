@@ -21,15 +21,11 @@ class Prefetch(Generic[T]):
     """Reads started early, by key; each result is taken once, or dropped."""
 
     def __init__(self) -> None:
-        self._tasks: dict[str, asyncio.Task[T]] = {}
+        self._tasks: dict[str, asyncio.Future[T]] = {}
 
     def start(self, key: str, read: Callable[[], Awaitable[T]]) -> None:
         if key not in self._tasks:
-
-            async def run() -> T:
-                return await read()
-
-            self._tasks[key] = asyncio.ensure_future(run())
+            self._tasks[key] = asyncio.ensure_future(read())
 
     def started(self) -> set[str]:
         return set(self._tasks)

@@ -22,8 +22,7 @@ from replication.crypto import object_id
 from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, StoreError
 from replication.fetch import fetch_verified
 from replication.fsutil import atomic_write
-from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, parse_snapshot_key
-from replication.layout import object_id as id_in_key
+from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, id_in_key, parse_snapshot_key
 from replication.locks import acquire
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, ensure_repository, repo_mac_key

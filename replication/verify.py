@@ -34,8 +34,7 @@ from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationE
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
-from replication.layout import REPO_CONFIG, bundle_key, pack_key, parse_snapshot_key, registry_prefix
-from replication.layout import object_id as layout_object_id
+from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
 from replication.pack import pack_key_id, read_pack_header
 from replication.prefetch import Prefetch
@@ -154,7 +153,7 @@ class HeadStart:
         self.read_all = read_all
         self.packs_per_store = packs_per_store
         self.listings: dict[str, _Listing | StoreError] = {}
-        self._packs: Prefetch[Fetched] = Prefetch()
+        self._packs: dict[str, Prefetch[Fetched]] = {s.name: Prefetch() for s in stores}
 
     async def run(self) -> None:
         await asyncio.gather(*(self._store(s) for s in self.stores))
@@ -170,21 +169,22 @@ class HeadStart:
             return  # a subset is chosen at random later: nothing to guess
         versioned = listing.versions is not None
         for key in sorted(k for k in listing.sizes if k.startswith("r/") and "/packs/" in k)[: self.packs_per_store]:
-            pack_id = layout_object_id(key)
+            pack_id = id_in_key(key)
             if pack_id is not None:
-                self._packs.start(
-                    f"{store.name} {key}", partial(fetch_verified, store, key, pack_id, versioned=versioned)
-                )
+                self._packs[store.name].start(key, partial(fetch_verified, store, key, pack_id, versioned=versioned))
 
     def prefetched(self, store: str) -> set[str]:
-        return {k.partition(" ")[2] for k in self._packs.started() if k.partition(" ")[0] == store}
+        early = self._packs.get(store)
+        return early.started() if early else set()
 
     async def take(self, store: str, key: str) -> Fetched | None:
         """The pack as fetch_verified gave it (its errors raised the same way), or None if not fetched."""
-        return await self._packs.take(f"{store} {key}")
+        early = self._packs.get(store)
+        return await early.take(key) if early else None
 
     def drop(self) -> None:
-        self._packs.drop()
+        for early in self._packs.values():
+            early.drop()
 
 
 class Verifier:

@@ -68,3 +68,13 @@ def test_runs_take_turns_and_the_median_run_is_quoted() -> None:
     assert repeat.median([5.0, None, 1.0, 3.0, 4.0], lambda s: s) == 3.0
     assert repeat.median([None], lambda s: s) is None
     assert repeat.spread([1.234, None], lambda s: s) == "1.23, n/a s"
+    runs = [procs.Measured((), 0, 1.0, 0, 0, "", "", cpu_user=u, cpu_sys=0.5) for u in (3.0, 1.0, 2.0)]
+    assert repeat.cpu(runs) == "2.50 s CPU"
+    assert repeat.cpu([]) == "n/a"
+
+
+def test_cpu_time_of_the_command_is_recorded() -> None:
+    code = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.3: pass\n"
+    m = procs.run([sys.executable, "-c", code], timeout=30)
+    assert m.ok
+    assert 0.25 <= m.cpu_user + m.cpu_sys <= m.seconds + 0.2
