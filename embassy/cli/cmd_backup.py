@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from embassy.backup_service import backup_lock, cache_dir, open_stores, run_backup
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, OK, USAGE, CliError
 from embassy.cli.progress import progress_for
@@ -68,7 +69,7 @@ def backup(ctx: Context) -> int:
     ring = _unlock_with_keys(ctx, registries)
     options = BackupOptions(reread=ctx.args.reread)
     with backup_lock(config, wait=True):
-        results = asyncio.run(run_backup(config, ring, registries, progress_for(ctx.err), options))
+        results = aio.run(run_backup(config, ring, registries, progress_for(ctx.err), options))
     for r in results:
         held = sum(1 for s in config.stores if r.stores.get(s.name) == "ok" and config.counts_for_quorum(s))
         if r.error:
@@ -141,7 +142,7 @@ def snapshots(ctx: Context) -> int:
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
-    rows = asyncio.run(go())
+    rows = aio.run(go())
     if ctx.json:
         ctx.emit({"snapshots": [r for r in rows if "error" not in r], "errors": [r for r in rows if "error" in r]})
     else:
@@ -194,7 +195,7 @@ def restore(ctx: Context) -> int:
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
-    results = asyncio.run(go())
+    results = aio.run(go())
     for result in results:
         ctx.say(
             f"restored {result.registry} snapshot {result.id[:12]} from store {result.store}: {result.files} files, "

@@ -14,6 +14,7 @@ from typing import Any
 
 from embassy import drill_history
 from embassy.backup_service import open_stores, scratch_dir
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import OK, PROBLEMS, USAGE, CliError
 from embassy.cli.progress import DrillProgress, drill_progress
@@ -99,7 +100,7 @@ def drill(ctx: Context) -> int:
         run_dir = Path(tempfile.mkdtemp(prefix="drill-", dir=scratch))  # mode 0700
         if progress:
             progress.start()
-        results = asyncio.run(go(run_dir))
+        results = aio.run(go(run_dir))
     except KeyboardInterrupt:
         _clean_up(progress, run_dir)
         # A store call blocked in a worker thread (an endpoint that accepts and never answers) would

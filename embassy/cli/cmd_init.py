@@ -1,9 +1,9 @@
 """`embassy init [--demo]`: config, data dir, keyring, and the stores' repository config and key bundle."""
 
-import asyncio
 from typing import Any
 
 from embassy.backup_service import open_stores
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, OK
 from embassy.cli.publish import publish_keys
@@ -48,7 +48,7 @@ def run(ctx: Context) -> int:
 
         for line in seed_demo(config, ring):
             ctx.say(line)
-    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
+    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     for name, result in stores.items():
         ctx.say(f"store {name}: {result}")
     if ctx.json:

@@ -1,11 +1,11 @@
 """`embassy keys status | split | recover | rotate`."""
 
-import asyncio
 import os
 from pathlib import Path
 from typing import Any
 
 from embassy.backup_service import open_stores
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, INTEGRITY, OK, USAGE, CliError
 from embassy.cli.publish import publish_keys
@@ -107,7 +107,7 @@ def split(ctx: Context) -> int:
         files.append(str(path))
     ring = ring.with_custody(Custody(args.threshold, args.shares, utc_now()))
     ctx.save_keyring(ring, passphrase)
-    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
+    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     ctx.say(
         f"wrote {args.shares} share files to {out} (mode 0600); any {args.threshold} recover master key "
         f"{ring.master_key_id}"
@@ -146,7 +146,7 @@ def recover(ctx: Context) -> int:
     ring = None
     for store in open_stores(ctx.config, args.store):
         try:
-            ring = asyncio.run(_load(store, master))
+            ring = aio.run(_load(store, master))
             source = store.name
             break
         except (ReplicationError, KeyringError) as e:
@@ -184,7 +184,7 @@ def rotate(ctx: Context) -> int:
     names = [r.name for r in ctx.config.registries]
     ring = ring.with_registries(names).rotated()
     ctx.save_keyring(ring, passphrase)
-    stores = asyncio.run(publish_keys(open_stores(ctx.config), ring))
+    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     for reg in ring.registries:
         ctx.say(f"{reg.registry}: new data key {reg.active.id}; {len(reg.data_keys) - 1} older key(s) kept to decrypt")
     for name, result in stores.items():

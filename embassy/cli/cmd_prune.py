@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 from embassy.backup_service import cache_dir, open_stores
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, INTEGRITY, OK, USAGE, CliError
 from embassy.config import parse_interval
@@ -90,7 +91,7 @@ def prune(ctx: Context) -> int:
         finally:
             await asyncio.gather(*(s.close() for s in stores), return_exceptions=True)
 
-    result = asyncio.run(go())
+    result = aio.run(go())
     _summary(ctx, result, ctx.args.grace)
     doc = result.to_json()
     failed = [f"store {n}: {r.error}" for n, r in result.stores.items() if r.error]

@@ -9,6 +9,7 @@ from typing import Any
 
 from embassy import drill_history
 from embassy.backup_service import cache_dir, open_stores
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import OK, PROBLEMS
 from embassy.config import Config
@@ -55,7 +56,7 @@ def status(ctx: Context) -> int:
         finally:
             await asyncio.gather(*(s.close() for s in stores), return_exceptions=True)
 
-    store_rows, registry_rows = asyncio.run(go())
+    store_rows, registry_rows = aio.run(go())
     run = drill_history.last_run(config.data_dir)
     last_drill: dict[str, Any] | None = None
     if run is not None:

@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 from embassy.backup_service import cache_dir, open_stores
+from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import INTEGRITY, OK, PROBLEMS, USAGE, CliError
 from embassy.cli.progress import progress_for
@@ -97,7 +98,7 @@ def verify(ctx: Context) -> int:
             head.drop()
             await asyncio.gather(*(s.close() for s in checked + others))
 
-    report = asyncio.run(go())
+    report = aio.run(go())
     report.stores = {s.name: report.stores[s.name] for s in checked}
     _print_report(ctx, report)
     if ctx.json:
@@ -132,7 +133,7 @@ def repair(ctx: Context) -> int:
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
-    results, report = asyncio.run(go())
+    results, report = aio.run(go())
     for name, r in results.items():
         ctx.say(
             f"store {name}: copied {r.copied}, uncovered {r.uncovered}"
