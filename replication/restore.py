@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from keys import Keyring
 from replication.catalog import Catalog, SnapshotRef
-from replication.crypto import open_blob
+from replication.crypto import CODEC_GROUP, check_chunk, open_blob, open_group
 from replication.errors import (
     IntegrityError,
     ReplicationError,
@@ -136,12 +136,18 @@ def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
 
 
 @dataclass
-class _Blob:
-    offset: int
-    length: int
+class _Chunk:
+    start: int  # in its group's decoded bytes (0 for a blob of its own)
     raw_len: int
     chunk_id: bytes
     writes: list[tuple[int, int]]  # (file index, offset in file)
+
+
+@dataclass
+class _Blob:
+    offset: int
+    length: int
+    chunks: dict[int, _Chunk]  # by start: one for a blob of its own, those wanted of a group
 
 
 @dataclass
@@ -155,19 +161,25 @@ def _plan(manifest: Manifest, files: list[Entry]) -> dict[int, _PackPlan]:
     by_pack: dict[int, dict[int, _Blob]] = defaultdict(dict)  # pack index -> offset -> blob
     for fi, e in enumerate(files):
         pos = 0
-        for cid, pidx, off, length, raw in RECORD.iter_unpack(e.chunks):
+        for cid, pidx, off, length, raw, start in RECORD.iter_unpack(e.chunks):
             if pidx >= len(manifest.packs):
                 raise IntegrityError(f"manifest entry {e.path!r} names pack #{pidx}, which it does not list")
             blob = by_pack[pidx].get(off)
             if blob is None:
-                blob = by_pack[pidx][off] = _Blob(off, length, raw, cid, [])
-            blob.writes.append((fi, pos))
+                blob = by_pack[pidx][off] = _Blob(off, length, {})
+            chunk = blob.chunks.get(start)
+            if chunk is None:
+                chunk = blob.chunks[start] = _Chunk(start, raw, cid, [])
+            elif chunk.chunk_id != cid or chunk.raw_len != raw:
+                raise IntegrityError(f"manifest entry {e.path!r} places two different chunks at one place")
+            chunk.writes.append((fi, pos))
             pos += raw
         if pos != e.size:
             raise IntegrityError(f"manifest entry {e.path!r}: chunks add up to {pos} bytes, size says {e.size}")
     return {
         pidx: _PackPlan(
-            sorted(blobs.values(), key=lambda b: b.offset), sum(b.raw_len * len(b.writes) for b in blobs.values())
+            sorted(blobs.values(), key=lambda b: b.offset),
+            sum(c.raw_len * len(c.writes) for b in blobs.values() for c in b.chunks.values()),
         )
         for pidx, blobs in by_pack.items()
     }
@@ -245,7 +257,9 @@ class Restorer:
                 # a while). The files of the packs that go first are created first, so those
                 # packs need not wait for the whole tree.
                 first = set(sorted(plan, key=lambda p: plan[p].raw, reverse=True)[:EARLY_PACKS])
-                early = sorted({fi for p in first for b in plan[p].blobs for fi, _ in b.writes})
+                early = sorted(
+                    {fi for p in first for b in plan[p].blobs for c in b.chunks.values() for fi, _ in c.writes}
+                )
                 late = sorted(set(range(len(files))) - set(early))
                 early_ready, tree_ready = asyncio.Event(), asyncio.Event()
 
@@ -389,8 +403,21 @@ class Restorer:
                     break
             if view is None or len(view) != b.length:
                 raise IntegrityError(f"{what}: pack is shorter than the manifest says")
-            plain = open_blob(data_key, self.id_key, b.chunk_id, view, b.raw_len, f"{what} at {b.offset}")
-            for fi, pos in b.writes:
+            where = f"{what} at {b.offset}"
+            if b.length and view[0] == CODEC_GROUP:
+                group = memoryview(open_group(data_key, view, where))
+                for c in b.chunks.values():
+                    plain: bytes | memoryview = group[c.start : c.start + c.raw_len]
+                    check_chunk(self.id_key, c.chunk_id, plain, c.raw_len, where)
+                    for fi, pos in c.writes:
+                        writer.add(fds[fi], pos, plain)
+                        written += len(plain)
+                continue
+            if list(b.chunks) != [0]:
+                raise IntegrityError(f"{where}: the manifest places chunks inside a blob that holds one")
+            c = b.chunks[0]
+            plain = open_blob(data_key, self.id_key, c.chunk_id, view, c.raw_len, where)
+            for fi, pos in c.writes:
                 writer.add(fds[fi], pos, plain)
                 written += len(plain)
         writer.flush()
@@ -413,9 +440,9 @@ class _Coalescer:
         self.fd = -1
         self.start = 0
         self.end = 0
-        self.bufs: list[bytes] = []
+        self.bufs: list[bytes | memoryview] = []
 
-    def add(self, fd: int, pos: int, data: bytes) -> None:
+    def add(self, fd: int, pos: int, data: bytes | memoryview) -> None:
         if fd != self.fd or pos != self.end or self.end - self.start >= self.LIMIT:
             self.flush()
             self.fd, self.start, self.end = fd, pos, pos

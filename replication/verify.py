@@ -29,14 +29,14 @@ from nacl.signing import VerifyKey
 
 from keys import BundleError, Keyring
 from replication.catalog import Catalog, SnapshotRef
-from replication.crypto import object_id, open_blob
+from replication.crypto import CODEC_GROUP, check_chunk, object_id, open_blob, open_group
 from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
 from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
-from replication.pack import pack_key_id, read_pack_header
+from replication.pack import blobs, pack_key_id, read_pack_header
 from replication.prefetch import Prefetch
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
@@ -529,8 +529,17 @@ class Verifier:
     def _check_pack(self, data: bytes, registry: str, id_key: bytes, what: str) -> None:
         key = self.ring.data_key(registry, pack_key_id(data, what))
         view = memoryview(data)
-        for e in read_pack_header(data, key, what):
-            open_blob(key, id_key, e.chunk_id, view[e.offset : e.offset + e.length], e.raw_len, f"{what}@{e.offset}")
+        for members in blobs(read_pack_header(data, key, what)):
+            e = members[0]
+            blob, where = view[e.offset : e.offset + e.length], f"{what}@{e.offset}"
+            if len(members) == 1 and e.start == 0 and blob[0] != CODEC_GROUP:
+                open_blob(key, id_key, e.chunk_id, blob, e.raw_len, where)
+                continue
+            group = memoryview(open_group(key, blob, where))
+            for m in members:
+                check_chunk(id_key, m.chunk_id, group[m.start : m.start + m.raw_len], m.raw_len, where)
+            if members[-1].start + members[-1].raw_len != len(group):
+                raise IntegrityError(f"{where}: the group holds {len(group)} bytes, its entries cover fewer")
 
     # -- findings for repair -------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ def entry_for(data: bytes, key: bytes, sizes: list[int]) -> Entry:
     """A manifest entry whose chunk records cut ``data`` at ``sizes``."""
     records, pos = b"", 0
     for n in sizes:
-        records += RECORD.pack(chunk_id(key, data[pos : pos + n]), 0, 0, n, n)
+        records += RECORD.pack(chunk_id(key, data[pos : pos + n]), 0, 0, n, n, 0)
         pos += n
     assert pos == len(data)
     return Entry("f", "file", 0o600, 0, len(data), records)

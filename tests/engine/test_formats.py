@@ -64,7 +64,7 @@ def test_pack_header_lists_every_blob_and_detects_tampering() -> None:
 
 
 def _manifest() -> Manifest:
-    rec = RECORD.pack(b"\x01" * 32, 0, 0, 100, 80)
+    rec = RECORD.pack(b"\x01" * 32, 0, 0, 100, 80, 0)
     return Manifest(
         registry="population",
         kind="directory",
