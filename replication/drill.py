@@ -40,7 +40,7 @@ from replication.errors import ReplicationError, StoreError
 from replication.live_compare import Comparison, check_sqlite_integrity, compare_directory, compare_sqlite
 from replication.manifest import Manifest
 from replication.progress import NoProgress, Progress
-from replication.restore import Restorer
+from replication.restore import Found, Restorer
 from replication.slots import PackSlots
 from replication.spec import RegistrySpec
 from replication.stores import Store
@@ -215,14 +215,16 @@ class Drill:
             raise NoSnapshotError(f"store {store.name} holds no snapshot of registry {spec.name}")
         ref = refs[-1]
         result.id = ref.id
-        started = time.monotonic()
-        manifest = await catalog.load(store, ref)
-        result.time = manifest.time
-        result.rpo_seconds = max(0.0, (self.clock() - parse_time(manifest.time)).total_seconds())
         restorer = Restorer(
             self.ring, spec.name, [store], folder, self.progress(store.name, spec.name), pack_slots=self._pack_slots
         )
-        restored = await restorer.restore(ref.id, folder / "restore")
+        started = time.monotonic()
+        # The restore takes the listing just made and the manifest it loads and verifies once.
+        loaded = await restorer.load(Found(ref, [store.name], {r.id: r for r in refs}))
+        manifest = loaded.manifest
+        result.time = manifest.time
+        result.rpo_seconds = max(0.0, (self.clock() - parse_time(manifest.time)).total_seconds())
+        restored = await restorer.restore(loaded, folder / "restore")
         ended = time.monotonic()
         result.seconds = ended - started
         result.restore_window = (started, ended)

@@ -81,7 +81,26 @@ class RestoreResult:
         return doc
 
 
-async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) -> tuple[SnapshotRef, list[str]]:
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A snapshot found in the stores' listings, and every snapshot they list (for the chain check)."""
+
+    ref: SnapshotRef
+    holders: list[str]  # the stores that list it
+    listed: dict[str, SnapshotRef]
+
+
+@dataclass(frozen=True, slots=True)
+class Loaded:
+    """A snapshot ready to restore: its verified manifest, the store it came from, its chain's state."""
+
+    ref: SnapshotRef
+    manifest: Manifest
+    source: str
+    chain: str
+
+
+async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) -> Found:
     """The snapshot ``selector`` names (id, unique id prefix, or 'latest') and the stores listing it."""
     listed: dict[str, tuple[SnapshotRef, list[str]]] = {}
     errors = []
@@ -96,8 +115,9 @@ async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) ->
     if not listed:
         detail = f" ({'; '.join(errors)})" if errors else ""
         raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshots in the stores{detail}")
+    every = {sid: ref for sid, (ref, _) in listed.items()}
     if selector == "latest":
-        return max(listed.values(), key=lambda v: (v[0].key_time, v[0].id))
+        return Found(*max(listed.values(), key=lambda v: (v[0].key_time, v[0].id)), every)
     matches = [v for sid, v in listed.items() if sid.startswith(selector.lower())]
     if not matches:
         raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshot {selector!r}")
@@ -105,7 +125,7 @@ async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) ->
         raise SnapshotNotFoundError(
             f"snapshot prefix {selector!r} is ambiguous ({len(matches)} snapshots); give more digits"
         )
-    return matches[0]
+    return Found(*matches[0], every)
 
 
 def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
@@ -211,21 +231,18 @@ class Restorer:
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
-    async def load(self, selector: str) -> tuple[SnapshotRef, Manifest, str, str]:
-        """(ref, verified manifest, store it came from, chain status)."""
-        ref, holders = await find_snapshot(self.catalog, self.stores, selector)
-        ordered = [s for s in self.stores if s.name in holders]
+    async def find(self, selector: str) -> Found:
+        return await find_snapshot(self.catalog, self.stores, selector)
+
+    async def load(self, selector: str | Found) -> Loaded:
+        """The snapshot's verified manifest; its chain is checked against the same listings."""
+        found = selector if isinstance(selector, Found) else await self.find(selector)
+        ref = found.ref
+        ordered = [s for s in self.stores if s.name in found.holders]
         manifest, source = await self.catalog.load_any(ordered, ref)
         chain = "ok"
         if manifest.previous:
-            prev = None
-            for store in self.stores:
-                try:
-                    prev = next((r for r in await self.catalog.snapshots(store) if r.id == manifest.previous), None)
-                except StoreError:
-                    continue
-                if prev:
-                    break
+            prev = found.listed.get(manifest.previous)
             if prev is None:
                 # Pruned on purpose? Then a forget record signed by the mission names it.
                 forgotten = (await load_forgotten(self.ring, self.registry, self.stores)).snapshots
@@ -235,12 +252,16 @@ class Restorer:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
             elif prev.key_time >= ref.key_time:
                 chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
-        return ref, manifest, source, chain
+        return Loaded(ref, manifest, source, chain)
 
-    async def restore(self, selector: str, target: Path, path: str | None = None, force: bool = False) -> RestoreResult:
+    async def restore(
+        self, selector: str | Loaded, target: Path, path: str | None = None, force: bool = False
+    ) -> RestoreResult:
+        """Restore the snapshot ``selector`` names (or one already loaded) into ``target``."""
         started = time.monotonic()
 
-        ref, manifest, source, chain = await self.load(selector)
+        loaded = selector if isinstance(selector, Loaded) else await self.load(selector)
+        ref, manifest, source, chain = loaded.ref, loaded.manifest, loaded.source, loaded.chain
         entries = select_entries(manifest, path)
         target.mkdir(parents=True, exist_ok=True)
         if not force and any(target.iterdir()):
@@ -500,4 +521,4 @@ def _raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-__all__ = ["RestoreResult", "Restorer", "SnapshotNotFoundError", "find_snapshot"]
+__all__ = ["Found", "Loaded", "RestoreResult", "Restorer", "SnapshotNotFoundError", "find_snapshot"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import shutil
 from pathlib import Path
 
 import blake3
@@ -154,6 +155,21 @@ def test_a_deleted_manifest_breaks_the_chain_of_that_store(mission: Mission, sea
     assert victim in lu["missing"]
     assert any("which this store lacks" in c for c in lu["chain"]), lu["chain"]
     assert doc["stores"]["ee"]["chain"] == []
+    # A restore or a drill from that store alone says so too; from every store the chain is whole.
+    for stores, broken in ((["--store", "lu"], 1), ([], 0)):
+        target = mission.root / f"chain-{len(stores)}"
+        chains = []
+        for registry in ("population", "cadastre"):
+            where = ["--registry", registry, "--target", str(target / registry)]
+            r = mission.cli("restore", "latest", *where, "--json", *stores)
+            assert r.code == 0, r.err
+            chains.append(json.loads(r.out)["chain"])
+        assert sum(c.startswith("broken: previous snapshot") and "is in no store" in c for c in chains) == broken
+        assert chains.count("ok") == len(chains) - broken
+        shutil.rmtree(target)
+    r = mission.cli("drill", "--store", "lu", "--registry", "population", "--registry", "cadastre", "--json")
+    chains = [x["chain"] for x in json.loads(r.out)["results"]]
+    assert sum(c.startswith("broken: previous snapshot") for c in chains) == 1, chains
     r = mission.cli("repair")
     assert r.code == 0, r.err
     assert verify(mission)[0] == 0
