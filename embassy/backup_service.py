@@ -19,6 +19,7 @@ from embassy.config import Config
 from keys import Keyring
 from replication.backup import BackupOptions, BackupRound, RegistryResult
 from replication.errors import ReplicationError
+from replication.fsutil import spread_subfolders
 from replication.progress import Progress
 from replication.spec import RegistrySpec
 from replication.stores import Store, open_store
@@ -35,8 +36,10 @@ def cache_dir(config: Config) -> Path:
 
 
 def scratch_dir(config: Config) -> Path:
+    """Where drills restore and databases are copied: each run's folder goes in its own place."""
     path = config.data_dir / "tmp"
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    spread_subfolders(path)
     return path
 
 

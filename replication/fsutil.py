@@ -1,9 +1,17 @@
-"""Small filesystem helpers: atomic writes that survive a crash at any point."""
+"""Small filesystem helpers: atomic writes that survive a crash at any point; scratch space."""
 
 import contextlib
 import os
+import struct
+import sys
 import tempfile
 from pathlib import Path
+
+# linux/fs.h: FS_IOC_GETFLAGS / FS_IOC_SETFLAGS (the kernel reads and writes an int) and the
+# "top of a directory hierarchy" flag, `chattr +T`.
+_FS_IOC_GETFLAGS = 0x80086601
+_FS_IOC_SETFLAGS = 0x40086602
+FS_TOPDIR_FL = 0x00020000
 
 
 def fsync_dir(path: Path) -> None:
@@ -34,3 +42,54 @@ def atomic_write(path: Path, data: bytes, mode: int = 0o644) -> None:
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+
+
+def inode_flags(path: Path) -> int | None:
+    """The file's inode flags (as ``lsattr`` shows them), or None where the filesystem has none."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        buf = bytearray(8)
+        fcntl.ioctl(fd, _FS_IOC_GETFLAGS, buf)
+        return int(struct.unpack_from("=i", buf)[0])
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def spread_subfolders(path: Path) -> bool:
+    """Mark the folder ``chattr +T``: its subfolders are unrelated and go to different block groups.
+
+    For scratch space where each run creates a folder, fills it and removes it. On ext4 without a
+    journal the kernel will not reuse an inode freed in the last minutes (several if its inode
+    table block is still dirty), and checks every such inode each time it allocates one: a drill
+    creating 2,000 files where the previous drill deleted 2,000 spent a sixth of its time there
+    (its restores took 2.3-2.5 s instead of 1.5-1.8 s). Spread apart, a new run's files are
+    allocated away from the last run's. A hint only: True if the flag is now set; elsewhere
+    (another filesystem, another OS, not the owner) nothing changes and nothing fails.
+    """
+    flags = inode_flags(path)
+    if flags is None:
+        return False
+    if flags & FS_TOPDIR_FL:
+        return True
+    import fcntl
+
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # not a folder
+        return False
+    try:
+        fcntl.ioctl(fd, _FS_IOC_SETFLAGS, struct.pack("=iI", flags | FS_TOPDIR_FL, 0))
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return bool((inode_flags(path) or 0) & FS_TOPDIR_FL)

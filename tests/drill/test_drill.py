@@ -22,6 +22,7 @@ from conftest import PASSPHRASE, s3_store_toml
 from engine.conftest import MTIME_NS, Mission, build_mission, closed_port
 
 from keys import Keyring
+from replication.fsutil import FS_TOPDIR_FL, inode_flags, spread_subfolders
 from replication.repository import tag_for
 
 
@@ -104,6 +105,11 @@ def test_drill_of_every_store_passes_compares_and_is_recorded(
     assert results[("ch", "civil-dump")]["compared"].startswith("not comparable")
     assert history_rows(mission) == before + 9
     assert scratch_left(mission) == []
+    # Each drill's folder is spread away from the last one's (see fsutil.spread_subfolders).
+    probe = mission.root / "probe"
+    probe.mkdir(exist_ok=True)
+    flags = inode_flags(mission.root / "var" / "tmp") or 0
+    assert bool(flags & FS_TOPDIR_FL) == spread_subfolders(probe)  # set wherever the filesystem can
     # The human lines go to stderr with --json; the report is one self-contained page.
     assert "drill passed: 9 of 9" in err
     html = report.read_text()
