@@ -19,18 +19,22 @@ from replication.progress import NoProgress
 from replication.progress import Progress as ProgressProtocol
 
 
+def _bars(stream: TextIO, *extra: TextColumn | TimeRemainingColumn) -> Progress:
+    """Bars of bytes done, of how many, and how fast; then ``extra`` columns."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(binary_units=True),
+        TransferSpeedColumn(),
+        *extra,
+        console=Console(file=stream),
+        transient=True,
+    )
+
+
 class TerminalProgress:
     def __init__(self, stream: TextIO) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            TextColumn("{task.fields[files]}"),
-            TimeRemainingColumn(),
-            console=Console(file=stream),
-            transient=True,
-        )
+        self._bar = _bars(stream, TextColumn("{task.fields[files]}"), TimeRemainingColumn())
         self._main: TaskID | None = None
         self._stores: dict[str, TaskID] = {}
         self._files = 0
@@ -70,14 +74,7 @@ class TerminalDrillProgress:
     """One bar per store × registry being restored, drawn together (stores are drilled at once)."""
 
     def __init__(self, stream: TextIO) -> None:
-        self._bar = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(binary_units=True),
-            TransferSpeedColumn(),
-            console=Console(file=stream),
-            transient=True,
-        )
+        self._bar = _bars(stream)
 
     def start(self) -> None:
         self._bar.start()
