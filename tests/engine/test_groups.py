@@ -251,3 +251,34 @@ def test_a_database_is_stored_in_groups_restored_exactly_and_damage_is_found_and
     r = m.cli("verify", "--store", "lu", "--read-data")
     assert r.code == 0, r.err
     assert client.get_object(Bucket=m.buckets["lu"], Key=victim_key)["Body"].read() == victim
+
+
+def test_repeated_blocks_in_one_batch_are_stored_once_and_restored(db_mission: Mission, tmp_path: Path) -> None:
+    """Free pages zeroed by secure_delete: runs of identical blocks among new ones, in one batch."""
+    m = db_mission
+    db_path = m.root / "registries" / "cadastre.db"
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA secure_delete=ON")
+    db.execute("CREATE TABLE bulk (id INTEGER PRIMARY KEY, payload BLOB)")
+    db.executemany("INSERT INTO bulk (payload) VALUES (?)", ((os.urandom(3000),) for _ in range(3000)))
+    db.commit()
+    db.execute("DELETE FROM bulk WHERE id % 50 != 0")  # most pages freed and zeroed, not returned
+    db.commit()
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    db.close()
+    data = db_path.read_bytes()
+    blocks = [data[i : i + BLOCK] for i in range(0, len(data), BLOCK)]
+    zero_blocks = sum(1 for b in blocks if b == bytes(len(b)))
+    assert zero_blocks >= 100, zero_blocks
+
+    r = m.cli("backup", "--registry", "cadastre", "--json")
+    assert r.code == 0, r.err
+    snap = json.loads(r.out)["snapshots"][0]
+    # every zero block after the first is a reference, not stored again
+    assert snap["new_bytes"] <= len(data) - (zero_blocks - 1) * BLOCK
+    target = tmp_path / "restored"
+    r = m.cli("restore", "latest", "--registry", "cadastre", "--target", str(target), "--store", "ee")
+    assert r.code == 0, r.err
+    assert (target / "cadastre.db").read_bytes() == data
+    r = m.cli("verify", "--store", "ee", "--read-data")
+    assert r.code == 0, r.err
