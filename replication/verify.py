@@ -532,7 +532,7 @@ class Verifier:
         for members in blobs(read_pack_header(data, key, what)):
             e = members[0]
             blob, where = view[e.offset : e.offset + e.length], f"{what}@{e.offset}"
-            if len(members) == 1 and e.start == 0 and blob[0] != CODEC_GROUP:
+            if len(members) == 1 and e.start == 0 and (not len(blob) or blob[0] != CODEC_GROUP):
                 open_blob(key, id_key, e.chunk_id, blob, e.raw_len, where)
                 continue
             group = memoryview(open_group(key, blob, where))
