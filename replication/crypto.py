@@ -135,17 +135,22 @@ def seal_group_parts(key: bytes, chunks: Sequence[bytes | memoryview]) -> tuple[
     return _GROUP_AAD + nonce, AESGCM(key).encrypt(nonce, payload, _GROUP_AAD)
 
 
+def _open_payload(key: bytes, blob: bytes | memoryview, aad: bytes, what: str) -> bytes:
+    """codec (1) || nonce || GCM(payload) || tag: the payload, once its tag checks out."""
+    if len(blob) < 1 + NONCE + TAG:
+        raise IntegrityError(f"{what}: too short to be a blob")
+    try:
+        return AESGCM(key).decrypt(blob[1 : 1 + NONCE], blob[1 + NONCE :], aad)
+    except InvalidTag as e:
+        raise IntegrityError(f"{what}: authentication failed (tampered, damaged or another key's)") from e
+
+
 def open_group(key: bytes, blob: bytes | memoryview, what: str) -> bytes:
     """A group blob's chunks, concatenated, after checking its AEAD tag (each chunk's id is the
     caller's to check, with :func:`check_chunk`)."""
-    if len(blob) < 1 + NONCE + TAG:
-        raise IntegrityError(f"{what}: too short to be a blob")
-    if blob[0] != CODEC_GROUP:
+    if len(blob) and blob[0] != CODEC_GROUP:
         raise IntegrityError(f"{what}: codec {blob[0]} where the index says a group of chunks")
-    try:
-        payload = AESGCM(key).decrypt(blob[1 : 1 + NONCE], blob[1 + NONCE :], _GROUP_AAD)
-    except InvalidTag as e:
-        raise IntegrityError(f"{what}: authentication failed (tampered, damaged or another key's)") from e
+    payload = _open_payload(key, blob, _GROUP_AAD, what)
     try:
         size = zstandard.frame_content_size(payload)
         if not 0 <= size <= GROUP_RAW_LIMIT:
@@ -156,7 +161,7 @@ def open_group(key: bytes, blob: bytes | memoryview, what: str) -> bytes:
 
 
 def check_chunk(id_key: bytes, cid: bytes, data: bytes | memoryview, raw_len: int, what: str) -> None:
-    """A chunk taken out of a group: the length and keyed id the manifest or pack index give."""
+    """The length and keyed id the manifest or pack index give for a chunk's plaintext."""
     if len(data) != raw_len:
         raise IntegrityError(f"{what}: length {len(data)} where the index says {raw_len}")
     if chunk_id(id_key, data) != cid:
@@ -165,16 +170,28 @@ def check_chunk(id_key: bytes, cid: bytes, data: bytes | memoryview, raw_len: in
 
 def open_blob(key: bytes, id_key: bytes, cid: bytes, blob: bytes | memoryview, raw_len: int, what: str) -> bytes:
     """The chunk's plaintext, after checking the AEAD tag, the length and the keyed id."""
-    if len(blob) < 1 + NONCE + TAG:
-        raise IntegrityError(f"{what}: too short to be a blob")
-    codec = blob[0]
-    try:
-        payload = AESGCM(key).decrypt(blob[1 : 1 + NONCE], blob[1 + NONCE :], cid + bytes([codec]))
-    except InvalidTag as e:
-        raise IntegrityError(f"{what}: authentication failed (tampered, damaged or another key's)") from e
-    data = decompress(codec, payload, raw_len)
-    if len(data) != raw_len:
-        raise IntegrityError(f"{what}: length {len(data)} where the manifest says {raw_len}")
-    if chunk_id(id_key, data) != cid:
-        raise IntegrityError(f"{what}: content does not match its chunk id")
+    codec = blob[0] if len(blob) else CODEC_RAW
+    data = decompress(codec, _open_payload(key, blob, cid + bytes([codec]), what), raw_len)
+    check_chunk(id_key, cid, data, raw_len, what)
     return data
+
+
+def open_chunks(
+    key: bytes, id_key: bytes, blob: bytes | memoryview, wanted: Sequence[tuple[bytes, int, int]], what: str
+) -> list[bytes | memoryview]:
+    """The plaintext of each wanted chunk (chunk id, start, raw length) of one blob, each checked.
+
+    A group is decoded once for all the chunks wanted from it; a blob of one chunk has it at start 0.
+    """
+    if len(blob) and blob[0] == CODEC_GROUP:
+        group = memoryview(open_group(key, blob, what))
+        out: list[bytes | memoryview] = []
+        for cid, start, raw_len in wanted:
+            plain = group[start : start + raw_len]
+            check_chunk(id_key, cid, plain, raw_len, what)
+            out.append(plain)
+        return out
+    if len(wanted) != 1 or wanted[0][1] != 0:
+        raise IntegrityError(f"{what}: the index places chunks inside a blob that holds one")
+    cid, _, raw_len = wanted[0]
+    return [open_blob(key, id_key, cid, blob, raw_len, what)]

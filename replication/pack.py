@@ -126,14 +126,10 @@ def read_pack_header(data: bytes, key: bytes, what: str) -> list[PackEntry]:
     if start < 0:
         raise IntegrityError(f"{what}: header length {header_len} exceeds the pack")
     table = open_sealed(key, data[start:end], HEADER_AAD + kid, f"{what} header (key {kid_hex})")
-    if magic == MAGIC_V1:
-        if len(table) % _ENTRY_V1.size:
-            raise IntegrityError(f"{what}: header table has a partial entry")
-        entries = [PackEntry(*f) for f in _ENTRY_V1.iter_unpack(table)]
-    else:
-        if len(table) % _ENTRY.size:
-            raise IntegrityError(f"{what}: header table has a partial entry")
-        entries = [PackEntry(*f) for f in _ENTRY.iter_unpack(table)]
+    entry = _ENTRY_V1 if magic == MAGIC_V1 else _ENTRY  # format 1 entries have no start
+    if len(table) % entry.size:
+        raise IntegrityError(f"{what}: header table has a partial entry")
+    entries = [PackEntry(*f) for f in entry.iter_unpack(table)]
     pos = 0
     prev: PackEntry | None = None
     for e in entries:

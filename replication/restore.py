@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from keys import Keyring
 from replication.catalog import Catalog, SnapshotRef
-from replication.crypto import CODEC_GROUP, check_chunk, open_blob, open_group
+from replication.crypto import open_chunks
 from replication.errors import (
     IntegrityError,
     ReplicationError,
@@ -424,23 +424,13 @@ class Restorer:
                     break
             if view is None or len(view) != b.length:
                 raise IntegrityError(f"{what}: pack is shorter than the manifest says")
-            where = f"{what} at {b.offset}"
-            if b.length and view[0] == CODEC_GROUP:
-                group = memoryview(open_group(data_key, view, where))
-                for c in b.chunks.values():
-                    plain: bytes | memoryview = group[c.start : c.start + c.raw_len]
-                    check_chunk(self.id_key, c.chunk_id, plain, c.raw_len, where)
-                    for fi, pos in c.writes:
-                        writer.add(fds[fi], pos, plain)
-                        written += len(plain)
-                continue
-            if list(b.chunks) != [0]:
-                raise IntegrityError(f"{where}: the manifest places chunks inside a blob that holds one")
-            c = b.chunks[0]
-            plain = open_blob(data_key, self.id_key, c.chunk_id, view, c.raw_len, where)
-            for fi, pos in c.writes:
-                writer.add(fds[fi], pos, plain)
-                written += len(plain)
+            chunks = list(b.chunks.values())
+            wanted = [(c.chunk_id, c.start, c.raw_len) for c in chunks]
+            plains = open_chunks(data_key, self.id_key, view, wanted, f"{what} at {b.offset}")
+            for c, plain in zip(chunks, plains, strict=True):
+                for fi, pos in c.writes:
+                    writer.add(fds[fi], pos, plain)
+                    written += len(plain)
         writer.flush()
         return written
 

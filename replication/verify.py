@@ -29,7 +29,7 @@ from nacl.signing import VerifyKey
 
 from keys import BundleError, Keyring
 from replication.catalog import Catalog, SnapshotRef
-from replication.crypto import CODEC_GROUP, check_chunk, object_id, open_blob, open_group
+from replication.crypto import object_id, open_chunks
 from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
@@ -531,15 +531,8 @@ class Verifier:
         view = memoryview(data)
         for members in blobs(read_pack_header(data, key, what)):
             e = members[0]
-            blob, where = view[e.offset : e.offset + e.length], f"{what}@{e.offset}"
-            if len(members) == 1 and e.start == 0 and (not len(blob) or blob[0] != CODEC_GROUP):
-                open_blob(key, id_key, e.chunk_id, blob, e.raw_len, where)
-                continue
-            group = memoryview(open_group(key, blob, where))
-            for m in members:
-                check_chunk(id_key, m.chunk_id, group[m.start : m.start + m.raw_len], m.raw_len, where)
-            if members[-1].start + members[-1].raw_len != len(group):
-                raise IntegrityError(f"{where}: the group holds {len(group)} bytes, its entries cover fewer")
+            wanted = [(m.chunk_id, m.start, m.raw_len) for m in members]
+            open_chunks(key, id_key, view[e.offset : e.offset + e.length], wanted, f"{what}@{e.offset}")
 
     # -- findings for repair -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ from replication.crypto import (
     chunk_id,
     object_id,
     open_blob,
+    open_chunks,
     open_group,
     seal,
     seal_blob,
@@ -79,6 +80,22 @@ def test_a_group_cannot_pass_for_a_single_blob_or_the_reverse() -> None:
     relabelled = bytes([CODEC_GROUP]) + single[1:]  # the codec byte is authenticated
     with pytest.raises(IntegrityError, match="authentication failed"):
         open_group(KEY, relabelled, "s")
+
+
+def test_open_chunks_decodes_a_group_once_for_the_chunks_wanted_and_a_single_blob_whole() -> None:
+    blocks = _blocks(4)
+    ids = [chunk_id(ID_KEY, b) for b in blocks]
+    group = b"".join(seal_group_parts(KEY, blocks))
+    wanted = [(ids[1], BLOCK, BLOCK), (ids[3], 3 * BLOCK, BLOCK)]  # a later snapshot needs two of four
+    assert [bytes(p) for p in open_chunks(KEY, ID_KEY, group, wanted, "g")] == [blocks[1], blocks[3]]
+    with pytest.raises(IntegrityError, match="does not match its chunk id"):
+        open_chunks(KEY, ID_KEY, group, [(ids[1], 0, BLOCK)], "g")  # the wrong place in the group
+    single = seal_blob(KEY, ids[0], blocks[0])
+    assert open_chunks(KEY, ID_KEY, single, [(ids[0], 0, BLOCK)], "s") == [blocks[0]]
+    with pytest.raises(IntegrityError, match="places chunks inside a blob that holds one"):
+        open_chunks(KEY, ID_KEY, single, [(ids[0], BLOCK, BLOCK)], "s")
+    with pytest.raises(IntegrityError, match="too short to be a blob"):
+        open_chunks(KEY, ID_KEY, b"", [(ids[0], 0, BLOCK)], "empty")
 
 
 def test_a_group_is_bounded() -> None:
