@@ -3,7 +3,7 @@
     python -m bench.backup [--size 1G] [--restic-x3 multiply|run] [--flatness [--flat-size 3G]]
 
 Four SeaweedFS stores on loopback: one for restic, three for us. Ours is the real `embassy`
-command (CONTRACT.md) in subprocesses; a command that is missing or fails shows as n/a with its
+command (docs/commands.md) in subprocesses; a command that is missing or fails shows as n/a with its
 error and the run goes on. Prints the table and writes it as markdown to bench/out/backup.md.
 """
 

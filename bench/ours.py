@@ -1,4 +1,4 @@
-"""Our engine, driven through the real `embassy` command (CONTRACT.md) in subprocesses.
+"""Our engine, driven through the real `embassy` command (docs/commands.md) in subprocesses.
 
 One `Mission` is a config folder: ``embassy.toml`` naming two registries of the dataset (``files``,
 a directory, and ``db``, the SQLite file) and one or more S3 stores, a keyring sealed with the

@@ -186,7 +186,7 @@ def test_status_json_has_the_contract_fields(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     doc = json.loads(result.out)  # exactly one JSON document on stdout
     contract = {"master_key_id", "signing_key_id", "inbox_key_id", "data_keys", "custody"}
-    # CONTRACT.md's fields, plus what the command documents beside them (algorithms, KDF, dates).
+    # docs/commands.md's fields, plus what the command documents beside them (algorithms, KDF, dates).
     assert set(doc) == contract | {"keyring", "created", "algorithms", "kdf", "bundle_seq"}
     assert doc["master_key_id"] == m.ring.master_key_id
     assert doc["signing_key_id"] == m.ring.signing.id

@@ -1,5 +1,5 @@
 """embassy.toml: every mistake is refused by the real CLI with exit 2 and one line naming the file,
-the key and the fix; defaults and relative paths are applied as CONTRACT.md says."""
+the key and the fix; defaults and relative paths are applied as docs/config.md says."""
 
 from __future__ import annotations
 

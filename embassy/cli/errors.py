@@ -1,4 +1,4 @@
-"""Exit codes of the `embassy` command (CONTRACT.md) and the mapping of errors onto them."""
+"""Exit codes of the `embassy` command (docs/commands.md) and the mapping of errors onto them."""
 
 from keys import KeyringError
 from replication.errors import (

@@ -19,7 +19,7 @@ from multidict import CIMultiDict, CIMultiDictProxy
 MAX_ENTRIES = 4096
 GZIP_MIN = 256
 
-# Every response carries these (CONTRACT.md, issue 4). Cached responses are built with them so the
+# Every response carries these (docs/web.md). Cached responses are built with them so the
 # middleware need not touch their headers on the hot path; it adds them to every other response.
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
 SECURITY_HEADERS = {

@@ -1,4 +1,4 @@
-"""Every URL of the site (CONTRACT.md, "Public URLs"), in one table."""
+"""Every URL of the site (docs/web.md, "Public URLs"), in one table."""
 
 from aiohttp import web
 
