@@ -34,7 +34,7 @@ from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_
 from replication.errors import IntegrityError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.layout import pack_key, packs_prefix
-from replication.locks import DEFAULT_TTL, LockSet, acquire
+from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
@@ -213,7 +213,9 @@ class BackupRound:
 
         await asyncio.gather(*(one(s) for s in self.slots))
         alive = [s.store for s in self.alive()]
-        self.locks, busy = await acquire(alive, "backup", self.options.lock_wait, self.options.lock_ttl)
+        self.locks, busy = await acquire(
+            alive, "backup", self.options.lock_wait, self.options.lock_ttl, auth=LockAuth.for_ring(self.ring)
+        )
         for slot in self.slots:
             if slot.store.name in busy:
                 self._fail(slot, busy[slot.store.name])

@@ -23,15 +23,19 @@ lost it for good: :meth:`StoreLock.ensure_held` then raises :class:`LockLostErro
 be written or deleted on the strength of that lock. Expiry times are compared with the reader's
 clock, so the machines' clocks must agree to well within ``ttl`` (NTP does).
 
-Locks are not authenticated: whoever can write to a store can also delete from it (or, under
-Object Lock, can do neither to what counts); a forged lock only delays a backup or a prune.
+Authentication: a store abroad may plant lock objects of its own, so a lock counts only when its
+body is the mission's (``replication/lock_body.py``: MACed under a key derived from the master
+key, naming the same kind, expiry and token as the object's name, and the store it was written to)
+and its expiry is within the lock lifetime. Any other lock object is reported (a warning naming
+the store and the object, and :attr:`LockSet.ignored`) and holds nothing. Only live locks that
+would conflict are read, at most :data:`MAX_LOCK_BYTES` each, once per acquisition.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
+import logging
 import os
 import random
 import re
@@ -40,16 +44,29 @@ import socket
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
 
-from replication.errors import LockLostError, ObjectLockedError, StoreBusyError, StoreError
+from replication.errors import LockLostError, ObjectLockedError, ObjectNotFoundError, StoreBusyError, StoreError
 from replication.layout import LOCKS_PREFIX
+from replication.lock_body import (
+    KEY_TIME,
+    MAX_LIFETIME,
+    MAX_LOCK_BYTES,
+    Holder,
+    LockAuth,
+    LockKind,
+    check_body,
+    encode_body,
+    impossible_expiry,
+    key_time,
+    oversized,
+)
 from replication.stores import Store
 
-LockKind = Literal["backup", "prune"]
-DEFAULT_TTL = timedelta(minutes=10)
+__all__ = ["DEFAULT_TTL", "MAX_LOCK_BYTES", "IgnoredLock", "LockAuth", "LockSet", "acquire", "list_locks", "lock_key"]
+
+log = logging.getLogger("replication.locks")
+DEFAULT_TTL = MAX_LIFETIME
 _KEY_RE = re.compile(r"^locks/(backup|prune)-(\d{8}T\d{6}\.\d{6}Z)-([0-9a-f]{16})$")
-_TIME = "%Y%m%dT%H%M%S.%fZ"
 
 
 def _now() -> datetime:
@@ -62,26 +79,36 @@ class LockObject:
     kind: LockKind
     expires: datetime
     token: str
+    size: int = 0  # as the listing says
 
     def live(self, now: datetime | None = None) -> bool:
         return self.expires > (now or _now())
 
 
+@dataclass(frozen=True, slots=True)
+class IgnoredLock:
+    """A lock object that holds nothing: not the mission's, or not possible. A finding against ``store``."""
+
+    store: str
+    key: str
+    reason: str
+
+
 def lock_key(kind: LockKind, expires: datetime, token: str) -> str:
-    return f"{LOCKS_PREFIX}{kind}-{expires.astimezone(UTC).strftime(_TIME)}-{token}"
+    return f"{LOCKS_PREFIX}{kind}-{key_time(expires)}-{token}"
 
 
-def parse_lock_key(key: str) -> LockObject | None:
+def parse_lock_key(key: str, size: int = 0) -> LockObject | None:
     m = _KEY_RE.match(key)
     if m is None:
         return None
     kind: LockKind = "backup" if m.group(1) == "backup" else "prune"
-    return LockObject(key, kind, datetime.strptime(m.group(2), _TIME).replace(tzinfo=UTC), m.group(3))
+    return LockObject(key, kind, datetime.strptime(m.group(2), KEY_TIME).replace(tzinfo=UTC), m.group(3), size)
 
 
 async def list_locks(store: Store) -> list[LockObject]:
-    """Every lock object in the store, live or expired."""
-    found = (parse_lock_key(info.key) for info in await store.list_objects(LOCKS_PREFIX))
+    """Every lock object in the store by its name, live or expired, real or not."""
+    found = (parse_lock_key(info.key, info.size) for info in await store.list_objects(LOCKS_PREFIX))
     return [lock for lock in found if lock is not None]
 
 
@@ -89,24 +116,62 @@ def conflicts(kind: LockKind, other: LockKind) -> bool:
     return kind == "prune" or other == "prune"
 
 
-async def describe(store: Store, lock: LockObject) -> str:
-    """Who holds ``lock``, for an error message (best effort: the body is only a courtesy)."""
-    who = ""
-    with contextlib.suppress(StoreError, ValueError, TypeError, KeyError):
-        body = json.loads(await store.get(lock.key))
-        who = f" by {body['host']} (pid {body['pid']}, since {body['started']})"
-    return f"a {lock.kind}{who} holds a lock until {lock.expires:%Y-%m-%d %H:%M:%S} UTC"
+def describe(lock: LockObject, holder: Holder) -> str:
+    """Who holds ``lock``, for the message of a command that waited for it."""
+    return f"a {lock.kind} by {holder.describe()} holds a lock until {lock.expires:%Y-%m-%d %H:%M:%S} UTC"
+
+
+class LockReader:
+    """Decides which lock objects in a store are real, reading each candidate once (per acquisition).
+
+    The name alone rules out an impossible expiry or an oversized body; otherwise the body is read
+    (at most :data:`MAX_LOCK_BYTES`) and checked. A lock object gone before it could be read was
+    released meanwhile and holds nothing. A failure to read raises :class:`StoreError`, as a
+    failed listing does."""
+
+    def __init__(self, auth: LockAuth) -> None:
+        self.auth = auth
+        self.holders: dict[tuple[str, str], Holder | None] = {}
+        self.ignored: list[IgnoredLock] = []
+
+    async def holder(self, store: Store, lock: LockObject, now: datetime) -> Holder | None:
+        seen = (store.name, lock.key)
+        if seen not in self.holders:
+            verdict = await self._check(store, lock, now)
+            if isinstance(verdict, str):
+                self._ignore(store.name, lock.key, verdict)
+                self.holders[seen] = None
+            else:
+                self.holders[seen] = verdict
+        return self.holders[seen]
+
+    async def _check(self, store: Store, lock: LockObject, now: datetime) -> Holder | str | None:
+        reason = impossible_expiry(lock.expires, now) or oversized(lock.size)
+        if reason is not None:
+            return reason
+        try:
+            data = await store.get_range(lock.key, 0, MAX_LOCK_BYTES + 1)
+        except ObjectNotFoundError:
+            return None
+        if len(data) > MAX_LOCK_BYTES:
+            return f"its body is more than a lock's {MAX_LOCK_BYTES} bytes"
+        return check_body(data, self.auth, lock.kind, lock.expires, lock.token, store.name)
+
+    def _ignore(self, store: str, key: str, reason: str) -> None:
+        self.ignored.append(IgnoredLock(store, key, reason))
+        log.warning("store %s: ignored lock %s: %s", store, key, reason)
 
 
 class StoreLock:
     """One lock this process holds in one store."""
 
-    def __init__(self, store: Store, kind: LockKind, ttl: timedelta, body: bytes) -> None:
+    def __init__(self, store: Store, kind: LockKind, ttl: timedelta, auth: LockAuth, holder: Holder) -> None:
         self.store = store
         self.kind = kind
         self.ttl = ttl
         self.token = secrets.token_hex(8)
-        self._body = body
+        self._auth = auth
+        self._holder = holder
         self.key: str | None = None
         self._version: str | None = None
         self.expires = _now()
@@ -116,7 +181,8 @@ class StoreLock:
         """Write the lock with a fresh expiry, then remove the object it replaces."""
         expires = _now() + self.ttl
         key = lock_key(self.kind, expires, self.token)
-        version = await self.store.put(key, self._body)
+        body = encode_body(self._auth, self.kind, expires, self.token, self.store.name, self._holder)
+        version = await self.store.put(key, body)
         old, old_version = self.key, self._version
         self.key, self._version, self.expires = key, version, expires
         if old is not None and (old, old_version) != (key, version):
@@ -156,8 +222,11 @@ class LockSet:
     """The locks this process holds, one per store, refreshed in the background until released."""
 
     def __init__(self, ttl: timedelta = DEFAULT_TTL) -> None:
+        if not timedelta(0) < ttl <= MAX_LIFETIME:
+            raise ValueError(f"a lock lives at most {MAX_LIFETIME}, not {ttl}")
         self.ttl = ttl
         self.locks: dict[str, StoreLock] = {}
+        self.ignored: list[IgnoredLock] = []  # lock objects seen while acquiring that held nothing
         self._task: asyncio.Task[None] | None = None
 
     def ensure_held(self, store: str) -> None:
@@ -187,42 +256,43 @@ class LockSet:
         await asyncio.gather(*(lock.release() for lock in locks))
 
 
-def _holder_body(kind: LockKind) -> bytes:
-    doc = {"kind": kind, "host": socket.gethostname(), "pid": os.getpid(), "started": _now().isoformat()}
-    return json.dumps(doc, sort_keys=True).encode()
-
-
 async def acquire(
-    stores: Iterable[Store], kind: LockKind, wait: timedelta, ttl: timedelta = DEFAULT_TTL
+    stores: Iterable[Store], kind: LockKind, wait: timedelta, ttl: timedelta = DEFAULT_TTL, *, auth: LockAuth
 ) -> tuple[LockSet, dict[str, StoreError]]:
     """Lock every store that can be locked; returns the held locks and, per other store, why not.
 
     A store that fails (down, refused) is reported at once; a store where a conflicting lock is
-    live is retried until ``wait`` has passed, then reported busy. See the module docstring.
+    live is retried until ``wait`` has passed, then reported busy. Lock objects that are not the
+    mission's are ignored and listed in the result's ``ignored``. See the module docstring.
     """
     held = LockSet(ttl)
     failed: dict[str, StoreError] = {}
-    body = _holder_body(kind)
+    holder = Holder(socket.gethostname(), os.getpid(), _now().isoformat())
+    reader = LockReader(auth)
     pending = list(stores)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait.total_seconds()
     got: list[StoreLock] = []
 
-    async def attempt(store: Store) -> tuple[StoreLock, list[LockObject]]:
-        lock = StoreLock(store, kind, ttl, body)
+    async def attempt(store: Store) -> tuple[StoreLock, list[tuple[LockObject, Holder]]]:
+        lock = StoreLock(store, kind, ttl, auth, holder)
         await lock.write()
         try:
             now = _now()
             others = [o for o in await list_locks(store) if o.key != lock.key and o.live(now)]
+            real = []
+            for other in others:
+                if conflicts(kind, other.kind) and (who := await reader.holder(store, other, now)) is not None:
+                    real.append((other, who))
         except BaseException:
             await lock.release()
             raise
-        return lock, [o for o in others if conflicts(kind, o.kind)]
+        return lock, real
 
     while pending:
         outcomes = await asyncio.gather(*(attempt(s) for s in pending), return_exceptions=True)
         got = []
-        busy: dict[str, tuple[Store, LockObject]] = {}
+        busy: dict[str, tuple[LockObject, Holder]] = {}
         for store, outcome in zip(pending, outcomes, strict=True):
             if isinstance(outcome, StoreError):
                 failed[store.name] = outcome
@@ -233,7 +303,7 @@ async def acquire(
                 lock, conflicting = outcome
                 got.append(lock)
                 if conflicting:
-                    busy[store.name] = (store, conflicting[0])
+                    busy[store.name] = conflicting[0]
         pending = [s for s in pending if s.name not in failed]
         if not busy:
             break
@@ -242,9 +312,9 @@ async def acquire(
                 if lock.store.name in busy:
                     await lock.release()
             got = [lock for lock in got if lock.store.name not in busy]
-            for name, (store, other) in busy.items():
+            for name, (other, who) in busy.items():
                 failed[name] = StoreBusyError(
-                    name, f"busy: {await describe(store, other)}; waited {wait.total_seconds():.0f} s"
+                    name, f"busy: {describe(other, who)}; waited {wait.total_seconds():.0f} s"
                 )
             break
         await asyncio.gather(*(lock.release() for lock in got))
@@ -254,6 +324,7 @@ async def acquire(
         await asyncio.sleep(pause)
     for lock in got:
         held.locks[lock.store.name] = lock
+    held.ignored = reader.ignored
     held.start()
     return held, failed
 

@@ -37,7 +37,7 @@ from replication.fetch import fetch_verified
 from replication.forget import ForgetRecord, encode_record, forgotten_key, load_forgotten
 from replication.holdings import Holdings, Stored, survey
 from replication.keep import apply_keep
-from replication.locks import DEFAULT_TTL, LockSet, acquire, remove_expired
+from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire, remove_expired
 from replication.manifest import Manifest
 from replication.prune_report import PruneResult, RegistryReport, StoreReport
 from replication.retention import RetentionMemory, retain_until
@@ -140,7 +140,9 @@ class Pruner:
         reachable = [s for s in self.stores if self.reports[s.name].error is None]
         if self.options.dry_run:
             return reachable
-        self.locks, failed = await acquire(reachable, "prune", self.options.lock_wait, self.options.lock_ttl)
+        self.locks, failed = await acquire(
+            reachable, "prune", self.options.lock_wait, self.options.lock_ttl, auth=LockAuth.for_ring(self.ring)
+        )
         for name, error in failed.items():
             self.reports[name].error = str(error)
         held = [s for s in reachable if s.name in self.locks.locks]

@@ -23,7 +23,7 @@ from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFound
 from replication.fetch import fetch_verified
 from replication.fsutil import atomic_write
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, id_in_key, parse_snapshot_key
-from replication.locks import acquire
+from replication.locks import LockAuth, acquire
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, ensure_repository, repo_mac_key
 from replication.retention import RetentionMemory, retain_until
@@ -83,7 +83,7 @@ class Repairer:
 
     async def run(self) -> tuple[dict[str, RepairResult], VerifyReport]:
         # A shared lock, as a backup holds: a prune must not delete what is being copied back.
-        locks, busy = await acquire(self.stores, "backup", timedelta(minutes=10))
+        locks, busy = await acquire(self.stores, "backup", timedelta(minutes=10), auth=LockAuth.for_ring(self.ring))
         try:
             return await self._run(busy)
         finally:

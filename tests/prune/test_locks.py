@@ -17,13 +17,14 @@ from dev_stores import DevStore
 from keys import Keyring
 from replication.backup import BackupRound
 from replication.errors import LockLostError, StoreBusyError
-from replication.locks import acquire, list_locks, remove_expired
+from replication.locks import LockAuth, acquire, list_locks, remove_expired
 from replication.spec import RegistrySpec, S3Credentials, StoreSpec
 from replication.stores import RetryPolicy, Store
 from replication.stores.s3 import S3Backend
 
 QUICK = RetryPolicy(attempts=3, max_seconds=10, initial_wait=0.01, max_wait=0.05)
 NOW = timedelta(0)
+AUTH = LockAuth.for_ring(Keyring.create([]))
 
 
 @pytest.fixture
@@ -43,11 +44,11 @@ async def store(seaweed: list[DevStore]) -> AsyncIterator[Store]:
 
 
 async def test_backups_share_a_store_and_a_prune_has_it_alone(store: Store) -> None:
-    first, failed = await acquire([store], "backup", NOW)
-    second, failed2 = await acquire([store], "backup", NOW)
+    first, failed = await acquire([store], "backup", NOW, auth=AUTH)
+    second, failed2 = await acquire([store], "backup", NOW, auth=AUTH)
     assert not failed and not failed2 and set(first.locks) == set(second.locks) == {"lk"}
 
-    _, busy = await acquire([store], "prune", NOW)
+    _, busy = await acquire([store], "prune", NOW, auth=AUTH)
     error = busy["lk"]
     assert isinstance(error, StoreBusyError)
     assert str(error).startswith(f"store lk: busy: a backup by {socket.gethostname()} (pid {os.getpid()}, since ")
@@ -59,14 +60,14 @@ async def test_backups_share_a_store_and_a_prune_has_it_alone(store: Store) -> N
     release_later = asyncio.create_task(asyncio.sleep(1.0))
     release_later.add_done_callback(lambda _: asyncio.ensure_future(second.release()))
     started = time.monotonic()
-    pruning, failed = await acquire([store], "prune", timedelta(seconds=20))
+    pruning, failed = await acquire([store], "prune", timedelta(seconds=20), auth=AUTH)
     assert not failed and set(pruning.locks) == {"lk"}
     assert time.monotonic() - started >= 1.0
 
     # ... and then a backup has to wait for it.
-    _, busy = await acquire([store], "backup", NOW)
+    _, busy = await acquire([store], "backup", NOW, auth=AUTH)
     assert str(busy["lk"]).startswith("store lk: busy: a prune by ")
-    _, busy = await acquire([store], "prune", NOW)
+    _, busy = await acquire([store], "prune", NOW, auth=AUTH)
     assert str(busy["lk"]).startswith("store lk: busy: a prune by ")
     pruning.ensure_held("lk")
     await pruning.release()
@@ -75,7 +76,7 @@ async def test_backups_share_a_store_and_a_prune_has_it_alone(store: Store) -> N
 
 async def test_expired_locks_hold_nothing_and_are_tidied(store: Store) -> None:
     await store.put("locks/backup-20200101T000000.000000Z-0123456789abcdef", b"{}")  # a holder that crashed in 2020
-    pruning, failed = await acquire([store], "prune", NOW)
+    pruning, failed = await acquire([store], "prune", NOW, auth=AUTH)
     assert not failed
     assert await remove_expired(store) == 1
     assert [lock.kind for lock in await list_locks(store)] == ["prune"]
@@ -84,7 +85,7 @@ async def test_expired_locks_hold_nothing_and_are_tidied(store: Store) -> None:
 
 async def test_a_lock_refreshed_in_time_holds_and_one_that_lapsed_is_lost(store: Store) -> None:
     ttl = timedelta(seconds=1.5)
-    held, failed = await acquire([store], "backup", NOW, ttl=ttl)
+    held, failed = await acquire([store], "backup", NOW, ttl=ttl, auth=AUTH)
     assert not failed
     first_key = held.locks["lk"].key
     await asyncio.sleep(2.0)  # past the first expiry: the background refresh (every 0.5 s) kept it
