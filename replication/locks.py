@@ -6,7 +6,7 @@ exclusive (no backup and no other prune in that store meanwhile). A lock is the 
     locks/<kind>-<expires, 20261127T082146.123456Z>-<16 hex token>
 
 written without retention; its name says until when it holds, so one listing shows who holds what.
-The body (JSON: kind, host, pid, started) only explains a conflict to the operator.
+Its body (``replication/lock_body.py``) proves the mission wrote it and names who holds it.
 
 Taking locks: write ours in every store, then list ``locks/`` in every store. If any store shows a
 live lock that conflicts with ours, remove ours from every store, wait a random moment and try
@@ -17,7 +17,7 @@ never each hold half of the stores and wait for each other. At the deadline, a p
 stores it could take and reports the others as busy (:class:`StoreBusyError`).
 
 Expiry: a holder rewrites its lock with a later expiry every ``ttl / 3`` (new object first, then
-the old one removed). A crashed holder's lock expires after at most ``ttl``. A holder that comes to
+the old one removed). A crashed holder's lock expires after at most ``ttl`` (10 minutes at most). A holder that comes to
 refresh its lock and finds it already expired (a stalled process, a store it could not reach) has
 lost it for good: :meth:`StoreLock.ensure_held` then raises :class:`LockLostError`, and nothing may
 be written or deleted on the strength of that lock. Expiry times are compared with the reader's
