@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from embassy.child_env import minimal_environment
 from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
@@ -24,6 +25,7 @@ NAME_RE = re.compile(r"^[a-z0-9-]+$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -194,7 +196,7 @@ class _Parser:
             raise self.fail("[mission]", 'missing required section; add [mission] with name = "..."')
         mission = self.mission(self.table(raw["mission"], "mission"))
         server = self.server(self.table(raw.get("server", {}), "server"))
-        registries = self.registries(raw.get("registries", []))
+        registries = self.registries(raw.get("registries", []), self.secret_variables(raw, server))
         stores = self.stores(raw.get("stores"))
         replication = self.replication(self.table(raw.get("replication", {}), "replication"), mission, stores)
         return Config(self.path, mission, server, registries, stores, replication)
@@ -247,7 +249,7 @@ class _Parser:
                     f"{w}.trusted_proxies", f'{p!r} is not an IP address or network like "10.0.0.0/8"'
                 ) from e
         token_env = self.get(t, "metrics_token_env", w, str, None)
-        if token_env is not None and not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", token_env):
+        if token_env is not None and not ENV_NAME_RE.match(token_env):
             raise self.fail(f"{w}.metrics_token_env", f"{token_env!r} is not an environment variable name")
         return ServerConfig(host, port, public_url, tuple(proxies), token_env)
 
@@ -256,12 +258,47 @@ class _Parser:
             raise self.fail(key, f"must be written as [[{key}]] tables, not {_type_name(value)}")
         return value
 
-    def registries(self, value: Any) -> tuple[RegistrySpec, ...]:
+    def secret_variables(self, raw: Mapping[str, Any], server: ServerConfig) -> dict[str, str]:
+        """Variables that hold the mission's secrets, each with what it holds (for refusing them in ``env``)."""
+        secrets: dict[str, str] = {}
+        if server.metrics_token_env:
+            secrets[server.metrics_token_env] = "the metrics token (server.metrics_token_env)"
+        stores = raw.get("stores")
+        for i, t in enumerate(stores if isinstance(stores, list) else []):
+            if isinstance(t, dict):
+                for key in ("access_key_env", "secret_key_env"):
+                    if isinstance(t.get(key), str):
+                        secrets[t[key]] = f"a store's credential (stores[{i}].{key})"
+        return secrets
+
+    def registry_env(self, t: Mapping[str, Any], w: str, secrets: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        """The whole environment of a dump command: the minimal base and the variables ``env`` names."""
+        names = self.str_list(t, "env", w, [])
+        for i, name in enumerate(names):
+            if not ENV_NAME_RE.match(name):
+                # The entry is not echoed: a value (a password) may have been written in place of a name.
+                raise self.fail(
+                    f"{w}.env",
+                    f'entry {i + 1} is not an environment variable name; write names like "PGPASSWORD", never values',
+                )
+            if name.startswith("EMBASSY_"):
+                raise self.fail(
+                    f"{w}.env",
+                    f"{name} is embassy's own variable (it may hold the keyring passphrase) and is never passed to "
+                    "a dump command; remove it",
+                )
+            if name in secrets:
+                raise self.fail(
+                    f"{w}.env", f"{name} holds {secrets[name]} and is never passed to a dump command; remove it"
+                )
+        return tuple(minimal_environment(self.environ, names).items())
+
+    def registries(self, value: Any, secrets: Mapping[str, str]) -> tuple[RegistrySpec, ...]:
         out: list[RegistrySpec] = []
         seen: set[str] = set()
         for i, t in enumerate(self.array_of_tables(value, "registries")):
             w = f"registries[{i}]"
-            self.known_keys(t, {"name", "kind", "path", "command"}, w)
+            self.known_keys(t, {"name", "kind", "path", "command", "env"}, w)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "population"'), f"{w}.name")
             w = f"registries[{i}] ({name})"
             if name in seen:
@@ -278,12 +315,14 @@ class _Parser:
                 )
                 if not command or not command[0]:
                     raise self.fail(f"{w}.command", 'must name the program to run, e.g. ["pg_dump", "db"]')
-                out.append(RegistrySpec(name, "command", None, tuple(command)))
+                out.append(RegistrySpec(name, "command", None, tuple(command), self.registry_env(t, w, secrets)))
             else:
                 if "command" in t:
                     raise self.fail(
                         f"{w}.command", f"only command registries run a command; a {kind} registry takes path"
                     )
+                if "env" in t:
+                    raise self.fail(f"{w}.env", "only a command registry's command gets variables; remove it here")
                 path = self.get(t, "path", w, str, required_hint=f"; the {kind} registry's location")
                 if not path:
                     raise self.fail(f"{w}.path", "must not be empty")
@@ -354,7 +393,7 @@ class _Parser:
                     str,
                     required_hint=f"; the name of the environment variable holding the {key[:-4].replace('_', ' ')}",
                 )
-                if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", env):
+                if not ENV_NAME_RE.match(env):
                     # The value is not echoed: someone may have pasted the secret itself here.
                     raise self.fail(
                         f"{w}.{key}",

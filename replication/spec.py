@@ -18,6 +18,8 @@ class RegistrySpec:
     kind: RegistryKind
     path: Path | None = None
     command: tuple[str, ...] = ()
+    # command: the whole environment the dump command runs with (nothing else is inherited)
+    environment: tuple[tuple[str, str], ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True, slots=True)

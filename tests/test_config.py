@@ -20,6 +20,7 @@ S3_LU = (
     'jurisdiction = "LU"\naccess_key_env = "LU_ACCESS_KEY_FOR_TEST"\nsecret_key_env = "LU_SECRET_KEY_FOR_TEST"\n'
 )
 REG = '[[registries]]\nname = "population"\nkind = "directory"\npath = "regs/pop"\n'
+DUMP = '[[registries]]\nname = "civil"\nkind = "command"\ncommand = ["pg_dump", "civil"]\n'
 
 # name -> (config text, substrings the one error line must hold: the key and the fix)
 MISTAKES: dict[str, tuple[str, list[str]]] = {
@@ -147,6 +148,26 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
         ["replication.keep.dayly: unknown key", "did you mean 'daily'?"],
     ),
     "invalid TOML": (MISSION + "[[stores]\nname = 'lu'\n", ["not valid TOML", "line 4"]),
+    "dump command given a store's secret": (
+        MISSION + DUMP + 'env = ["PGPASSWORD", "LU_SECRET_KEY_FOR_TEST"]\n' + S3_LU,
+        [
+            "registries[0] (civil).env",
+            "LU_SECRET_KEY_FOR_TEST holds a store's credential (stores[0].secret_key_env)",
+            "never passed to a dump command; remove it",
+        ],
+    ),
+    "dump command given the passphrase": (
+        MISSION + DUMP + 'env = ["EMBASSY_PASSPHRASE"]\n' + FS_LU,
+        ["registries[0] (civil).env", "EMBASSY_PASSPHRASE is embassy's own variable", "remove it"],
+    ),
+    "dump command given a value for a name": (
+        MISSION + DUMP + 'env = ["PGPASSWORD", "PGPASSWORD=hunter2-secret"]\n' + FS_LU,
+        ["registries[0] (civil).env", "entry 2 is not an environment variable name", 'names like "PGPASSWORD"'],
+    ),
+    "env on a directory registry": (
+        MISSION + REG + 'env = ["PGPASSWORD"]\n' + FS_LU,
+        ["registries[0] (population).env", "only a command registry's command gets variables"],
+    ),
 }
 
 
@@ -190,6 +211,7 @@ def test_mistake_is_one_line_naming_file_key_and_fix(name: str, mistake_results:
 def test_credential_value_is_not_echoed(mistake_results: dict[str, CliResult]) -> None:
     result = mistake_results["s3 credential written in place of the variable name"]
     assert "wJalrXUtnFEMI" not in result.err
+    assert "hunter2" not in mistake_results["dump command given a value for a name"].err
 
 
 def test_missing_config_file_says_how_to_get_one(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ def make_reader(spec: RegistrySpec, scratch: Path) -> RegistryReader:
     if spec.kind == "sqlite" and spec.path is not None:
         return SqliteReader(spec.path, scratch)
     if spec.kind == "command" and spec.command:
-        return CommandReader(spec.name, spec.command)
+        return CommandReader(spec.name, spec.command, dict(spec.environment))
     raise RegistryReadError(f"registry {spec.name}: incomplete {spec.kind} registry")
 
 

@@ -3,6 +3,10 @@
 The output is streamed and chunked as it comes, never held whole. A non-zero exit fails the
 registry's snapshot with the command's last lines of stderr; the partial output is never stored
 as a snapshot.
+
+The command runs with exactly the environment it is given (the config builds it: a minimal base
+plus the variables the registry names) and inherits nothing from this process, which holds the
+keyring passphrase and the stores' secrets in its own.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -23,9 +27,10 @@ CDC = Chunking("cdc", 1 << 20)
 class CommandReader:
     chunking = CDC
 
-    def __init__(self, registry: str, command: tuple[str, ...]) -> None:
+    def __init__(self, registry: str, command: tuple[str, ...], environment: Mapping[str, str]) -> None:
         self.registry = registry
         self.command = command
+        self._environment = dict(environment)
         self._proc: subprocess.Popen[bytes] | None = None
 
     def scan(self) -> list[ScanItem]:
@@ -35,7 +40,9 @@ class CommandReader:
     def open(self, item: ScanItem) -> Iterator[tuple[BinaryIO, ScanItem]]:
         with tempfile.TemporaryFile() as err:
             try:
-                proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+                proc = subprocess.Popen(
+                    self.command, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=self._environment
+                )
             except OSError as e:
                 raise RegistryReadError(f"registry {self.registry}: cannot run {self.command[0]}: {e.strerror}") from e
             self._proc = proc
