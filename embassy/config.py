@@ -12,7 +12,7 @@ import os
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -80,6 +80,16 @@ class Config:
     @property
     def keyring_path(self) -> Path:
         return self.mission.data_dir / "keyring"
+
+    def without_secrets(self) -> "Config":
+        """This config without the values of secret variables (store credentials, dump commands'
+        environments): what a process that answers the internet may hold. A new secret field in
+        the config must be dropped here too."""
+        return replace(
+            self,
+            stores=tuple(replace(s, credentials=None) for s in self.stores),
+            registries=tuple(replace(r, environment=()) for r in self.registries),
+        )
 
     def counts_for_quorum(self, store: StoreSpec) -> bool:
         """Stores in the home jurisdiction are welcome copies but not a data embassy."""

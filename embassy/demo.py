@@ -106,7 +106,8 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
                     repo.put_page_text(
                         p["slug"], lang, TextInput(t["title"], t["summary"], t["body"]), p.get("updated")
                     )
-        signer = Signer(config.mission.name, ring.signing_key(), ring.signing.id)
+        keys = ring.serving_keys()  # statements are signed with the statement key, never the snapshot key
+        signer = Signer(config.mission.name, keys.statement_signing_key(), keys.statement_key_id)
         for n in news:
             if repo.has_news(n["slug"]):
                 continue

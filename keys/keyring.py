@@ -1,9 +1,11 @@
 """The keyring: the master key and every key wrapped by it, sealed with a passphrase.
 
-Layout of the plaintext (canonical JSON, see :meth:`Keyring.to_json`): the master key, the signing
-and inbox key pairs with their private halves wrapped by the master key's key-encryption key, and per
-registry a chunk-id key (stable for the registry's life, so dedup survives key rotation) and its data
-keys (one active, any number retired, all still able to decrypt what they encrypted).
+Layout of the plaintext (canonical JSON, see :meth:`Keyring._public_body`): the master key, the
+snapshot-signing and inbox key pairs with their private halves wrapped by the master key's
+key-encryption key, the statement-signing keys (``keys/statement_keys.py``: the current one wrapped
+likewise, earlier ones as public halves with their validity), and per registry a chunk-id key
+(stable for the registry's life, so dedup survives key rotation) and its data keys (one active, any
+number retired, all still able to decrypt what they encrypted).
 
 The sealed file is JSON ``{"header": ..., "ciphertext": ...}``: the header names the KDF with its
 parameters and salt and the AEAD nonce, and is itself the associated data, so editing any of it (or
@@ -27,6 +29,7 @@ from keys.derive import MASTER_KEY_BYTES, master_key_id, public_key_id, subkey
 from keys.encoding import b64d, b64e, canonical_json
 from keys.errors import BundleError, UnknownKeyError, WrongPassphraseError
 from keys.kdf import SALT_BYTES, KdfParams
+from keys.statement_keys import ServingKeys, StatementKey, check_history, new_statement_key, with_new_key, wrap_label
 from keys.wrap import unwrap, wrap
 
 KEYRING_FORMAT = "embassy-keyring"
@@ -149,6 +152,12 @@ class Keyring:
     custody: Custody | None = None
     # Bumped whenever anything a fresh machine needs changes, so stores get a new key bundle.
     bundle_seq: int = 1
+    # Statement-signing keys, the current one last. Empty in a keyring made before they existed,
+    # whose statements the snapshot-signing key signed (see with_statement_key).
+    statement_keys: tuple[StatementKey, ...] = ()
+
+    def __post_init__(self) -> None:
+        check_history(self.statement_keys)
 
     # -- creation and derived values -------------------------------------------------------------
 
@@ -168,6 +177,7 @@ class Keyring:
             created=now,
             signing=PublicKey(sign_id, "ed25519", sign_pub, now, wrap(kek, bytes(signing), f"signing:{sign_id}")),
             inbox=PublicKey(inbox_id, "x25519", inbox_pub, now, wrap(kek, bytes(inbox), f"inbox:{inbox_id}")),
+            statement_keys=(new_statement_key(kek, now),),
         )
         return ring.with_registries(registries)
 
@@ -220,6 +230,47 @@ class Keyring:
     def with_custody(self, custody: Custody) -> "Keyring":
         return replace(self, custody=custody, bundle_seq=self.bundle_seq + 1)
 
+    # -- statement-signing keys ------------------------------------------------------------------
+
+    @property
+    def statement(self) -> StatementKey | None:
+        """The current statement-signing key; None in a keyring made before they existed."""
+        current = [k for k in self.statement_keys if k.current]
+        return current[0] if current else None
+
+    def with_statement_key(self) -> "Keyring":
+        """This keyring with a current statement key: itself when it has one, else migrated.
+
+        Migrating lists the snapshot-signing key, which signed the statements published so far,
+        as an earlier statement key valid until now, and makes a new current key."""
+        return self if self.statement is not None else self.with_new_statement_key()
+
+    def with_new_statement_key(self) -> "Keyring":
+        """A new current statement key; the current one is retired now and its private half dropped."""
+        legacy = StatementKey(self.signing.id, self.signing.public, self.signing.created)
+        keys = with_new_key(self.statement_keys, self._kek, utc_now(), legacy)
+        return replace(self, statement_keys=keys, bundle_seq=self.bundle_seq + 1)
+
+    def statement_verification_keys(self) -> tuple[StatementKey, ...]:
+        """Every key that has signed statements, public halves only, with their validity."""
+        if not self.statement_keys:  # not migrated yet: the snapshot key signs statements
+            return (StatementKey(self.signing.id, self.signing.public, self.signing.created),)
+        return tuple(k.public_only() for k in self.statement_keys)
+
+    def serving_keys(self) -> ServingKeys:
+        """What a serving worker may hold; raises :class:`UnknownKeyError` without a statement key."""
+        current = self.statement
+        if current is None:
+            raise UnknownKeyError("the keyring has no statement-signing key yet")
+        return ServingKeys(
+            statement_seed=bytes(self.statement_signing_key()),
+            statement_key_id=current.id,
+            statement_keys=self.statement_verification_keys(),
+            inbox_key_id=self.inbox.id,
+            inbox_public=self.inbox.public,
+            inbox_created=self.inbox.created,
+        )
+
     # -- unwrapping ------------------------------------------------------------------------------
 
     def data_key(self, registry: str, key_id: str) -> bytes:
@@ -241,10 +292,18 @@ class Keyring:
     def inbox_key(self) -> PrivateKey:
         return PrivateKey(unwrap(self._kek, self.inbox.wrapped_private, f"inbox:{self.inbox.id}"))
 
+    def statement_signing_key(self) -> SigningKey:
+        current = self.statement
+        if current is None or current.wrapped_private is None:
+            raise UnknownKeyError("the keyring has no statement-signing key yet")
+        return SigningKey(unwrap(self._kek, current.wrapped_private, wrap_label(current.id)))
+
     def check_all_keys(self) -> None:
         """Unwrap every key once: proves the wrapped values belong to this master key."""
         self.signing_key()
         self.inbox_key()
+        if self.statement is not None:
+            self.statement_signing_key()
         for reg in self.registries:
             self.id_key(reg.registry)
             for key in reg.data_keys:
@@ -262,6 +321,7 @@ class Keyring:
             "registries": [r.to_json() for r in self.registries],
             "custody": self.custody.to_json() if self.custody else None,
             "bundle_seq": self.bundle_seq,
+            "statement_keys": [k.to_json() for k in self.statement_keys],
         }
 
     @classmethod
@@ -274,6 +334,7 @@ class Keyring:
             registries=tuple(RegistryKeys.from_json(r) for r in body["registries"]),
             custody=Custody.from_json(body.get("custody")),
             bundle_seq=int(body["bundle_seq"]),
+            statement_keys=tuple(StatementKey.from_json(k) for k in body.get("statement_keys", [])),
         )
 
     def seal(self, passphrase: bytes, params: KdfParams | None = None) -> bytes:

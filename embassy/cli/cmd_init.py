@@ -36,7 +36,7 @@ def run(ctx: Context) -> int:
         passphrase = ctx.passphrase(new=True)
         ring = Keyring.create(names)
         created = True
-    updated = ring.with_registries(names)
+    updated = ring.with_registries(names).with_statement_key()  # a keyring from before statement keys gets one
     if created or updated is not ring:
         ctx.save_keyring(updated, passphrase)
         ring = updated

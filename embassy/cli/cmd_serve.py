@@ -3,11 +3,13 @@
 import logging
 import os
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from embassy.cli.context import Context
 from embassy.cli.errors import USAGE, CliError
+from keys import Keyring
+
+log = logging.getLogger("embassy.serve")
 
 
 def register(sub: Any, common: Any) -> None:
@@ -19,9 +21,10 @@ def register(sub: Any, common: Any) -> None:
 
 
 def run(ctx: Context) -> int:
+    from embassy.child_env import minimal_environment
     from embassy.demo import demo_login
-    from embassy.web.app import create_app
-    from embassy.web.workers import ServeError, serve_single, serve_workers
+    from embassy.web.handoff import LOG_FORMAT
+    from embassy.web.workers import ServeError, serve_workers
 
     config = ctx.config
     host = ctx.args.host or config.server.host
@@ -31,8 +34,9 @@ def run(ctx: Context) -> int:
         raise CliError(f"--port {port}: use a port between 1 and 65535", USAGE)
     if not 1 <= workers <= 64:
         raise CliError(f"--workers {workers}: use between 1 and 64 processes", USAGE)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    ring, _ = ctx.load_keyring()
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if not ctx.keyring_path().exists():
+        ctx.load_keyring()  # the clear "no keyring; run `embassy init`" error, before anything starts
     token = None
     if config.server.metrics_token_env:
         token = ctx.environ.get(config.server.metrics_token_env) or None
@@ -42,6 +46,19 @@ def run(ctx: Context) -> int:
     if config.server.public_url == default_url:  # not set in the config: absolute URLs follow --host/--port
         config = replace(config, server=replace(config.server, public_url=f"http://{shown}:{port}"))
     login = demo_login(config)
+
+    def prepare() -> Keyring:
+        """Runs in the supervisor once the workers are spawned, before they get their keys."""
+        ring, passphrase = ctx.load_keyring()
+        migrated = ring.with_statement_key()
+        if migrated is not ring:
+            ctx.save_keyring(migrated, passphrase)
+            log.info(
+                "made statement-signing key %s; statements signed before stay verifiable with signing key %s",
+                migrated.statement.id if migrated.statement else "",
+                ring.signing.id,
+            )
+        return migrated
 
     def ready() -> None:
         ctx.say(
@@ -53,13 +70,6 @@ def run(ctx: Context) -> int:
             ctx.say(f"staff sign-in: http://{shown}:{port}/staff/  name {login[0]}  password {login[1]}  (demo only)")
 
     try:
-        if workers == 1:
-            app = create_app(config, ring, metrics_token=token, replicate=True)
-            return serve_single(app, host, port, ready)
-
-        def make_app(metrics_dir: Path) -> Any:
-            return create_app(config, ring, metrics_token=token, shared_metrics_dir=metrics_dir)
-
-        return serve_workers(make_app, config, ring, host, port, workers, ready)
+        return serve_workers(config, prepare, host, port, workers, minimal_environment(ctx.environ), token, ready)
     except ServeError as e:
         raise CliError(str(e), USAGE) from e

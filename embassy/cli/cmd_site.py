@@ -1,6 +1,5 @@
 """The public site's commands: `embassy analytics` and `embassy statement verify`."""
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -65,17 +64,12 @@ def statement_verify(ctx: Context) -> int:
     from embassy.content.statements import verify_document
 
     path = Path(ctx.args.file)
+    document = _read_json(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as e:
-        raise CliError(f"{path}: cannot read: {e.strerror}", USAGE) from e
-    except ValueError as e:
-        raise CliError(f"{path}: not JSON: {e}", USAGE) from e
-    keys = _public_keys(ctx)
-    try:
-        statement = verify_document(document, keys)
+        statement = verify_document(document, _trusted_keys(ctx))
     except StatementError as e:
-        ctx.note(f"embassy: {path}: NOT AUTHENTIC: {e}")
+        where = f"{ctx.args.keys}" if ctx.args.keys and "keys document" in str(e) else str(path)
+        ctx.note(f"embassy: {where}: NOT AUTHENTIC: {e}")
         if ctx.json:
             ctx.emit({"ok": False, "file": str(path), "error": str(e)})
         return PROBLEMS
@@ -89,15 +83,25 @@ def statement_verify(ctx: Context) -> int:
     return OK
 
 
-def _public_keys(ctx: Context) -> dict[str, bytes]:
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise CliError(f"{path}: cannot read: {e.strerror}", USAGE) from e
+    except ValueError as e:
+        raise CliError(f"{path}: not JSON: {e}", USAGE) from e
+
+
+def _trusted_keys(ctx: Context) -> Any:
+    """The statement keys to trust: a downloaded embassy-keys.json, else the keyring's."""
+    from embassy.content.errors import KeysDocumentError
+    from embassy.content.public_keys import trusted, trusted_keys
+
     if ctx.args.keys:
         kpath = Path(ctx.args.keys)
         try:
-            doc = json.loads(kpath.read_text(encoding="utf-8"))
-            return {k["id"]: base64.b64decode(k["public"], validate=True) for k in doc["signing_keys"]}
-        except OSError as e:
-            raise CliError(f"{kpath}: cannot read: {e.strerror}", USAGE) from e
-        except (ValueError, KeyError, TypeError) as e:
-            raise CliError(f"{kpath}: not an embassy-keys.json document ({e})", USAGE) from e
+            return trusted_keys(_read_json(kpath))
+        except KeysDocumentError as e:
+            raise CliError(f"{kpath}: {e}", USAGE) from e
     ring, _ = ctx.load_keyring()
-    return {ring.signing.id: ring.signing.public}
+    return trusted(ring.statement_verification_keys())

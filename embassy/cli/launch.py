@@ -18,7 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-# Commands that open the keyring (first word, or first two for `keys`).
+# Commands that open the keyring (first word, or first two for `keys`). Not `serve`: it spawns its
+# workers before it unlocks, and unlocks while they import.
 _UNLOCKING = {
     "backup",
     "snapshots",
@@ -28,7 +29,6 @@ _UNLOCKING = {
     "drill",
     "prune",
     "status",
-    "serve",
     "keys status",
     "keys split",
     "keys rotate",

@@ -7,3 +7,7 @@ class ContentError(Exception):
 
 class StatementError(ContentError):
     """A statement document is malformed, signed by an unknown key, or its signature does not verify."""
+
+
+class KeysDocumentError(StatementError):
+    """A file given as the mission's embassy-keys.json is not such a document."""

@@ -18,12 +18,19 @@ and the statement object holds ``type`` ("embassy-statement"), ``version`` (1), 
 ``mission``, ``kind`` ("news" | "alert"), ``lang``, ``slug``, ``path``, ``title``, ``summary``,
 ``body_html``, ``published`` (ISO 8601 UTC) and ``key_id`` (the signing key, bound into the bytes).
 Unknown fields are kept and signed, so newer writers stay verifiable by older readers.
+
+Statements are signed with the mission's statement-signing key (never the snapshot-signing key,
+which only older keyrings used for statements too). A verifier trusts a set of keys, each with the
+end of its validity: a key retired at T verifies statements published up to T, and refuses one
+that claims a later publication (it was signed after the key was retired, or by whoever took it).
+A statement is signed when it is published.
 """
 
 import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from nacl.exceptions import BadSignatureError
@@ -52,6 +59,14 @@ class SignedStatement:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class TrustedKey:
+    """An Ed25519 public key that signs the mission's statements; ``valid_until`` None while current."""
+
+    public: bytes
+    valid_until: str | None = None
+
+
 def statement_id(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()[:16]
 
@@ -65,11 +80,12 @@ def sign_statement(fields: Mapping[str, Any], key: SigningKey, key_id: str) -> S
     return SignedStatement(statement_id(payload), payload, signature, key_id)
 
 
-def verify_document(document: Any, public_keys: Mapping[str, bytes]) -> dict[str, Any]:
-    """Check a published statement document against ``{key_id: Ed25519 public key}``.
+def verify_document(document: Any, public_keys: Mapping[str, TrustedKey]) -> dict[str, Any]:
+    """Check a published statement document against ``{key_id: trusted key}``.
 
     Returns the statement. Raises :class:`StatementError` when the document is malformed, names
-    a key not in ``public_keys``, or its signature does not verify.
+    a key not in ``public_keys``, its signature does not verify, or it claims a publication time
+    after its key was retired.
     """
     if not isinstance(document, dict) or not isinstance(document.get("statement"), dict):
         raise StatementError('not a statement document: expected {"statement": {...}, "signature": {...}}')
@@ -87,11 +103,25 @@ def verify_document(document: Any, public_keys: Mapping[str, bytes]) -> dict[str
         signature = b64d(str(sig.get("value", "")))
     except ValueError as e:
         raise StatementError("the signature value is not base64") from e
+    trusted = public_keys[key_id]
     try:
-        VerifyKey(public_keys[key_id]).verify(DOMAIN + canonical_json(statement), signature)
+        VerifyKey(trusted.public).verify(DOMAIN + canonical_json(statement), signature)
     except (BadSignatureError, ValueError) as e:
         raise StatementError(f"the signature does not verify with key {key_id}: the statement was altered") from e
+    if trusted.valid_until is not None and _time(statement["published"]) > _time(trusted.valid_until):
+        raise StatementError(
+            f"signed by key {key_id}, retired at {trusted.valid_until}, but claims to be published at "
+            f"{statement['published']}, after that"
+        )
     return dict(statement)
+
+
+def _time(text: Any) -> datetime:
+    try:
+        when = datetime.fromisoformat(str(text))
+    except ValueError as e:
+        raise StatementError(f"{text!r} is not an ISO 8601 time") from e
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def _check_fields(statement: Mapping[str, Any]) -> None:

@@ -1,9 +1,14 @@
-"""The application factory: one aiohttp app per worker process, built from the typed config."""
+"""The application factory: one aiohttp app per worker process, built from the typed config.
+
+A worker holds only :class:`~keys.statement_keys.ServingKeys` (the statement-signing key and public
+keys): it cannot decrypt a registry, sign a snapshot or open the keyring. Replication runs in the
+supervising process (``embassy/web/workers.py``), never in an app.
+"""
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -13,8 +18,9 @@ from aiohttp import web
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
 from embassy.content.db import MISSION_DB
+from embassy.content.public_keys import keys_document
+from embassy.content.repo import Signer
 from embassy.content.version import ContentVersion, version_path
-from embassy.replicator import replication_loop
 from embassy.web.cache import PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
@@ -23,8 +29,7 @@ from embassy.web.proxy import ClientResolver
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
 from embassy.web.site import SITE, Site
-from embassy.web.views.machine import keys_document
-from keys import Keyring
+from keys.statement_keys import ServingKeys
 
 log = logging.getLogger("embassy.web")
 
@@ -35,15 +40,13 @@ MAX_BODY = 64 * 1024  # forms only; nothing larger is ever accepted
 
 def create_app(
     config: Config,
-    ring: Keyring,
+    keys: ServingKeys,
     *,
     metrics_token: str | None = None,
     shared_metrics_dir: Path | None = None,
-    replicate: bool = False,
 ) -> web.Application:
-    """The site for one process. ``replicate`` runs the replication loop inside it (single-process
-    serving only: with several workers the supervising parent runs it). ``shared_metrics_dir`` is
-    where workers exchange their counters so any of them answers /metrics for all."""
+    """The site for one process. ``shared_metrics_dir`` is where workers exchange their counters so
+    any of them answers /metrics for all."""
     app = web.Application(middlewares=[frame_middleware()], client_max_size=MAX_BODY)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -63,15 +66,14 @@ def create_app(
         recorder=ViewRecorder(config.data_dir),
         metrics=metrics,
         resolver=ClientResolver(config.server.proxy_networks()),
-        keys_document=keys_document(config.mission.name, ring),
+        signer=Signer(config.mission.name, keys.statement_signing_key(), keys.statement_key_id),
+        keys_document=keys_document(config.mission.name, keys),
         css=css,
         icon=icon,
         metrics_token=metrics_token,
     )
     app.cleanup_ctx.append(_content_ctx)
     app.cleanup_ctx.append(_flush_ctx)
-    if replicate:
-        app.cleanup_ctx.append(_replication_ctx(config, ring))
     setup_routes(app)
     return app
 
@@ -114,17 +116,3 @@ async def _flush_ctx(app: web.Application) -> AsyncIterator[None]:
     except Exception as e:
         log.error("writing analytics at shutdown failed: %s", e)
     await asyncio.to_thread(site.recorder.close)
-
-
-def _replication_ctx(config: Config, ring: Keyring) -> Callable[[web.Application], AsyncIterator[None]]:
-    async def ctx(app: web.Application) -> AsyncIterator[None]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(replication_loop(config, ring, stop))
-        yield
-        stop.set()
-        try:
-            await asyncio.wait_for(task, timeout=30)
-        except TimeoutError:
-            log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
-
-    return ctx

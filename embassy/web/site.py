@@ -9,6 +9,7 @@ from aiohttp import web
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
 from embassy.content.model import Snapshot
+from embassy.content.repo import Signer
 from embassy.web.cache import CachedResponse, PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
@@ -25,7 +26,8 @@ class Site:
     recorder: ViewRecorder
     metrics: SiteMetrics
     resolver: ClientResolver
-    keys_document: bytes
+    signer: Signer  # the statement-signing key: what publishing signs with
+    keys_document: bytes  # /.well-known/embassy-keys.json, signed with it
     css: Asset
     icon: Asset
     metrics_token: str | None

@@ -1,15 +1,25 @@
-"""Serving with N processes on one port (SO_REUSEPORT), supervised by the parent.
+"""Serving with N worker processes on one port (SO_REUSEPORT), supervised by the process that holds the keys.
 
-The parent unlocks the keyring, forks the workers before it starts any event loop (so no thread or
-loop state is inherited), then runs the replication loop: exactly one process replicates. Each
-worker binds its own listening socket with SO_REUSEPORT and the kernel spreads connections among
-them. Workers learn of content changes through the shared content-version counter and publish
-their metrics to a shared folder.
+Least key per process: the supervisor unlocks the keyring and runs continuous replication, so it
+holds the master key and every key below it; the workers, which parse requests from the internet,
+hold only the serving keys (the statement-signing key and public keys, ``keys/statement_keys.py``).
+They are fresh interpreters (``python -m embassy.web.worker``), started with a minimal environment
+before the keyring is unlocked, never forks of a process that held a key: no copy of the master
+key, a data key, the snapshot-signing key, the passphrase or a store's secret was ever in their
+memory. The supervisor then makes itself non-dumpable (so a worker running as the same user cannot
+read its memory through /proc or ptrace), unlocks the keyring while the workers import, and hands
+each worker its :class:`~embassy.web.handoff.Handoff` over a pipe.
 
-Stopping the parent (SIGINT/SIGTERM) stops every worker; a worker also dies with its parent
-(PR_SET_PDEATHSIG) if the parent is killed outright. A worker that dies unexpectedly brings the
-server down with exit status 1, for the service manager to restart it whole: a half-sized server
-would hide the fault.
+Start-up, in order (a step before the hand-off - database migrations, say - fits in ``prepare``):
+spawn the workers; ``prepare()`` (unlock); hand off; wait until every worker listens; supervise.
+Each worker binds its own listening socket with SO_REUSEPORT and the kernel spreads connections
+among them. Workers learn of content changes through the shared content-version counter and
+publish their metrics to a shared folder.
+
+Stopping the supervisor (SIGINT/SIGTERM) stops every worker; a worker also dies with its supervisor
+(PR_SET_PDEATHSIG) if it is killed outright. A worker that dies unexpectedly brings the server down
+with exit status 1, for the service manager to restart it whole: a half-sized server would hide the
+fault.
 """
 
 import asyncio
@@ -21,21 +31,25 @@ import select
 import shutil
 import signal
 import socket
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
-from aiohttp import web
-
+import embassy
 from embassy.config import Config
 from embassy.replicator import replication_loop
+from embassy.web.handoff import Handoff
 from keys import Keyring
 
 log = logging.getLogger("embassy.serve")
 
-PR_SET_PDEATHSIG = 1
+PR_SET_DUMPABLE = 4
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+# Where the worker's interpreter finds this very code, whatever the supervisor's own sys.path was.
+CODE_ROOT = str(Path(embassy.__file__).resolve().parent.parent)
 
 
 class ServeError(Exception):
@@ -54,95 +68,75 @@ def check_port_free(host: str, port: int) -> None:
             raise ServeError(f"cannot listen on {host}:{port}: {e.strerror} (is another server running?)") from e
 
 
-def install_fast_loop() -> None:
-    """uvloop when installed: the same code, a faster event loop."""
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-
-
-async def _serve(app: web.Application, host: str, port: int, reuse_port: bool, on_ready: Callable[[], None]) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: no IPs kept
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)
-        await site.start()
-        on_ready()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        await stop.wait()
-    finally:
-        await runner.cleanup()
-
-
-def serve_single(app: web.Application, host: str, port: int, on_ready: Callable[[], None]) -> int:
-    """One process serving and replicating (the app was built with ``replicate=True``)."""
-    check_port_free(host, port)
-    install_fast_loop()
-    asyncio.run(_serve(app, host, port, False, on_ready))
-    return 0
+def protect_memory() -> None:
+    """Make this process non-dumpable: no core file, and no process of the same user (a worker)
+    may read its memory through /proc/PID/mem or ptrace. Best effort off Linux."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0)
 
 
 def serve_workers(
-    make_app: Callable[[Path], web.Application],
     config: Config,
-    ring: Keyring,
+    prepare: Callable[[], Keyring],
     host: str,
     port: int,
     workers: int,
+    environment: Mapping[str, str],
+    metrics_token: str | None,
     on_ready: Callable[[], None],
 ) -> int:
-    """Fork ``workers`` serving processes, run replication here, stop them all on SIGINT/SIGTERM."""
+    """Start ``workers`` serving processes, replicate here, stop them all on SIGINT/SIGTERM.
+
+    ``prepare`` runs after the workers are spawned and before they get their hand-off; it unlocks
+    the keyring and returns it. ``environment`` is all the workers' environment gets (PYTHONPATH
+    is set to this code's folder)."""
     check_port_free(host, port)
     metrics_dir = config.data_dir / "run" / f"metrics-{os.getpid()}"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, mode=0o700)
     ready_r, ready_w = os.pipe()
-    children: list[int] = []
+    children: list[subprocess.Popen[bytes]] = []
     try:
+        env = {**environment, "PYTHONPATH": CODE_ROOT}
         for _ in range(workers):
-            pid = os.fork()
-            if pid == 0:  # the worker
-                os.close(ready_r)
-                _worker(make_app, metrics_dir, host, port, ready_w)  # never returns
-            children.append(pid)
+            children.append(_spawn(env, ready_w))
+        protect_memory()  # before any key is in this process's memory
+        ring = prepare()
+        handoff = Handoff(
+            config.without_secrets(), ring.serving_keys(), host, port, metrics_dir, metrics_token, ready_w, os.getpid()
+        ).encode()
+        for child in children:
+            _hand_off(child, handoff)
         os.close(ready_w)
+        ready_w = -1
         _wait_ready(ready_r, workers, children)
         on_ready()
         return asyncio.run(_supervise(config, ring, children))
     finally:
-        with contextlib.suppress(OSError):
-            os.close(ready_r)
+        for fd in (ready_r, ready_w):
+            with contextlib.suppress(OSError):
+                if fd >= 0:
+                    os.close(fd)
         _stop_children(children)
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _worker(make_app: Callable[[Path], web.Application], metrics_dir: Path, host: str, port: int, ready_w: int) -> None:
-    code = 0
+def _spawn(env: Mapping[str, str], ready_w: int) -> "subprocess.Popen[bytes]":
+    return subprocess.Popen(
+        [sys.executable, "-m", "embassy.web.worker"], stdin=subprocess.PIPE, env=dict(env), pass_fds=(ready_w,)
+    )
+
+
+def _hand_off(child: "subprocess.Popen[bytes]", handoff: bytes) -> None:
+    assert child.stdin is not None
     try:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        if os.getppid() == 1:  # the parent died before we could ask to follow it
-            os._exit(1)
-        install_fast_loop()
-
-        def ready() -> None:
-            os.write(ready_w, b"r")
-            os.close(ready_w)
-
-        asyncio.run(_serve(make_app(metrics_dir), host, port, True, ready))
-    except BaseException as e:  # a worker must never unwind into the parent's code
-        if not isinstance(e, KeyboardInterrupt | SystemExit):
-            log.exception("worker %d failed", os.getpid())
-            code = 1
-    finally:
-        os._exit(code)
+        child.stdin.write(handoff)
+        child.stdin.close()
+    except OSError as e:  # it died while importing
+        raise ServeError(f"worker {child.pid} exited while starting; see the log above") from e
 
 
-def _wait_ready(ready_r: int, workers: int, children: list[int]) -> None:
+def _wait_ready(ready_r: int, workers: int, children: list["subprocess.Popen[bytes]"]) -> None:
     deadline = time.monotonic() + READY_TIMEOUT
     got = 0
     while got < workers:
@@ -154,14 +148,14 @@ def _wait_ready(ready_r: int, workers: int, children: list[int]) -> None:
             if not data:  # every write end closed: some worker died before it was ready
                 raise ServeError(f"a worker exited while starting ({got} of {workers} ready); see the log above")
             got += len(data)
-        for pid in children:
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                children.remove(pid)
-                raise ServeError(f"worker {pid} exited while starting (status {status}); see the log above")
+        for child in children:
+            if child.poll() is not None:
+                raise ServeError(
+                    f"worker {child.pid} exited while starting (status {child.returncode}); see the log above"
+                )
 
 
-async def _supervise(config: Config, ring: Keyring, children: list[int]) -> int:
+async def _supervise(config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"]) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
     loop = asyncio.get_running_loop()
@@ -169,14 +163,10 @@ async def _supervise(config: Config, ring: Keyring, children: list[int]) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     def reap() -> None:
-        for pid in list(children):
-            with contextlib.suppress(ChildProcessError):
-                done, status = os.waitpid(pid, os.WNOHANG)
-                if done:
-                    children.remove(pid)
-                    if not stop.is_set():
-                        failed.append(f"worker {pid} exited unexpectedly (status {status})")
-                        stop.set()
+        for child in children:
+            if child.returncode is None and child.poll() is not None and not stop.is_set():
+                failed.append(f"worker {child.pid} exited unexpectedly (status {child.returncode})")
+                stop.set()
 
     loop.add_signal_handler(signal.SIGCHLD, reap)
     replication = asyncio.create_task(replication_loop(config, ring, stop))
@@ -191,28 +181,24 @@ async def _supervise(config: Config, ring: Keyring, children: list[int]) -> int:
     return 1 if failed else 0
 
 
-def _signal_children(children: list[int], sig: signal.Signals) -> None:
-    for pid in children:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, sig)
+def _signal_children(children: list["subprocess.Popen[bytes]"], sig: signal.Signals) -> None:
+    for child in children:
+        if child.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(sig)
 
 
-def _stop_children(children: list[int]) -> None:
+def _stop_children(children: list["subprocess.Popen[bytes]"]) -> None:
     """SIGTERM every worker still alive, wait, then SIGKILL the ones that did not stop."""
     _signal_children(children, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT
-    while children and time.monotonic() < deadline:
-        for pid in list(children):
-            try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                done = pid
-            if done:
-                children.remove(pid)
-        if children:
-            time.sleep(0.05)
+    for child in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=max(0.0, deadline - time.monotonic()))
     _signal_children(children, signal.SIGKILL)
-    for pid in children:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, 0)
+    for child in children:
+        child.wait()
+        if child.stdin is not None:
+            with contextlib.suppress(OSError):
+                child.stdin.close()
     children.clear()

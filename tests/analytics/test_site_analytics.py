@@ -21,7 +21,7 @@ BOT = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 
 def test_views_uniques_and_bots_are_counted_apart(tmp_path: Path) -> None:
     env = make_site_env(tmp_path / "m", languages=("kk", "ru", "en"), server='trusted_proxies = ["127.0.0.1"]\n')
-    with ServerThread(create_app(env.config, env.ring)) as s:
+    with ServerThread(create_app(env.config, env.ring.serving_keys())) as s:
 
         def visit(path: str, ua: str, ip: str) -> int:
             return fetch(s.url, path, headers={"User-Agent": ua, "X-Forwarded-For": ip}).status

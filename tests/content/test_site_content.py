@@ -8,7 +8,7 @@ from nacl.signing import SigningKey
 from embassy.content.db import connect
 from embassy.content.errors import ContentError, StatementError
 from embassy.content.repo import ContentRepo, Signer, TextInput, fts_query
-from embassy.content.statements import DOMAIN, sign_statement, statement_id, verify_document
+from embassy.content.statements import DOMAIN, TrustedKey, sign_statement, statement_id, verify_document
 from embassy.content.text import html_to_text, sanitise_html
 from keys.encoding import canonical_json
 
@@ -23,7 +23,7 @@ def test_a_statement_verifies_and_any_change_breaks_it() -> None:
     signed = sign_statement(FIELDS, key, "k1")
     doc = signed.document()
     assert signed.id == statement_id(canonical_json(doc["statement"])) and len(signed.id) == 16
-    keys = {"k1": bytes(key.verify_key)}
+    keys = {"k1": TrustedKey(bytes(key.verify_key))}
     assert verify_document(doc, keys)["title"] == "Hello"
     # the signature covers the domain prefix and the canonical bytes
     key.verify_key.verify(DOMAIN + signed.payload, signed.signature)
@@ -41,11 +41,26 @@ def test_a_statement_verifies_and_any_change_breaks_it() -> None:
     with pytest.raises(StatementError, match="does not verify"):
         verify_document(flipped, keys)
     with pytest.raises(StatementError, match="not among the mission's public keys"):
-        verify_document(doc, {"other": bytes(key.verify_key)})
+        verify_document(doc, {"other": TrustedKey(bytes(key.verify_key))})
     with pytest.raises(StatementError, match="not a statement document"):
         verify_document([1, 2], keys)
     with pytest.raises(StatementError, match="float"):
         sign_statement({**FIELDS, "score": 1.5}, key, "k1")
+
+
+def test_a_retired_key_verifies_what_it_signed_before_its_retirement_only() -> None:
+    key = SigningKey.generate()
+    retired = {"k1": TrustedKey(bytes(key.verify_key), valid_until="2026-11-15T00:00:00Z")}
+    before = sign_statement(FIELDS, key, "k1").document()  # published 2026-11-01
+    assert verify_document(before, retired)["title"] == "Hello"
+    after = sign_statement({**FIELDS, "published": "2026-11-15T00:00:01Z"}, key, "k1").document()
+    with pytest.raises(
+        StatementError,
+        match=r"^signed by key k1, retired at 2026-11-15T00:00:00Z, but claims to be published at "
+        r"2026-11-15T00:00:01Z, after that$",
+    ):
+        verify_document(after, retired)
+    assert verify_document(after, {"k1": TrustedKey(bytes(key.verify_key))})["title"] == "Hello"
 
 
 def test_markup_is_sanitised() -> None:

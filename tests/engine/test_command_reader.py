@@ -12,6 +12,7 @@ from pathlib import Path
 
 from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, run_cli, s3_env, s3_store_toml
 from dev_stores import DevStore
+
 from engine.conftest import write_config
 
 PG_SECRET = "pg-password-passed-on-purpose"

@@ -60,7 +60,8 @@ class SiteEnv:
         return ContentRepo(connect(self.config.data_dir / MISSION_DB), on_change=version.bump), version
 
     def signer(self) -> Signer:
-        return Signer(self.config.mission.name, self.ring.signing_key(), self.ring.signing.id)
+        keys = self.ring.serving_keys()
+        return Signer(self.config.mission.name, keys.statement_signing_key(), keys.statement_key_id)
 
 
 def write_config(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "") -> Path:
@@ -184,5 +185,5 @@ def site_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 
 @pytest.fixture(scope="module")
 def server(site_env: SiteEnv) -> Iterator[ServerThread]:
-    with ServerThread(create_app(site_env.config, site_env.ring, metrics_token=METRICS_TOKEN)) as s:
+    with ServerThread(create_app(site_env.config, site_env.ring.serving_keys(), metrics_token=METRICS_TOKEN)) as s:
         yield s

@@ -11,6 +11,7 @@ from urllib.parse import quote
 import pytest
 
 from embassy.content.errors import StatementError
+from embassy.content.public_keys import trusted_keys
 from embassy.content.repo import TextInput
 from embassy.content.statements import verify_document
 from embassy.web.app import create_app
@@ -77,7 +78,7 @@ def test_hsts_only_when_a_trusted_proxy_says_tls(server: ServerThread, site_env:
     assert r.header("Strict-Transport-Security") == "max-age=63072000; includeSubDomains"
     # A server that does not trust the loopback ignores the same header.
     other = make_site_env(site_env.root / "untrusting", server='trusted_proxies = ["10.0.0.0/8"]\n')
-    with ServerThread(create_app(other.config, other.ring)) as s2:
+    with ServerThread(create_app(other.config, other.ring.serving_keys())) as s2:
         r2 = fetch(s2.url, "/en/", headers={"X-Forwarded-Proto": "https", "X-Forwarded-For": "203.0.113.9"})
         assert r2.status == 200
         assert r2.header("Strict-Transport-Security") is None
@@ -196,7 +197,7 @@ def test_news_page_weighs_at_most_30_kb_compressed(server: ServerThread) -> None
 def test_content_changes_are_seen_at_once_by_every_server(server: ServerThread, site_env: SiteEnv) -> None:
     """Two servers (as two workers) on one database: a publish through a third writer shows up
     on the very next request of each, though both had the old page cached."""
-    with ServerThread(create_app(site_env.config, site_env.ring)) as second:
+    with ServerThread(create_app(site_env.config, site_env.ring.serving_keys())) as second:
         for s in (server, second):
             for _ in range(2):
                 assert "Embassy garden open day" not in fetch(s.url, "/en/news/").text
@@ -224,12 +225,15 @@ def test_statements_are_signed_and_verifiable(server: ServerThread, site_env: Si
     assert r.status == 200 and r.header("Content-Type").startswith("application/json")
     doc = json.loads(r.body)
     keys_doc = json.loads(fetch(server.url, "/.well-known/embassy-keys.json").body)
-    assert keys_doc["signing_keys"][0]["id"] == site_env.ring.signing.id
+    statement_key = site_env.ring.statement
+    assert statement_key is not None and statement_key.id != site_env.ring.signing.id
+    assert keys_doc["statement_key_id"] == statement_key.id == doc["signature"]["key_id"]
+    assert [k["id"] for k in keys_doc["signing_keys"]] == [statement_key.id]  # never the snapshot key
+    assert keys_doc["signing_keys"][0]["valid_until"] is None
     assert keys_doc["inbox_keys"][0]["id"] == site_env.ring.inbox.id
     assert "wrapped_private" not in r.text and "private" not in json.dumps(keys_doc)
-    import base64
 
-    public = {k["id"]: base64.b64decode(k["public"]) for k in keys_doc["signing_keys"]}
+    public = trusted_keys(keys_doc)  # checks the document's own signature too
     statement = verify_document(doc, public)
     assert statement["title"] == "Tropical storm season in the Caribbean"
     assert (

@@ -141,7 +141,7 @@ def test_workers_share_the_port_and_see_changes_at_once(served: Serve, demo: Pat
         repo.publish_news(
             "harvest-festival", "news",
             {"en": TextInput("Harvest festival online", "Music and food.", "<p>Join us.</p>")},
-            Signer(config.mission.name, ring.signing_key(), ring.signing.id),
+            Signer(config.mission.name, ring.statement_signing_key(), ring.serving_keys().statement_key_id),
         )  # fmt: skip
     finally:
         repo.conn.close()

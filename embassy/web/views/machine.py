@@ -1,6 +1,5 @@
 """Endpoints for programs: statements, the mission's public keys, health, metrics, static files."""
 
-import base64
 import hmac
 import ipaddress
 import json
@@ -11,31 +10,9 @@ from aiohttp import web
 from embassy.content.model import Snapshot
 from embassy.web.cache import CachedResponse, build_entry
 from embassy.web.site import SITE
-from keys import Keyring, PublicKey
 
 STATEMENT_ID_RE = re.compile(r"^[0-9a-f]{16}$")
 EPOCH = "1970-01-01T00:00:00Z"
-
-
-def keys_document(mission: str, ring: Keyring) -> bytes:
-    """``/.well-known/embassy-keys.json``: the public halves only, in the form `statement verify --keys` reads."""
-
-    def public(k: PublicKey) -> dict[str, str]:
-        return {
-            "id": k.id,
-            "algorithm": k.algorithm,
-            "public": base64.b64encode(k.public).decode(),
-            "created": k.created,
-        }
-
-    doc = {
-        "format": "embassy-keys",
-        "version": 1,
-        "mission": mission,
-        "signing_keys": [public(ring.signing)],
-        "inbox_keys": [public(ring.inbox)],
-    }
-    return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
 async def embassy_keys(request: web.Request) -> web.Response:
