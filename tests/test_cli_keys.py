@@ -94,6 +94,8 @@ def test_status_text(tmp_path: Path) -> None:
     assert result.code == 0, result.err
     assert f"master key     {m.ring.master_key_id}" in result.out
     assert f"signing key    {m.ring.signing.id}  ed25519" in result.out
+    assert m.ring.statement is not None
+    assert f"statement key  {m.ring.statement.id}  ed25519" in result.out
     assert f"inbox key      {m.ring.inbox.id}  x25519" in result.out
     for reg in m.ring.registries:
         assert re.search(rf"data key +{reg.registry} +{reg.active.id} +active", result.out)
@@ -185,11 +187,13 @@ def test_status_json_has_the_contract_fields(tmp_path: Path) -> None:
     result = m.cli("keys", "status", "--json")
     assert result.code == 0, result.err
     doc = json.loads(result.out)  # exactly one JSON document on stdout
-    contract = {"master_key_id", "signing_key_id", "inbox_key_id", "data_keys", "custody"}
+    contract = {"master_key_id", "signing_key_id", "statement_key_id", "inbox_key_id", "data_keys", "custody"}
     # docs/commands.md's fields, plus what the command documents beside them (algorithms, KDF, dates).
-    assert set(doc) == contract | {"keyring", "created", "algorithms", "kdf", "bundle_seq"}
+    assert set(doc) == contract | {"keyring", "created", "algorithms", "kdf", "bundle_seq", "statement_keys"}
     assert doc["master_key_id"] == m.ring.master_key_id
     assert doc["signing_key_id"] == m.ring.signing.id
+    assert m.ring.statement is not None and doc["statement_key_id"] == m.ring.statement.id != m.ring.signing.id
+    assert doc["statement_keys"] == [{"id": m.ring.statement.id, "created": m.ring.statement.created, "retired": None}]
     assert doc["inbox_key_id"] == m.ring.inbox.id
     assert doc["custody"] is None
     assert [set(k) for k in doc["data_keys"]] == [{"registry", "id", "state", "created"}] * 2
@@ -464,6 +468,8 @@ def test_no_command_prints_a_secret(tmp_path: Path) -> None:
     assert run("keys", "split", "--threshold", "2", "--shares", "3", "--out", str(tmp_path / "s2"), "--json").code == 0
     assert run("keys", "rotate").code == 0
     assert run("keys", "rotate", "--json").code == 0
+    assert run("keys", "rotate", "--statement").code == 0
+    assert run("keys", "rotate", "--statement", "--json").code == 0
     assert run("keys", "status").code == 0
     assert run("keys", "status", "--json").code == 0
     assert run("keys", "status", env={"EMBASSY_PASSPHRASE": "wrong passphrase here"}).code == 4
@@ -477,6 +483,8 @@ def test_no_command_prints_a_secret(tmp_path: Path) -> None:
         "master key": ring.master_key,
         "signing key": ring.signing_key().encode(),
         "inbox key": bytes(ring.inbox_key()),
+        "statement key": bytes(ring.statement_signing_key()),
+        "first statement key": bytes(m.ring.statement_signing_key()),
         "passphrase": PASSPHRASE.encode(),
         "new passphrase": NEW_PASSPHRASE.encode(),
     }

@@ -39,6 +39,11 @@ def register(sub: Any, common: Any) -> None:
     p.set_defaults(func=recover)
 
     p = ksub.add_parser("rotate", parents=[common], help="new data keys for new snapshots; old ones stay usable")
+    p.add_argument(
+        "--statement",
+        action="store_true",
+        help="a new statement-signing key instead; earlier ones stay listed in embassy-keys.json with their validity",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=rotate)
 
@@ -49,6 +54,7 @@ def status(ctx: Context) -> int:
     doc = {
         "master_key_id": ring.master_key_id,
         "signing_key_id": ring.signing.id,
+        "statement_key_id": ring.statement.id if ring.statement else None,
         "inbox_key_id": ring.inbox.id,
         "data_keys": [
             {"registry": reg.registry, "id": k.id, "state": k.state, "created": k.created}
@@ -67,13 +73,25 @@ def status(ctx: Context) -> int:
         },
         "kdf": {"algorithm": "argon2id", "opslimit": params.opslimit, "memlimit_mib": params.memlimit >> 20},
         "bundle_seq": ring.bundle_seq,
+        "statement_keys": [
+            {"id": k.id, "created": k.created, "retired": k.retired} for k in ring.statement_verification_keys()
+        ],
     }
     if ctx.json:
         ctx.emit(doc)
         return OK
     ctx.say(f"keyring        {doc['keyring']} (argon2id, {params.memlimit >> 20} MiB, {params.opslimit} passes)")
     ctx.say(f"master key     {ring.master_key_id}  created {ring.created}")
-    ctx.say(f"signing key    {ring.signing.id}  ed25519  created {ring.signing.created}")
+    ctx.say(f"signing key    {ring.signing.id}  ed25519  created {ring.signing.created}  (snapshots)")
+    if ring.statement:
+        ctx.say(
+            f"statement key  {ring.statement.id}  ed25519  created {ring.statement.created}  (published statements)"
+        )
+    else:
+        ctx.say("statement key  none yet: the next `embassy serve`, `embassy init` or `embassy keys rotate` makes one")
+    for earlier in ring.statement_keys:
+        if earlier.retired:
+            ctx.say(f"  earlier      {earlier.id}  ed25519  valid {earlier.created} to {earlier.retired}")
     ctx.say(f"inbox key      {ring.inbox.id}  x25519   created {ring.inbox.created}")
     if ring.custody:
         ctx.say(
@@ -180,9 +198,11 @@ async def _load(store: Any, master: bytes) -> Keyring:
 
 
 def rotate(ctx: Context) -> int:
+    if ctx.args.statement:
+        return rotate_statement(ctx)
     ring, passphrase = ctx.load_keyring()
     names = [r.name for r in ctx.config.registries]
-    ring = ring.with_registries(names).rotated()
+    ring = ring.with_registries(names).with_statement_key().rotated()
     ctx.save_keyring(ring, passphrase)
     stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     for reg in ring.registries:
@@ -192,5 +212,30 @@ def rotate(ctx: Context) -> int:
     if ctx.json:
         ctx.emit(
             {"data_keys": [{"registry": r.registry, "id": r.active.id} for r in ring.registries], "stores": stores}
+        )
+    return DEGRADED if any(r != "ok" for r in stores.values()) else OK
+
+
+def rotate_statement(ctx: Context) -> int:
+    """A new statement-signing key; the current one is retired (its private half dropped)."""
+    old, passphrase = ctx.load_keyring()
+    ring = old.with_new_statement_key()
+    assert ring.statement is not None
+    ctx.save_keyring(ring, passphrase)
+    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
+    retired = [k for k in ring.statement_keys if k.retired == ring.statement.created]
+    ctx.say(f"new statement-signing key {ring.statement.id}; it signs every statement published from now on")
+    for k in retired:
+        ctx.say(f"retired statement key {k.id}: still verifies what it signed until {k.retired}")
+    ctx.say("restart `embassy serve` so that its workers sign with the new key")
+    for name, result in stores.items():
+        ctx.say(f"store {name}: {result}")
+    if ctx.json:
+        ctx.emit(
+            {
+                "statement_key_id": ring.statement.id,
+                "retired": [{"id": k.id, "valid_from": k.created, "valid_until": k.retired} for k in retired],
+                "stores": stores,
+            }
         )
     return DEGRADED if any(r != "ok" for r in stores.values()) else OK
