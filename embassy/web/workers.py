@@ -97,10 +97,10 @@ def serve_workers(
     ready_r, ready_w = os.pipe()
     children: list[subprocess.Popen[bytes]] = []
     try:
+        protect_memory()  # before any key is in this process's memory (a spawned worker starts dumpable again)
         env = {**environment, "PYTHONPATH": CODE_ROOT}
         for _ in range(workers):
             children.append(_spawn(env, ready_w))
-        protect_memory()  # before any key is in this process's memory
         ring = prepare()
         handoff = Handoff(
             config.without_secrets(), ring.serving_keys(), host, port, metrics_dir, metrics_token, ready_w, os.getpid()
