@@ -180,7 +180,7 @@ def test_workers_die_with_a_killed_parent(demo: Path) -> None:
     assert not any(alive(w) for w in workers)
 
 
-def test_single_process_serving_stops_cleanly(demo: Path) -> None:
+def test_one_supervised_worker_serves_and_stops_cleanly(demo: Path) -> None:
     s = Serve(demo, workers=1)
     assert "1 worker;" in s.lines[0]
     assert fetch(s.url, "/kk/").status == 200
