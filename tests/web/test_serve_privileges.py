@@ -36,7 +36,7 @@ PASSPHRASE = "legacy keyring passphrase"
 PG_SECRET = "pg-secret-for-the-dump-command-only"
 WORKER_ENV = {"PATH", "HOME", "LANG", "TZ", "PYTHONPATH"}
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="reading another process's memory needs root")
+needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="reading another process's memory needs root")
 
 
 def free_port() -> int:
@@ -94,6 +94,7 @@ def mission(tmp_path: Path, seaweed: list[DevStore]) -> tuple[Path, dict[str, st
     return tmp_path, env
 
 
+@needs_root
 def test_workers_hold_no_key_but_the_statement_key(mission: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
     root, env = mission
     legacy = Keyring.unseal((root / "var" / "keyring").read_bytes(), PASSPHRASE.encode())
@@ -169,6 +170,7 @@ def test_workers_hold_no_key_but_the_statement_key(mission: tuple[Path, dict[str
     assert proc.returncode == 0
 
 
+@needs_root
 def test_a_process_of_the_same_user_cannot_read_the_supervisors_memory() -> None:
     """What stops a compromised worker from reading the keys out of its supervisor: non-dumpable.
 
@@ -200,3 +202,28 @@ def test_a_process_of_the_same_user_cannot_read_the_supervisors_memory() -> None
         finally:
             target.kill()
             target.wait()
+
+
+def test_a_wrong_passphrase_stops_the_workers_it_had_spawned(mission: tuple[Path, dict[str, str]]) -> None:
+    root, env = mission
+    before = set(_workers())
+    result = subprocess.run(
+        [sys.executable, "-m", "embassy", "serve", "--port", str(free_port()), "--workers", "2"],
+        cwd=root, env={**env, "EMBASSY_PASSPHRASE": "not the passphrase at all"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 4
+    assert result.stderr.strip() == f"embassy: wrong passphrase or damaged keyring ({root / 'var' / 'keyring'})"
+    assert set(_workers()) <= before, "a worker outlived its supervisor"
+
+
+def _workers() -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"embassy.web.worker" in (entry / "cmdline").read_bytes():
+                    found.append(int(entry.name))
+            except OSError:
+                continue
+    return found
