@@ -29,6 +29,8 @@ from aiohttp import web
 
 from embassy.config import Config
 from embassy.replicator import replication_loop
+from embassy.web.app import CONFIG_KEY
+from embassy.web.protocol import site_runner
 from keys import Keyring
 
 log = logging.getLogger("embassy.serve")
@@ -63,7 +65,7 @@ def install_fast_loop() -> None:
 
 
 async def _serve(app: web.Application, host: str, port: int, reuse_port: bool, on_ready: Callable[[], None]) -> None:
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: no IPs kept
+    runner = site_runner(app, app[CONFIG_KEY].server)  # no access log (no IPs kept); [server] timeouts
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port, backlog=1024)

@@ -22,7 +22,8 @@ from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
 from embassy.demo import seed_content
-from embassy.web.app import create_app
+from embassy.web.app import CONFIG_KEY, create_app
+from embassy.web.protocol import site_runner
 from keys import Keyring
 
 LANGUAGES = ("kk", "ru", "en", "fa")
@@ -128,7 +129,7 @@ class ServerThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = site_runner(self.app, self.app[CONFIG_KEY].server)  # the connection layer `embassy serve` uses
         try:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)

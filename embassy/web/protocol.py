@@ -1,0 +1,152 @@
+"""The connection layer under the site: timeouts, and the answer to requests that cannot be parsed.
+
+aiohttp's own HTTP handling is kept; this module changes three things about it, on every
+connection of the server that :func:`site_runner` builds:
+
+- **Header timeout.** A request's headers must be complete within ``header_timeout`` seconds of
+  the connection opening, or of the first byte of that request on a kept-alive connection; a client
+  that trickles its headers (slowloris) or opens a connection and sends nothing is closed then.
+  aiohttp has no such limit of its own.
+- **Keep-alive timeout.** A connection idle between requests is closed after ``keepalive_timeout``
+  seconds (aiohttp's default is an hour). Keep it above the front proxy's upstream keep-alive
+  (nginx: 60 s), so that nginx, not the site, closes idle upstream connections.
+- **Requests the parser rejects** (a bad request line, oversized or invalid headers, bad chunked
+  encoding) get a neutral plain-text 400 with the site's security headers and ``Server: embassy``,
+  instead of aiohttp's body that echoes the offending bytes and names the framework and Python.
+  They are logged as one line with the kind of error only: never the client's address, never the
+  request line or the bytes that broke it.
+"""
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
+
+from embassy.config import ServerConfig
+from embassy.web.cache import SECURITY_HEADERS
+
+log = logging.getLogger("embassy.web")
+
+NEUTRAL = {400: "400 Bad Request: the request could not be read.\n"}
+GENERIC = "The server could not answer this request.\n"
+
+
+class SiteRequestHandler(RequestHandler):
+    """One connection. ``_header_deadline`` is when the request being received must have all its
+    headers (None when none is being received); a single timer per connection checks it, re-armed
+    lazily, so the hot path costs a clock read per chunk received, not a timer per request."""
+
+    __slots__ = ("_header_deadline", "_header_timeout", "_header_timer")
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._header_deadline: float | None = None
+        self._header_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._expect_headers()
+
+    def data_received(self, data: bytes) -> None:
+        if self._header_deadline is None and data:
+            self._expect_headers()
+        count = self._request_count
+        super().data_received(data)
+        if self._request_count != count:  # a request's headers are complete
+            self._header_deadline = None
+
+    async def finish_response(
+        self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        # Bytes that arrived while the request was handled (its body) started no request.
+        self._header_deadline = None
+        return await super().finish_response(request, resp, start_time)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+        super().connection_lost(exc)
+
+    def _expect_headers(self) -> None:
+        self._header_deadline = self._loop.time() + self._header_timeout
+        if self._header_timer is None:
+            self._header_timer = self._loop.call_at(self._header_deadline, self._check_headers)
+
+    def _check_headers(self) -> None:
+        self._header_timer = None
+        deadline = self._header_deadline
+        if deadline is None or self.transport is None:
+            return
+        if self._loop.time() < deadline:  # re-armed since: look again then
+            self._header_timer = self._loop.call_at(deadline, self._check_headers)
+            return
+        if self._waiter is not None and not self._waiter.done():  # idle, waiting for a whole request
+            log.info("closed a connection whose request headers did not arrive within %g s", self._header_timeout)
+            self.force_close()
+        else:  # a request is being handled; its body is the handler's business
+            self._header_deadline = None
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        """The answer to a request aiohttp could not parse (or whose handler failed outside the
+        site's middleware): neutral text, the site's headers, the connection closed."""
+        if status >= 500:
+            log.error("a request failed outside the site's middleware: %s", type(exc).__name__ if exc else status)
+        else:
+            log.info("refused a request the HTTP parser could not read: %s", type(exc).__name__ if exc else status)
+        if request.writer.output_size > 0:
+            raise ConnectionError("the response was already started; cannot send another")
+        resp = web.Response(
+            status=status,
+            text=NEUTRAL.get(status, GENERIC),
+            content_type="text/plain",
+            headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+        )
+        resp.force_close()
+        return resp
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """aiohttp's own error lines, without their arguments or traceback: those may carry the
+        client's address or bytes of its request."""
+        exc = kw.get("exc_info")
+        kind = type(exc).__name__ if isinstance(exc, BaseException) else "error"
+        text = args[0] if args and isinstance(args[0], str) else "connection error"
+        log.warning("%s (%s)", text.replace(" from %s", ""), kind)
+
+
+class SiteServer(web.Server):
+    """aiohttp's low-level server making :class:`SiteRequestHandler` connections."""
+
+    def __init__(self, base: web.Server, header_timeout: float) -> None:
+        super().__init__(
+            base.request_handler,
+            request_factory=base.request_factory,
+            handler_cancellation=base.handler_cancellation,
+            **base._kwargs,
+        )
+        self.header_timeout = header_timeout
+
+    def __call__(self) -> RequestHandler:
+        return SiteRequestHandler(self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs)
+
+
+class SiteRunner(web.AppRunner):
+    """An AppRunner whose server is a :class:`SiteServer`."""
+
+    def __init__(self, app: web.Application, server: ServerConfig, **kwargs: Any) -> None:
+        super().__init__(app, keepalive_timeout=server.keepalive_timeout, **kwargs)
+        self.header_timeout = server.header_timeout
+
+    async def _make_server(self) -> web.Server:
+        return SiteServer(await super()._make_server(), self.header_timeout)
+
+
+def site_runner(app: web.Application, server: ServerConfig) -> web.AppRunner:
+    """The runner every server of the site uses: no access log (no addresses kept), the limits of ``[server]``."""
+    return SiteRunner(app, server, access_log=None, handle_signals=False)
