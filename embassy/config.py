@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
+SERVER_KEYS = ("host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute")
 SERVER_TIMEOUTS = ("header_timeout", "keepalive_timeout", "body_timeout")
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -232,8 +233,7 @@ class _Parser:
 
     def server(self, t: dict[str, Any]) -> ServerConfig:
         w = "server"
-        known = {"host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute", *SERVER_TIMEOUTS}
-        self.known_keys(t, known, w)
+        self.known_keys(t, {*SERVER_KEYS, *SERVER_TIMEOUTS}, w)
         host = self.get(t, "host", w, str, "127.0.0.1")
         port = self.positive_int(self.get(t, "port", w, int, 8080), f"{w}.port", 1, 65535)
         public_url = self.get(t, "public_url", w, str, "")

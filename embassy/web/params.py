@@ -107,8 +107,11 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     """The request's form body, decoded strictly, read within ``timeout`` seconds.
 
     A body without a Content-Type is read as urlencoded. The size is bounded by the application's
-    ``client_max_size`` (413). A body that does not arrive in time, or cannot be de-chunked or
+    ``client_max_size`` (413, at once when Content-Length says so). A body that does not arrive in time, or cannot be de-chunked or
     decompressed, is an InputError."""
+    limit = request.client_max_size
+    if request.content_length is not None and request.content_length > limit:  # refuse before waiting for it
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
     declared = hdrs.CONTENT_TYPE in request.headers
     ctype = request.content_type if declared else FORM
     if ctype not in (FORM, MULTIPART):

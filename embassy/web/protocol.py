@@ -1,6 +1,6 @@
 """The connection layer under the site: timeouts, and the answer to requests that cannot be parsed.
 
-aiohttp's own HTTP handling is kept; this module changes three things about it, on every
+aiohttp's own HTTP handling is kept; this module changes four things about it, on every
 connection of the server that :func:`site_runner` builds:
 
 - **Header timeout.** A request's headers must be complete within ``header_timeout`` seconds of
@@ -15,13 +15,19 @@ connection of the server that :func:`site_runner` builds:
   instead of aiohttp's body that echoes the offending bytes and names the framework and Python.
   They are logged as one line with the kind of error only: never the client's address, never the
   request line or the bytes that broke it.
+- **Every response carries the site's security headers** and ``Server: embassy``, also those that
+  never pass through the site's middleware (aiohttp's own answer to an unknown ``Expect``, the
+  parser errors above): the one place every response passes is checked, at the cost of one
+  header look-up. An ``Expect`` other than ``100-continue`` gets a neutral 417 (aiohttp's own
+  echoes the header, or fails with a 500 on bytes that are not ASCII).
 """
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import web
+from aiohttp import hdrs, web
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
@@ -32,6 +38,7 @@ log = logging.getLogger("embassy.web")
 
 NEUTRAL = {400: "400 Bad Request: the request could not be read.\n"}
 GENERIC = "The server could not answer this request.\n"
+EXPECTATION_FAILED = "417 Expectation Failed: only Expect: 100-continue is understood.\n"
 
 
 class SiteRequestHandler(RequestHandler):
@@ -64,6 +71,10 @@ class SiteRequestHandler(RequestHandler):
     ) -> tuple[web.StreamResponse, bool]:
         # Bytes that arrived while the request was handled (its body) started no request.
         self._header_deadline = None
+        headers = resp.headers
+        if hdrs.SERVER not in headers and not resp.prepared:  # it bypassed the site's middleware
+            for name, value in SECURITY_HEADERS.items():
+                headers.setdefault(name, value)
         return await super().finish_response(request, resp, start_time)
 
     def connection_lost(self, exc: BaseException | None) -> None:
@@ -106,7 +117,7 @@ class SiteRequestHandler(RequestHandler):
             status=status,
             text=NEUTRAL.get(status, GENERIC),
             content_type="text/plain",
-            headers={**SECURITY_HEADERS, "Cache-Control": "no-store"},
+            headers={"Cache-Control": "no-store"},  # and the security headers, in finish_response
         )
         resp.force_close()
         return resp
@@ -120,12 +131,30 @@ class SiteRequestHandler(RequestHandler):
         log.warning("%s (%s)", text.replace(" from %s", ""), kind)
 
 
+def _understood_expectations(handle: Callable[[BaseRequest], Awaitable[web.StreamResponse]]) -> Any:
+    """aiohttp answers an unknown ``Expect`` before any middleware runs, with a body that quotes
+    the header (and a 500 when it is not ASCII); answer it here instead. A plain function that
+    returns the app's coroutine, so the hot path gains one header look-up, not a coroutine."""
+
+    def handler(request: BaseRequest) -> Awaitable[web.StreamResponse]:
+        expect = request.headers.get(hdrs.EXPECT)
+        if expect is not None and expect.strip().lower() != "100-continue":
+            return _expectation_failed()
+        return handle(request)
+
+    return handler
+
+
+async def _expectation_failed() -> web.StreamResponse:
+    return web.Response(status=417, text=EXPECTATION_FAILED, headers={"Cache-Control": "no-store"})
+
+
 class SiteServer(web.Server):
     """aiohttp's low-level server making :class:`SiteRequestHandler` connections."""
 
     def __init__(self, base: web.Server, header_timeout: float) -> None:
         super().__init__(
-            base.request_handler,
+            _understood_expectations(base.request_handler),
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             **base._kwargs,

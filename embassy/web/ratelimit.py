@@ -82,11 +82,7 @@ class TokenBucketLimiter:
     def take(self, key: str, cost: float = 1.0, now: float | None = None) -> Verdict:
         """Spend ``cost`` tokens of ``key``'s buckets if they hold them; a refused request spends nothing."""
         now = time.monotonic() if now is None else now
-        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), key=self._salt, digest_size=16).digest()
-        first = int.from_bytes(digest[:8], "little") % self.slots
-        second = int.from_bytes(digest[8:], "little") % self.slots
-        offsets = (HEADER + first * _BUCKET.size,) if first == second else (
-            HEADER + first * _BUCKET.size, HEADER + second * _BUCKET.size)  # fmt: skip
+        offsets = tuple(HEADER + i * _BUCKET.size for i in self.buckets(key))
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
@@ -100,6 +96,13 @@ class TokenBucketLimiter:
         finally:
             if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def buckets(self, key: str) -> tuple[int, ...]:
+        """The one or two bucket numbers ``key`` is judged by (they depend on this file's salt)."""
+        digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), key=self._salt, digest_size=16).digest()
+        first = int.from_bytes(digest[:8], "little") % self.slots
+        second = int.from_bytes(digest[8:], "little") % self.slots
+        return (first,) if first == second else (first, second)
 
     def _level(self, offset: int, now: float) -> float:
         tokens, stamp = _BUCKET.unpack_from(self._map, offset)
@@ -128,7 +131,9 @@ def _open_shared(path: Path, size: int) -> tuple[mmap.mmap, int, bytes]:
                 os.ftruncate(fd, size)
                 os.pwrite(fd, MAGIC + secrets.token_bytes(32), 0)
             elif have != size or os.pread(fd, len(MAGIC), 0) != MAGIC:
-                raise RateLimitError(f"{path}: not a rate-limit file of {size} bytes; remove it while the server is stopped")
+                raise RateLimitError(
+                    f"{path}: not a rate-limit file of {size} bytes; remove it while the server is stopped"
+                )
             salt = os.pread(fd, 32, len(MAGIC))
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

@@ -68,6 +68,7 @@ def test_every_route_answers_with_the_security_headers(
     assert r.header("Content-Security-Policy") == CSP
     assert r.header("X-Content-Type-Options") == "nosniff"
     assert r.header("Referrer-Policy") == "no-referrer"
+    assert r.header("Server") == "embassy"  # never the framework or Python
     assert r.header("Set-Cookie") is None
     assert r.header("Strict-Transport-Security") is None  # plain HTTP, no proxy vouching for TLS
 

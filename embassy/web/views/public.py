@@ -15,7 +15,6 @@ from embassy.web.site import SITE, Site
 HTML = "text/html; charset=utf-8"
 NEWS_PER_PAGE = 10
 MAX_NEWS_PAGE = 10000
-MAX_FORM_BYTES = 64 * 1024
 CODE_RE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}-?[A-Z0-9]{4}$")
 
 
@@ -187,8 +186,6 @@ async def contact_post(request: web.Request) -> web.Response:
     """Submissions arrive with the contact channels; until then say so plainly and keep nothing."""
     site = request.app[SITE]
     lang = _lang(request, site)
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
     await params.read_form(request, timeout=site.config.server.body_timeout)  # checked, then dropped
     snap = await site.content.snapshot()
     body = _contact_body(site, snap, lang, True)
