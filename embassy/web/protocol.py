@@ -42,9 +42,11 @@ EXPECTATION_FAILED = "417 Expectation Failed: only Expect: 100-continue is under
 
 
 class SiteRequestHandler(RequestHandler):
-    """One connection. ``_header_deadline`` is when the request being received must have all its
-    headers (None when none is being received); a single timer per connection checks it, re-armed
-    lazily, so the hot path costs a clock read per chunk received, not a timer per request."""
+    """One connection. ``_header_deadline`` is set by the first bytes after the connection opens
+    or a response is finished, and cleared when the next response is finished. When it passes
+    while aiohttp still waits for a complete request (its ``_waiter``), the headers are late and
+    the connection is closed; a request being handled is the handler's business. One timer per
+    connection checks it, re-armed lazily, so a request costs a clock read, not a timer."""
 
     __slots__ = ("_header_deadline", "_header_timeout", "_header_timer")
 
@@ -59,23 +61,20 @@ class SiteRequestHandler(RequestHandler):
         self._expect_headers()
 
     def data_received(self, data: bytes) -> None:
-        if self._header_deadline is None and data:
+        if self._header_deadline is None:  # the first bytes since the last response: a request begins
             self._expect_headers()
-        count = self._request_count
         super().data_received(data)
-        if self._request_count != count:  # a request's headers are complete
-            self._header_deadline = None
 
-    async def finish_response(
+    def finish_response(  # type: ignore[override]  # returns aiohttp's coroutine: no extra frame per request
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
-    ) -> tuple[web.StreamResponse, bool]:
+    ) -> Awaitable[tuple[web.StreamResponse, bool]]:
         # Bytes that arrived while the request was handled (its body) started no request.
         self._header_deadline = None
         headers = resp.headers
         if hdrs.SERVER not in headers and not resp.prepared:  # it bypassed the site's middleware
             for name, value in SECURITY_HEADERS.items():
                 headers.setdefault(name, value)
-        return await super().finish_response(request, resp, start_time)
+        return super().finish_response(request, resp, start_time)
 
     def connection_lost(self, exc: BaseException | None) -> None:
         if self._header_timer is not None:
