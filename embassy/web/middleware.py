@@ -45,6 +45,8 @@ def frame_middleware() -> Middleware:
         except asyncio.CancelledError:
             raise
         except Exception:
+            if request.transport is None:  # the client is gone (or was cut off): nobody to answer
+                raise
             log.exception("unexpected error answering %s %s", request.method, request.path)
             response = _error_response(site, request, web.HTTPInternalServerError())
         if response.__class__ is not CachedWebResponse:  # cached ones carry them already

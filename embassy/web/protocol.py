@@ -1,12 +1,15 @@
 """The connection layer under the site: timeouts, and the answer to requests that cannot be parsed.
 
-aiohttp's own HTTP handling is kept; this module changes four things about it, on every
+aiohttp's own HTTP handling is kept; this module changes five things about it, on every
 connection of the server that :func:`site_runner` builds:
 
 - **Header timeout.** A request's headers must be complete within ``header_timeout`` seconds of
   the connection opening, or of the first byte of that request on a kept-alive connection; a client
   that trickles its headers (slowloris) or opens a connection and sends nothing is closed then.
   aiohttp has no such limit of its own.
+- **Body timeout.** A request still being handled while its body has not all arrived by
+  ``body_timeout`` seconds after its header deadline is cut off, whatever the handler (form
+  readers answer 400 sooner, see :func:`embassy.web.params.read_form`).
 - **Keep-alive timeout.** A connection idle between requests is closed after ``keepalive_timeout``
   seconds (aiohttp's default is an hour). Keep it above the front proxy's upstream keep-alive
   (nginx: 60 s), so that nginx, not the site, closes idle upstream connections.
@@ -48,13 +51,15 @@ class SiteRequestHandler(RequestHandler):
     the connection is closed; a request being handled is the handler's business. One timer per
     connection checks it, re-armed lazily, so a request costs a clock read, not a timer."""
 
-    __slots__ = ("_header_deadline", "_header_timeout", "_header_timer")
+    __slots__ = ("_body_timeout", "_header_deadline", "_header_timeout", "_header_timer", "_slow_body")
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(self, manager: web.Server, *, header_timeout: float, body_timeout: float, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
+        self._body_timeout = body_timeout
         self._header_deadline: float | None = None
         self._header_timer: asyncio.TimerHandle | None = None
+        self._slow_body: BaseRequest | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -70,6 +75,7 @@ class SiteRequestHandler(RequestHandler):
     ) -> Awaitable[tuple[web.StreamResponse, bool]]:
         # Bytes that arrived while the request was handled (its body) started no request.
         self._header_deadline = None
+        self._slow_body = None
         headers = resp.headers
         if hdrs.SERVER not in headers and not resp.prepared:  # it bypassed the site's middleware
             for name, value in SECURITY_HEADERS.items():
@@ -98,15 +104,26 @@ class SiteRequestHandler(RequestHandler):
         if self._waiter is not None and not self._waiter.done():  # idle, waiting for a whole request
             log.info("closed a connection whose request headers did not arrive within %g s", self._header_timeout)
             self.force_close()
-        else:  # a request is being handled; its body is the handler's business
+            return
+        request = self._current_request
+        if request is None or request.content.is_eof():  # being handled, its body all in: not ours to judge
             self._header_deadline = None
+        elif self._slow_body is request:  # its body is still trickling in, body_timeout later
+            log.info("closed a connection whose request body did not arrive within %g s", self._body_timeout)
+            self.force_close()
+        else:  # the body may take body_timeout more
+            self._slow_body = request
+            self._header_deadline = deadline + self._body_timeout
+            self._header_timer = self._loop.call_at(self._header_deadline, self._check_headers)
 
     def handle_error(
         self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
     ) -> web.StreamResponse:
         """The answer to a request aiohttp could not parse (or whose handler failed outside the
         site's middleware): neutral text, the site's headers, the connection closed."""
-        if status >= 500:
+        if isinstance(exc, ConnectionError):  # the client went away, or was cut off above
+            log.info("a connection closed while its request was handled")
+        elif status >= 500:
             log.error("a request failed outside the site's middleware: %s", type(exc).__name__ if exc else status)
         else:
             log.info("refused a request the HTTP parser could not read: %s", type(exc).__name__ if exc else status)
@@ -151,17 +168,24 @@ async def _expectation_failed() -> web.StreamResponse:
 class SiteServer(web.Server):
     """aiohttp's low-level server making :class:`SiteRequestHandler` connections."""
 
-    def __init__(self, base: web.Server, header_timeout: float) -> None:
+    def __init__(self, base: web.Server, server: ServerConfig) -> None:
         super().__init__(
             _understood_expectations(base.request_handler),
             request_factory=base.request_factory,
             handler_cancellation=base.handler_cancellation,
             **base._kwargs,
         )
-        self.header_timeout = header_timeout
+        self.limits = server
 
     def __call__(self) -> RequestHandler:
-        return SiteRequestHandler(self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs)
+        limits = self.limits
+        return SiteRequestHandler(
+            self,
+            loop=self._loop,
+            header_timeout=limits.header_timeout,
+            body_timeout=limits.body_timeout,
+            **self._kwargs,
+        )
 
 
 class SiteRunner(web.AppRunner):
@@ -169,10 +193,10 @@ class SiteRunner(web.AppRunner):
 
     def __init__(self, app: web.Application, server: ServerConfig, **kwargs: Any) -> None:
         super().__init__(app, keepalive_timeout=server.keepalive_timeout, **kwargs)
-        self.header_timeout = server.header_timeout
+        self.limits = server
 
     async def _make_server(self) -> web.Server:
-        return SiteServer(await super()._make_server(), self.header_timeout)
+        return SiteServer(await super()._make_server(), self.limits)
 
 
 def site_runner(app: web.Application, server: ServerConfig) -> web.AppRunner:

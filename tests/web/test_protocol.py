@@ -1,5 +1,5 @@
-"""The connection layer over raw sockets: requests the HTTP parser rejects, and the header and
-keep-alive timeouts. Every wait is a read until the server closes, bounded by a timeout."""
+"""The connection layer over raw sockets: requests the HTTP parser rejects, and the header,
+body and keep-alive timeouts. Every wait is a read until the server closes, bounded by a timeout."""
 
 import logging
 import socket
@@ -14,6 +14,7 @@ from web.test_site_http import CSP
 
 HEADER_TIMEOUT = 0.6
 KEEPALIVE_TIMEOUT = 1.8
+BODY_TIMEOUT = 0.8
 
 # Requests aiohttp's parser refuses, each with a byte string that must not come back or be logged.
 MALFORMED = {
@@ -85,7 +86,7 @@ def quick_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
     return make_site_env(
         tmp_path_factory.mktemp("quick"),
         languages=("en",),
-        server=f"header_timeout = {HEADER_TIMEOUT}\nkeepalive_timeout = {KEEPALIVE_TIMEOUT}\n",
+        server=f"header_timeout = {HEADER_TIMEOUT}\nkeepalive_timeout = {KEEPALIVE_TIMEOUT}\nbody_timeout = {BODY_TIMEOUT}\n",
     )
 
 
@@ -99,13 +100,18 @@ def _connect(server: ServerThread) -> socket.socket:
     return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
+def _assert_closed_after(sock: socket.socket, timeout: float) -> None:
+    """The server closes the connection, silently, after about ``timeout`` seconds."""
+    started = time.monotonic()
+    data, closed = read_until_eof(sock, timeout + 5)
+    elapsed = time.monotonic() - started
+    assert closed and data == b""
+    assert timeout * 0.8 <= elapsed < timeout + 2
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_header_timeout(quick: ServerThread) -> None:
     with _connect(quick) as sock:
-        started = time.monotonic()
-        data, closed = read_until_eof(sock, HEADER_TIMEOUT + 5)
-        elapsed = time.monotonic() - started
-    assert closed and data == b""
-    assert HEADER_TIMEOUT * 0.8 <= elapsed < HEADER_TIMEOUT + 2
+        _assert_closed_after(sock, HEADER_TIMEOUT)
 
 
 def test_a_client_trickling_its_headers_is_cut_off(quick: ServerThread) -> None:
@@ -142,12 +148,8 @@ def _get(sock: socket.socket, path: str = "/healthz") -> bytes:
 def test_an_idle_kept_alive_connection_is_closed_after_the_keepalive_timeout(quick: ServerThread) -> None:
     with _connect(quick) as sock:
         assert _get(sock).startswith(b"HTTP/1.1 200 ")
-        started = time.monotonic()
-        data, closed = read_until_eof(sock, KEEPALIVE_TIMEOUT + 5)
-        elapsed = time.monotonic() - started
-    assert closed and data == b""
-    # The keep-alive timeout, not the (shorter) header timeout, applies between requests.
-    assert KEEPALIVE_TIMEOUT * 0.8 <= elapsed < KEEPALIVE_TIMEOUT + 2
+        # The keep-alive timeout, not the (shorter) header timeout, applies between requests.
+        _assert_closed_after(sock, KEEPALIVE_TIMEOUT)
 
 
 def test_a_busy_kept_alive_connection_outlives_the_header_timeout(quick: ServerThread) -> None:
@@ -173,3 +175,46 @@ def test_a_request_sent_whole_after_a_pause_is_answered(quick: ServerThread) -> 
         data, closed = read_until_eof(sock, 5)
     r = parse_raw(data, closed)
     assert (r.status, r.body, r.closed) == (200, b"ok\n", True)
+
+
+def _trickle(sock: socket.socket, data: bytes, limit: float) -> tuple[bool, float, bytes]:
+    """Send ``data`` a byte every 50 ms until the server answers or closes; (closed, seconds, answer)."""
+    started = time.monotonic()
+    answer = b""
+    for i in range(len(data)):
+        if time.monotonic() - started > limit:
+            break
+        try:
+            sock.sendall(data[i : i + 1])
+        except (BrokenPipeError, ConnectionResetError):
+            return True, time.monotonic() - started, answer
+        chunk, closed = read_until_eof(sock, 0.05)  # paces the trickle; returns early on an answer or close
+        answer += chunk
+        if closed or answer:
+            return closed, time.monotonic() - started, answer
+    return False, time.monotonic() - started, answer
+
+
+def test_a_form_body_that_trickles_in_is_refused_with_a_400(quick: ServerThread) -> None:
+    head = b"POST /en/case HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    with _connect(quick) as sock:
+        sock.sendall(head + b"Content-Length: 5000\r\n\r\n")
+        closed, elapsed, answer = _trickle(sock, b"code=" + b"A" * 4995, BODY_TIMEOUT + 5)
+    r = parse_raw(answer, closed)
+    assert r.status == 400 and b'<html lang="en"' in r.body
+    assert BODY_TIMEOUT * 0.8 <= elapsed < BODY_TIMEOUT + 2
+
+
+def test_any_handler_is_cut_off_from_a_body_that_trickles_in(
+    quick: ServerThread, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The staff form reads its body without a deadline of its own; the connection layer has one."""
+    head = b"POST /staff/ HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+    with caplog.at_level(logging.INFO), _connect(quick) as sock:
+        sock.sendall(head + b"Content-Length: 5000\r\n\r\n")
+        closed, elapsed, answer = _trickle(sock, b"name=" + b"A" * 4995, HEADER_TIMEOUT + BODY_TIMEOUT + 5)
+    assert closed and answer == b""
+    assert HEADER_TIMEOUT + BODY_TIMEOUT * 0.8 <= elapsed < HEADER_TIMEOUT + BODY_TIMEOUT + 2
+    logged = [rec.getMessage() for rec in caplog.records]
+    assert f"closed a connection whose request body did not arrive within {BODY_TIMEOUT:g} s" in logged
+    assert not any("unexpected error" in m for m in logged)
