@@ -21,6 +21,8 @@ from embassy.child_env import minimal_environment
 from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
+SERVER_KEYS = ("host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute")
+SERVER_TIMEOUTS = ("header_timeout", "keepalive_timeout", "body_timeout")
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
@@ -52,6 +54,13 @@ class ServerConfig:
     public_url: str = ""
     trusted_proxies: tuple[str, ...] = ()
     metrics_token_env: str | None = None
+    # Connection limits (seconds): a request's headers must arrive within header_timeout of its
+    # first byte (or of the connection opening); an idle keep-alive connection is closed after
+    # keepalive_timeout; a form body must arrive within body_timeout.
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 75.0
+    body_timeout: float = 30.0
+    search_per_minute: int = 60  # searches per client address (IPv6: per /64); 0 = no limit
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies]
@@ -236,7 +245,7 @@ class _Parser:
 
     def server(self, t: dict[str, Any]) -> ServerConfig:
         w = "server"
-        self.known_keys(t, {"host", "port", "public_url", "trusted_proxies", "metrics_token_env"}, w)
+        self.known_keys(t, {*SERVER_KEYS, *SERVER_TIMEOUTS}, w)
         host = self.get(t, "host", w, str, "127.0.0.1")
         port = self.positive_int(self.get(t, "port", w, int, 8080), f"{w}.port", 1, 65535)
         public_url = self.get(t, "public_url", w, str, "")
@@ -261,7 +270,19 @@ class _Parser:
         token_env = self.get(t, "metrics_token_env", w, str, None)
         if token_env is not None and not ENV_NAME_RE.match(token_env):
             raise self.fail(f"{w}.metrics_token_env", f"{token_env!r} is not an environment variable name")
-        return ServerConfig(host, port, public_url, tuple(proxies), token_env)
+        defaults = ServerConfig()
+        timeouts = {k: self.seconds(t, k, w, getattr(defaults, k)) for k in SERVER_TIMEOUTS}
+        search = self.get(t, "search_per_minute", w, int, defaults.search_per_minute)
+        search = self.positive_int(search, f"{w}.search_per_minute", 0, 1_000_000)
+        return ServerConfig(host, port, public_url, tuple(proxies), token_env, **timeouts, search_per_minute=search)
+
+    def seconds(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(f"{where}.{key}", f"must be a number of seconds, not {_type_name(value)} ({_show(value)})")
+        if not 0 < value <= 3600:
+            raise self.fail(f"{where}.{key}", f"{value} is out of range; use a number of seconds above 0, at most 3600")
+        return float(value)
 
     def array_of_tables(self, value: Any, key: str) -> list[dict[str, Any]]:
         if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):

@@ -139,6 +139,18 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
         MISSION + '[server]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/33"]\n' + FS_LU,
         ["server.trusted_proxies", "'10.0.0.0/33' is not an IP address or network", '"10.0.0.0/8"'],
     ),
+    "timeout as a string": (
+        MISSION + '[server]\nheader_timeout = "10s"\n' + FS_LU,
+        ["server.header_timeout", "must be a number of seconds, not a string"],
+    ),
+    "timeout out of range": (
+        MISSION + "[server]\nkeepalive_timeout = 0\n" + FS_LU,
+        ["server.keepalive_timeout", "0 is out of range", "above 0, at most 3600"],
+    ),
+    "negative search limit": (
+        MISSION + "[server]\nsearch_per_minute = -1\n" + FS_LU,
+        ["server.search_per_minute", "-1 is out of range", "between 0 and 1000000"],
+    ),
     "bad public_url": (
         MISSION + '[server]\npublic_url = "mission.example"\n' + FS_LU,
         ["server.public_url", "must be an absolute http(s) URL"],
@@ -318,6 +330,7 @@ def test_defaults_applied(tmp_path: Path) -> None:
         (),
         None,
     )
+    assert (s.header_timeout, s.keepalive_timeout, s.body_timeout, s.search_per_minute) == (10.0, 75.0, 30.0, 60)
     assert config.registries == ()
     # four stores abroad (lu, ee, lv, ch), one at home: the default quorum is a majority of four
     assert [st.name for st in config.stores] == ["lu", "ee", "lv", "home", "ch"]
@@ -336,7 +349,8 @@ def test_explicit_values_are_kept(tmp_path: Path) -> None:
     path = tmp_path / "embassy.toml"
     path.write_text(
         '[mission]\nname = "M"\nlanguages = ["kk", "ru", "en"]\ndata_dir = "/srv/embassy"\n'
-        '[server]\nhost = "::1"\nport = 9000\ntrusted_proxies = ["10.0.0.0/8"]\n'
+        '[server]\nhost = "::1"\nport = 9000\ntrusted_proxies = ["10.0.0.0/8"]\nheader_timeout = 2.5\n'
+        "keepalive_timeout = 20\nbody_timeout = 5\nsearch_per_minute = 0\n"
         + FS_LU
         + FS_EE
         + '[replication]\nquorum = 1\ninterval = "1h30m"\nkeep = { last = 3, daily = 0, weekly = 0, monthly = 0 }\n',
@@ -346,6 +360,8 @@ def test_explicit_values_are_kept(tmp_path: Path) -> None:
     assert config.mission.languages == ("kk", "ru", "en") and config.mission.fallback_language == "kk"
     assert config.data_dir == Path("/srv/embassy")
     assert config.server.public_url == "http://[::1]:9000"
+    s = config.server
+    assert (s.header_timeout, s.keepalive_timeout, s.body_timeout, s.search_per_minute) == (2.5, 20.0, 5.0, 0)
     assert config.replication.quorum == 1
     assert config.replication.interval_seconds == 90 * 60
     assert config.replication.keep.last == 3

@@ -26,6 +26,7 @@ from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
 from embassy.web.middleware import frame_middleware
 from embassy.web.proxy import ClientResolver
+from embassy.web.ratelimit import TokenBucketLimiter
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
 from embassy.web.site import SITE, Site
@@ -71,11 +72,21 @@ def create_app(
         css=css,
         icon=icon,
         metrics_token=metrics_token,
+        search_limiter=search_limiter(config),
     )
     app.cleanup_ctx.append(_content_ctx)
     app.cleanup_ctx.append(_flush_ctx)
     setup_routes(app)
     return app
+
+
+def search_limiter(config: Config) -> TokenBucketLimiter | None:
+    """``server.search_per_minute`` per client address, in bursts of up to a third of it, shared
+    by every worker (a search costs several cached pages: it is never cached)."""
+    per_minute = config.server.search_per_minute
+    if not per_minute:
+        return None
+    return TokenBucketLimiter(per_minute / 60, max(1, per_minute // 3), config.data_dir / "run" / "ratelimit-search")
 
 
 async def _content_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -84,6 +95,8 @@ async def _content_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await site.content.close()
     site.content.version.close()
+    if site.search_limiter is not None:
+        site.search_limiter.close()
 
 
 async def _flush(site: Site) -> None:

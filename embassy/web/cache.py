@@ -21,7 +21,7 @@ GZIP_MIN = 256
 
 # Every response carries these (docs/web.md). Cached responses are built with them so the
 # middleware need not touch their headers on the hot path; it adds them to every other response.
-CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",

@@ -2,7 +2,8 @@
 
 Kept to a single middleware on purpose: each layer costs a coroutine per request on the hot path
 (see `make bench-site`). It maps HTTP errors (and any unexpected exception) to pages in the
-visitor's language or JSON for the API, adds the security headers, and counts the response.
+visitor's language or JSON for the API (a malformed query or form, :class:`InputError`, is a 400
+or 415, never a 500), adds the security headers, and counts the response.
 """
 
 import asyncio
@@ -11,9 +12,11 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from aiohttp.web_protocol import RequestPayloadError
 from multidict import CIMultiDict
 
 from embassy.web.cache import SECURITY_HEADERS, CachedWebResponse
+from embassy.web.params import InputError
 from embassy.web.site import SITE, Site
 from embassy.web.views.public import error_page
 
@@ -22,6 +25,7 @@ log = logging.getLogger("embassy.web")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HSTS = "max-age=63072000; includeSubDomains"
+INPUT_ERRORS: dict[int, type[web.HTTPException]] = {400: web.HTTPBadRequest, 415: web.HTTPUnsupportedMediaType}
 
 
 def frame_middleware() -> Middleware:
@@ -34,9 +38,15 @@ def frame_middleware() -> Middleware:
             response = await handler(request)
         except web.HTTPException as e:
             response = _error_response(site, request, e)
+        except InputError as e:  # a malformed query or form: the client's mistake, never a 500
+            response = _error_response(site, request, INPUT_ERRORS[e.status]())
+        except RequestPayloadError:  # a body aiohttp could not de-chunk or decompress
+            response = _error_response(site, request, web.HTTPBadRequest())
         except asyncio.CancelledError:
             raise
         except Exception:
+            if request.transport is None:  # the client is gone (or was cut off): nobody to answer
+                raise
             log.exception("unexpected error answering %s %s", request.method, request.path)
             response = _error_response(site, request, web.HTTPInternalServerError())
         if response.__class__ is not CachedWebResponse:  # cached ones carry them already

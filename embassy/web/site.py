@@ -14,6 +14,7 @@ from embassy.web.cache import CachedResponse, PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
 from embassy.web.proxy import ClientResolver
+from embassy.web.ratelimit import TokenBucketLimiter
 from embassy.web.render import Asset, Renderer
 
 
@@ -32,6 +33,7 @@ class Site:
     icon: Asset
     metrics_token: str | None
     error_pages: dict[tuple[int, str], bytes] = field(default_factory=dict)  # (status, lang) -> HTML
+    search_limiter: TokenBucketLimiter | None = None  # None: searches are not limited
 
     @property
     def languages(self) -> tuple[str, ...]:

@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from embassy.web.app import create_app  # imported while the supervisor unlocks the keyring
+from embassy.web.app import CONFIG_KEY, create_app  # imported while the supervisor unlocks the keyring
 from embassy.web.handoff import LOG_FORMAT, Handoff, HandoffError
+from embassy.web.protocol import site_runner
 
 log = logging.getLogger("embassy.serve")
 
@@ -39,7 +40,7 @@ def install_fast_loop() -> None:
 
 async def serve_app(app: web.Application, host: str, port: int, on_ready: Callable[[], None]) -> None:
     """Listen (sharing the port with the other workers) until SIGINT or SIGTERM."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)  # no access log: no IPs kept
+    runner = site_runner(app, app[CONFIG_KEY].server)  # no access log (no IPs kept); [server] timeouts
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_port=True, backlog=1024)

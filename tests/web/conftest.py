@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +24,8 @@ from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
 from embassy.demo import seed_content
-from embassy.web.app import create_app
+from embassy.web.app import CONFIG_KEY, create_app
+from embassy.web.protocol import site_runner
 from keys import Keyring
 
 LANGUAGES = ("kk", "ru", "en", "fa")
@@ -129,7 +132,7 @@ class ServerThread:
     async def _main(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        runner = web.AppRunner(self.app, access_log=None)
+        runner = site_runner(self.app, self.app[CONFIG_KEY].server)  # the connection layer `embassy serve` uses
         try:
             await runner.setup()
             site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -187,3 +190,58 @@ def site_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 def server(site_env: SiteEnv) -> Iterator[ServerThread]:
     with ServerThread(create_app(site_env.config, site_env.ring.serving_keys(), metrics_token=METRICS_TOKEN)) as s:
         yield s
+
+
+@dataclass
+class RawResp:
+    """A response read off a raw socket, as sent: status, headers in order, body, and whether the
+    server then closed the connection."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    closed: bool
+
+    def header(self, name: str) -> str | None:
+        values = [v for k, v in self.headers if k.lower() == name.lower()]
+        return values[0] if values else None
+
+
+def read_until_eof(sock: socket.socket, limit: float) -> tuple[bytes, bool]:
+    """Everything the server sends until it closes the connection, waiting at most ``limit``
+    seconds in all; returns (bytes, closed)."""
+    deadline = time.monotonic() + limit
+    data = b""
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        except ConnectionResetError:
+            return data, True
+        if not chunk:
+            return data, True
+        data += chunk
+    return data, False
+
+
+def parse_raw(data: bytes, closed: bool) -> RawResp:
+    """The final response (after any interim ``100 Continue``)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    while head.startswith(b"HTTP/1.1 1") and body.startswith(b"HTTP/"):
+        head, _, body = body.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = [(k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in lines[1:])]
+    return RawResp(status, headers, body, closed)
+
+
+def raw_exchange(port: int, data: bytes, limit: float = 10.0) -> RawResp:
+    """Send ``data`` as is on a new connection (half-closing nothing) and read the answer until
+    the server closes; for requests no well-behaved client library would send."""
+    with socket.create_connection(("127.0.0.1", port), timeout=limit) as sock:
+        sock.sendall(data)
+        answer, closed = read_until_eof(sock, limit)
+    assert answer, "the server sent nothing"
+    return parse_raw(answer, closed)

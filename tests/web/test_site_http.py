@@ -17,7 +17,7 @@ from embassy.content.statements import verify_document
 from embassy.web.app import create_app
 from web.conftest import METRICS_TOKEN, PUBLIC_URL, ServerThread, SiteEnv, fetch, make_site_env
 
-CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 # (method, path, expected status) for every route of the site.
@@ -69,6 +69,7 @@ def test_every_route_answers_with_the_security_headers(
     assert r.header("Content-Security-Policy") == CSP
     assert r.header("X-Content-Type-Options") == "nosniff"
     assert r.header("Referrer-Policy") == "no-referrer"
+    assert r.header("Server") == "embassy"  # never the framework or Python
     assert r.header("Set-Cookie") is None
     assert r.header("Strict-Transport-Security") is None  # plain HTTP, no proxy vouching for TLS
 

@@ -1,7 +1,6 @@
 """Endpoints for programs: statements, the mission's public keys, health, metrics, static files."""
 
 import hmac
-import ipaddress
 import json
 import re
 
@@ -51,17 +50,13 @@ async def healthz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text, for the loopback (after trusted proxies) or a bearer of the metrics token."""
     site = request.app[SITE]
-    client = site.resolver.client(request)
-    allowed = False
-    try:
-        allowed = ipaddress.ip_address(client).is_loopback
-    except ValueError:
-        allowed = False
+    allowed = site.resolver.is_loopback(request)
     if not allowed and site.metrics_token:
         auth = request.headers.get("Authorization", "")
         scheme, _, token = auth.partition(" ")
+        # Header text may carry undecodable bytes (as surrogates): compare bytes, never fail.
         allowed = scheme.lower() == "bearer" and hmac.compare_digest(
-            token.strip().encode(), site.metrics_token.encode()
+            token.strip().encode("utf-8", "surrogateescape"), site.metrics_token.encode()
         )
     if not allowed:
         return web.Response(

@@ -6,14 +6,15 @@ from typing import Any
 from aiohttp import web
 
 from embassy.content.model import ALERT, Snapshot
-from embassy.web import i18n
+from embassy.web import i18n, params
 from embassy.web.cache import CachedResponse, build_entry
+from embassy.web.ratelimit import address_key, too_many_requests
 from embassy.web.render import mark_snippet
 from embassy.web.site import SITE, Site
 
 HTML = "text/html; charset=utf-8"
 NEWS_PER_PAGE = 10
-MAX_FORM_BYTES = 64 * 1024
+MAX_NEWS_PAGE = 10000
 CODE_RE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}-?[A-Z0-9]{4}$")
 
 
@@ -80,10 +81,9 @@ async def news_list(request: web.Request) -> web.Response:
     site = request.app[SITE]
     lang = _lang(request, site)
     r, order = site.renderer, site.languages
-    raw_page = request.query.get("page", "1")
-    if not raw_page.isdigit() or not 1 <= int(raw_page) <= 10000:
+    page_no = params.integer(params.query(request), "page", default=1)  # 400 unless digits 0-9
+    if not 1 <= page_no <= MAX_NEWS_PAGE:
         raise web.HTTPNotFound()
-    page_no = int(raw_page)
 
     def build(snap: Snapshot) -> CachedResponse:
         start = (page_no - 1) * NEWS_PER_PAGE
@@ -186,9 +186,7 @@ async def contact_post(request: web.Request) -> web.Response:
     """Submissions arrive with the contact channels; until then say so plainly and keep nothing."""
     site = request.app[SITE]
     lang = _lang(request, site)
-    if request.content_length is not None and request.content_length > MAX_FORM_BYTES:
-        raise web.HTTPRequestEntityTooLarge(max_size=MAX_FORM_BYTES, actual_size=request.content_length)
-    await request.read()  # bounded by client_max_size; discarded unread
+    await params.read_form(request, timeout=site.config.server.body_timeout)  # checked, then dropped
     snap = await site.content.snapshot()
     body = _contact_body(site, snap, lang, True)
     return web.Response(
@@ -219,9 +217,8 @@ async def case_post(request: web.Request) -> web.Response:
     site = request.app[SITE]
     lang = _lang(request, site)
     w = i18n.words(lang)
-    form = await request.post()
-    raw = form.get("code")
-    code = raw.strip().upper()[:40] if isinstance(raw, str) else ""
+    form = await params.read_form(request, timeout=site.config.server.body_timeout)
+    code = params.text(form, "code", max_chars=40).upper()
     valid = bool(CODE_RE.match(code))
     message = w["case_not_found"] if valid else w["case_bad_code"]
     body = _case_body(site, lang, code if valid else "", message, not valid)
@@ -235,7 +232,11 @@ async def search(request: web.Request) -> web.Response:
     lang = _lang(request, site)
     r = site.renderer
     w = i18n.words(lang)
-    query = request.query.get("q", "").strip()[:200]
+    query = params.text(params.query(request), "q", max_chars=200)
+    if site.search_limiter is not None and not site.resolver.is_loopback(request):
+        verdict = site.search_limiter.take(address_key(site.resolver.client(request)))
+        if not verdict.allowed:
+            raise too_many_requests(verdict)
     hits: list[dict[str, Any]] = []
     if query:
         found = await site.content.call(lambda repo: repo.search(lang, query))
@@ -250,10 +251,9 @@ async def search(request: web.Request) -> web.Response:
 
 def error_page(site: Site, lang: str, status: int) -> bytes:
     w = i18n.words(lang)
-    if status == 404:
-        heading, text = w["not_found"], w["not_found_text"]
-    else:
-        heading, text = w["error"], w["error_text"]
+    words_of = {404: "not_found", 400: "bad_request", 415: "bad_request", 413: "too_large", 429: "too_many"}
+    key = words_of.get(status, "error")
+    heading, text = w[key], w[f"{key}_text"]
     r = site.renderer
     frame = r.frame(lang, "", title=heading, description=text)
     frame["canonical"] = r.absolute(f"/{lang}/")
