@@ -12,9 +12,12 @@ from aiohttp import web
 
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
-from embassy.content.db import MISSION_DB
 from embassy.content.version import ContentVersion, version_path
+from embassy.mission_db import MISSION_DB
 from embassy.replicator import replication_loop
+from embassy.staff.passwords import PasswordPool
+from embassy.staff.service import StaffDb
+from embassy.web.api.app import create_api_app
 from embassy.web.cache import PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
@@ -23,6 +26,7 @@ from embassy.web.proxy import ClientResolver
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
 from embassy.web.site import SITE, Site
+from embassy.web.staff.app import create_staff_app
 from embassy.web.views.machine import keys_document
 from keys import Keyring
 
@@ -73,7 +77,24 @@ def create_app(
     if replicate:
         app.cleanup_ctx.append(_replication_ctx(config, ring))
     setup_routes(app)
+    # The staff area and the API: sub-applications with their own routes and middleware (sessions
+    # and CSRF; bearer tokens and JSON errors), sharing one staff database thread and password pool.
+    staff_db = StaffDb(config.data_dir)
+    pool = PasswordPool()
+    app.cleanup_ctx.append(_staff_ctx(staff_db, pool))
+    app.add_subapp("/staff/", create_staff_app(config, staff_db, pool))
+    app.add_subapp("/api/v1/", create_api_app(staff_db))
     return app
+
+
+def _staff_ctx(db: StaffDb, pool: PasswordPool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await db.open()
+        yield
+        await db.close()
+        pool.close()
+
+    return ctx
 
 
 async def _content_ctx(app: web.Application) -> AsyncIterator[None]:

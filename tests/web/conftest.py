@@ -18,10 +18,10 @@ from aiohttp import web
 from conftest import make_test_keyring
 
 from embassy.config import Config, load_config
-from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
 from embassy.demo import seed_content
+from embassy.mission_db import MISSION_DB, connect
 from embassy.web.app import create_app
 from keys import Keyring
 

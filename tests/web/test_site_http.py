@@ -17,6 +17,7 @@ from embassy.web.app import create_app
 from web.conftest import METRICS_TOKEN, PUBLIC_URL, ServerThread, SiteEnv, fetch, make_site_env
 
 CSP = "default-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+STAFF_CSP = CSP + "; form-action 'self'"
 BROWSER_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
 
 # (method, path, expected status) for every route of the site.
@@ -42,8 +43,9 @@ ROUTES = [
     ("GET", "/healthz", 200),
     ("GET", "/metrics", 200),
     ("GET", "/staff", 301),
-    ("GET", "/staff/", 200),
-    ("POST", "/staff/", 503),
+    ("GET", "/staff/", 302),
+    ("GET", "/staff/login", 200),
+    ("POST", "/staff/login", 403),
     ("GET", "/api/v1", 301),
     ("GET", "/api/v1/", 200),
     ("GET", "/api/v1/openapi.json", 200),
@@ -65,10 +67,13 @@ def test_every_route_answers_with_the_security_headers(
     headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else {}
     r = fetch(server.url, path, method, headers, body)
     assert r.status == status, r.body[:300]
-    assert r.header("Content-Security-Policy") == CSP
+    assert r.header("Content-Security-Policy") == (STAFF_CSP if path.startswith("/staff/") else CSP)
     assert r.header("X-Content-Type-Options") == "nosniff"
     assert r.header("Referrer-Policy") == "no-referrer"
-    assert r.header("Set-Cookie") is None
+    if path.startswith("/staff/") and r.header("Set-Cookie"):  # the sign-in form's CSRF token only
+        assert r.header("Set-Cookie").startswith("__Host-embassy-login=")
+    else:
+        assert r.header("Set-Cookie") is None
     assert r.header("Strict-Transport-Security") is None  # plain HTTP, no proxy vouching for TLS
 
 
@@ -139,7 +144,7 @@ def test_not_found_pages_speak_the_right_language(server: ServerThread) -> None:
     assert missing.header("Cache-Control") == "no-store"
     api = fetch(server.url, "/api/v1/nothing")
     assert api.header("Content-Type").startswith("application/json")
-    assert json.loads(api.body) == {"error": "Not Found"}
+    assert json.loads(api.body) == {"error": "no such endpoint"}
 
 
 def test_hostile_requests_are_refused_plainly(server: ServerThread) -> None:
@@ -359,7 +364,7 @@ def test_api_describes_itself(server: ServerThread) -> None:
     doc = json.loads(fetch(server.url, "/api/v1/openapi.json").body)
     assert doc["openapi"] == "3.1.0" and "/" in doc["paths"]
     assert doc["servers"][0]["url"] == f"{PUBLIC_URL}/api/v1"
-    staff = fetch(server.url, "/staff/", headers={"Accept-Language": "ru"})
+    staff = fetch(server.url, "/staff/login", headers={"Accept-Language": "ru"})
     assert (
         staff.status == 200 and 'autocomplete="current-password"' in staff.text and "Вход для сотрудников" in staff.text
     )

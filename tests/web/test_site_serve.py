@@ -16,9 +16,9 @@ import pytest
 from conftest import run_cli
 
 from embassy.config import load_config
-from embassy.content.db import connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
+from embassy.mission_db import connect
 from keys import Keyring
 from web.conftest import fetch
 
