@@ -137,13 +137,12 @@ def _refuse_unknown(current: dict[str, int], features: Sequence[Feature], where:
 
 
 def _statements(script: str) -> list[str]:
-    out, buf = [], []
-    for line in script.splitlines():
-        buf.append(line)
-        candidate = "\n".join(buf).strip()
-        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
-            out.append(candidate)
-            buf = []
-    if "\n".join(buf).strip():
-        out.append("\n".join(buf).strip())
+    """The script's statements one by one (``executescript`` would commit our transaction)."""
+    out, start = [], 0
+    for i, ch in enumerate(script):
+        if ch == ";" and sqlite3.complete_statement(script[start : i + 1]):
+            out.append(script[start : i + 1].strip())
+            start = i + 1
+    if script[start:].strip():
+        out.append(script[start:].strip())
     return out

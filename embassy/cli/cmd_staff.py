@@ -11,11 +11,10 @@ from typing import Any
 
 from embassy.cli.context import Context
 from embassy.cli.errors import OK, USAGE, CliError
-from embassy.staff import accounts, operations, tokens
-from embassy.staff.errors import StaffError
-from embassy.staff.passwords import hash_password, new_one_time_password
 from embassy.staff.roles import ROLES
-from embassy.staff.service import Conns, open_conns
+from embassy.staff.tokens import DEFAULT_DAYS, MAX_DAYS
+
+# The rest of the staff modules (zxcvbn's dictionaries among them) load when a staff command runs.
 
 ACTOR = "operator"
 DESCRIPTION = """\
@@ -58,8 +57,8 @@ def register(sub: Any, common: Any) -> None:
     t.add_argument("name")
     t.add_argument("--scope", action="append", choices=ROLES, metavar="ROLE",
                    help="a role the token may use (default: all the account's roles); repeat for several")  # fmt: skip
-    t.add_argument("--days", type=int, default=tokens.DEFAULT_DAYS,
-                   help=f"days until it expires (default {tokens.DEFAULT_DAYS}, at most {tokens.MAX_DAYS})")  # fmt: skip
+    t.add_argument("--days", type=int, default=DEFAULT_DAYS,
+                   help=f"days until it expires (default {DEFAULT_DAYS}, at most {MAX_DAYS})")  # fmt: skip
     t.add_argument("--label", default="", help="what the token is for, shown in lists")
     t.set_defaults(func=token)
 
@@ -72,12 +71,11 @@ def register(sub: Any, common: Any) -> None:
     rv.set_defaults(func=revoke)
 
 
-def _conns(ctx: Context) -> Conns:
-    return open_conns(ctx.config.data_dir)
-
-
 def _run(ctx: Context, fn: Any) -> Any:
-    conns = _conns(ctx)
+    from embassy.staff.errors import StaffError
+    from embassy.staff.service import open_conns
+
+    conns = open_conns(ctx.config.data_dir)
     try:
         with closing(conns.mission), closing(conns.sessions.conn):
             return fn(conns)
@@ -86,6 +84,9 @@ def _run(ctx: Context, fn: Any) -> Any:
 
 
 def add(ctx: Context) -> int:
+    from embassy.staff import operations
+    from embassy.staff.passwords import hash_password, new_one_time_password
+
     password = new_one_time_password()
     password_hash = hash_password(password)
     done = _run(ctx, lambda c: operations.add(c, ctx.args.name, ctx.args.role, password_hash, actor=ACTOR))
@@ -101,6 +102,8 @@ def add(ctx: Context) -> int:
 
 
 def list_(ctx: Context) -> int:
+    from embassy.staff import accounts
+
     found = _run(ctx, lambda c: (accounts.list_accounts(c.mission), c.sessions.count_active()))
     every, active = found
     if ctx.json:
@@ -117,7 +120,7 @@ def list_(ctx: Context) -> int:
     return OK
 
 
-def _report(ctx: Context, done: operations.Done, text: str, **extra: Any) -> int:
+def _report(ctx: Context, done: Any, text: str, **extra: Any) -> int:
     if ctx.json:
         ctx.emit({**done.account.to_json(), "sessions_ended": done.sessions_ended, **extra})
     else:
@@ -126,16 +129,23 @@ def _report(ctx: Context, done: operations.Done, text: str, **extra: Any) -> int
 
 
 def disable(ctx: Context) -> int:
+    from embassy.staff import operations
+
     done = _run(ctx, lambda c: operations.disable(c, ctx.args.name, actor=ACTOR))
     return _report(ctx, done, f"disabled {done.account.name!r}: {done.sessions_ended} sessions ended, tokens revoked")
 
 
 def enable(ctx: Context) -> int:
+    from embassy.staff import operations
+
     done = _run(ctx, lambda c: operations.enable(c, ctx.args.name, actor=ACTOR))
     return _report(ctx, done, f"enabled {done.account.name!r}")
 
 
 def reset(ctx: Context) -> int:
+    from embassy.staff import operations
+    from embassy.staff.passwords import hash_password, new_one_time_password
+
     password = new_one_time_password()
     password_hash = hash_password(password)
     done = _run(ctx, lambda c: operations.reset(c, ctx.args.name, password_hash, actor=ACTOR))
@@ -148,11 +158,15 @@ def reset(ctx: Context) -> int:
 
 
 def unlock(ctx: Context) -> int:
+    from embassy.staff import operations
+
     done = _run(ctx, lambda c: operations.unlock(c, ctx.args.name, actor=ACTOR))
     return _report(ctx, done, f"unlocked {done.account.name!r}: it may try to sign in again")
 
 
 def set_roles(ctx: Context) -> int:
+    from embassy.staff import operations
+
     done = _run(ctx, lambda c: operations.set_roles(c, ctx.args.name, ctx.args.role, actor=ACTOR))
     return _report(
         ctx, done, f"{done.account.name!r} now holds {', '.join(done.account.roles)}; {done.sessions_ended} sessions ended"
@@ -160,6 +174,8 @@ def set_roles(ctx: Context) -> int:
 
 
 def token(ctx: Context) -> int:
+    from embassy.staff import tokens
+
     args = ctx.args
     secret, info = _run(
         ctx, lambda c: tokens.create(c.mission, args.name, args.scope, args.days, actor=ACTOR, label=args.label)
@@ -174,12 +190,14 @@ def token(ctx: Context) -> int:
     return OK
 
 
-def _token_json(t: tokens.TokenInfo) -> dict[str, Any]:
+def _token_json(t: Any) -> dict[str, Any]:
     return {"id": t.id, "name": t.account, "scopes": list(t.scopes), "label": t.label, "created": t.created,
             "expires": t.expires, "revoked": t.revoked, "last_used": t.last_used, "active": t.active}  # fmt: skip
 
 
 def list_tokens(ctx: Context) -> int:
+    from embassy.staff import tokens
+
     found = _run(ctx, lambda c: tokens.list_for(c.mission, ctx.args.name))
     if ctx.json:
         ctx.emit({"tokens": [_token_json(t) for t in found]})
@@ -191,6 +209,8 @@ def list_tokens(ctx: Context) -> int:
 
 
 def revoke(ctx: Context) -> int:
+    from embassy.staff import tokens
+
     info = _run(ctx, lambda c: tokens.revoke(c.mission, ctx.args.token_id, actor=ACTOR))
     if ctx.json:
         ctx.emit(_token_json(info))

@@ -212,12 +212,20 @@ class SessionStore:
         )
 
     def take_challenge(self, session: Session) -> bytes | None:
-        """The pending WebAuthn challenge, once: it is cleared as it is read."""
-        row = self.conn.execute(
-            "UPDATE session SET challenge = NULL, challenge_expires = NULL WHERE id_hash = ? "
-            "RETURNING challenge, challenge_expires",
-            (session.id_hash,),
-        ).fetchone()
+        """The pending WebAuthn challenge, once: it is cleared as it is read (atomically, so two
+        workers cannot both take it)."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = self.conn.execute(
+                "SELECT challenge, challenge_expires FROM session WHERE id_hash = ?", (session.id_hash,)
+            ).fetchone()
+            self.conn.execute(
+                "UPDATE session SET challenge = NULL, challenge_expires = NULL WHERE id_hash = ?", (session.id_hash,)
+            )
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
         if row is None or row[0] is None or float(row[1]) <= self.clock():
             return None
         return bytes(row[0])
