@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 from conftest import run_cli
+from web.conftest import SiteEnv, make_site_env
 
 from embassy.audit.log import all_entries
 from embassy.mission_db import connect
 from embassy.staff import accounts
 from embassy.staff.passwords import verify_password
-from web.conftest import SiteEnv, make_site_env
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_mistakes_are_one_line_and_exit_2(env: SiteEnv) -> None:
         (("token", "dana", "--scope", "admin"), "does not hold the role 'admin'"),
         (("token", "dana", "--days", "0"), "a token lives between 1 and 366 days"),
     ):
-        code, doc, err = staff(env, *args)
+        code, _, err = staff(env, *args)
         assert code == 2 and message in err and err.count("\n") == 1, (args, err)
     r = run_cli("staff", "add", "x1", "--role", "king", cwd=env.root)
     assert r.code == 2 and "invalid choice: 'king'" in r.err

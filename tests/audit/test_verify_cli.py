@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSPHRASE, run_cli
+from web.conftest import SiteEnv, make_site_env
 
 from embassy.audit.chain import GENESIS, entry_hash
 from embassy.audit.log import all_entries
-from web.conftest import SiteEnv, make_site_env
 
 ENV = {"EMBASSY_PASSPHRASE": PASSPHRASE}
 

@@ -95,9 +95,9 @@ def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: st
 class ServerThread:
     """A real aiohttp server on 127.0.0.1:<free port> in its own thread and event loop."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, port: int = 0) -> None:
         self.app = app
-        self.port = 0
+        self.port = port
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -131,7 +131,7 @@ class ServerThread:
         runner = web.AppRunner(self.app, access_log=None)
         try:
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", self.port)
             await site.start()
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         except BaseException as e:

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from web.conftest import METRICS_TOKEN, ServerThread, SiteEnv, make_site_env
 from embassy.web.app import create_app
+from web.conftest import METRICS_TOKEN, ServerThread, SiteEnv, make_site_env
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ WORDS = {
     "https_needed": "This address is not served over HTTPS, so your browser will not keep the sign-in. "
     "Use the mission's HTTPS address.",
     "factor_title": "Confirm it is you",
-    "factor_intro": "Your password was right. Now use your passkey, or the code from your authenticator app.",
+    "factor_intro": "Your password was right. Now confirm it is you with your second factor.",
     "passkey": "Passkey",
     "passkeys": "Passkeys",
     "use_passkey": "Sign in with a passkey",
