@@ -91,7 +91,7 @@ def staff_middleware() -> Middleware:
             set_login_cookie(response, token)
         h = response.headers
         h["Content-Security-Policy"] = STAFF_CSP
-        if route != "staff_static":
+        if route != "staff_static" or response.status != 200:
             h["Cache-Control"] = "no-store"
         return response
 

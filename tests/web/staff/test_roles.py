@@ -120,3 +120,42 @@ def test_every_api_endpoint_with_each_role(staff_server: ServerThread, staff_env
                     for r in ROLES)  # fmt: skip
         assert (got, client.get("/api/v1" + e.path).status) == (with_roles, without), e.name
     assert client.set_cookies == []  # a token never opens a session
+
+
+# A session part-way through signing in may use its own step's routes only (and sign out, or start
+# again); every other route sends it back to where it stands.
+PENDING = {
+    "factor": {"staff_login": 200, "staff_login_post": 401, "staff_factor": 200, "staff_factor_totp": 401,
+               "staff_factor_recovery": 401, "staff_factor_passkey_options": 409, "staff_factor_passkey": 401,
+               "staff_logout": 303, "staff_static": 200},
+    "password": {"staff_login": 200, "staff_login_post": 401, "staff_password": 200, "staff_password_post": 400,
+                 "staff_logout": 303, "staff_static": 200},
+    "enrol": {"staff_login": 200, "staff_login_post": 401, "staff_factors": 200, "staff_totp": 200,
+              "staff_totp_post": 400, "staff_passkey_options": 200, "staff_passkey_post": 400, "staff_logout": 303,
+              "staff_static": 200},
+}  # fmt: skip
+CONTINUE = {"factor": "/staff/login/factor", "password": "/staff/account/password", "enrol": "/staff/account/factors"}
+
+
+@pytest.mark.parametrize("stage", list(PENDING))
+def test_every_staff_route_part_way_through_signing_in(
+    staff_server: ServerThread, staff_env: SiteEnv, stage: str
+) -> None:
+    data_dir = staff_env.config.data_dir
+    got, wanted = {}, {}
+    for route in ROUTES:
+        name = next(_names)
+        c = conns(data_dir)
+        accounts.create(c.mission, name, ["admin"], cached_hash(PASSWORD), actor="test")
+        if stage == "factor":
+            accounts.set_totp(c.mission, name, "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP", 0, actor="test")
+        close(c)
+        browser = Client(staff_server.url, address=f"10.8.{list(PENDING).index(stage)}.{ROUTES.index(route)}")
+        signed_in(browser, data_dir, name, stage)
+        form = {"name": name, "password": "wrong"} if route.name == "staff_login_post" else {}
+        r = browser.request(route.method, "/staff" + concrete(route.path),
+                            {**form, "csrf": browser.csrf} if route.method == "POST" else None)  # fmt: skip
+        got[route.name] = (r.status, r.header("Location") if r.status == 302 else None)
+        status = PENDING[stage].get(route.name, 302)
+        wanted[route.name] = (status, CONTINUE[stage] if status == 302 else None)
+    assert got == wanted
