@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from embassy.staff import accounts, passkeys, recovery, totp
 from embassy.staff.errors import PasskeyError, StaffError, WeakPasswordError
 from embassy.staff.passkeys import RelyingParty
-from embassy.staff.passwords import MAX_LENGTH, PasswordPool, hash_password, verify_password
+from embassy.staff.passwords import PasswordPool, hash_password, verify_password
 from embassy.staff.service import Conns, StaffDb
 from embassy.staff.sessions import Session
 
@@ -49,7 +49,7 @@ class Enrolment:
         password_hash, wait = await self.db.run(load)
         if wait > 0:
             raise ReauthenticationError(f"too many attempts; wait {int(wait) + 1} seconds")
-        if not await self.pool.verify(password_hash, password[:MAX_LENGTH]):
+        if not await self.pool.verify(password_hash, password):
 
             def failed(c: Conns) -> None:
                 c.throttle.fail([c.throttle.account_key(session.account), c.throttle.address_key(address)])

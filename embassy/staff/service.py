@@ -11,7 +11,6 @@ from typing import TypeVar
 
 from embassy.audit.log import record
 from embassy.mission_db import MISSION_DB, connect, connect_sessions
-from embassy.staff import accounts
 from embassy.staff.sessions import SessionStore
 from embassy.staff.throttle import Throttle
 
@@ -26,11 +25,6 @@ class Conns:
 
     def audit(self, actor: str, action: str, detail: dict[str, object] | None = None) -> None:
         record(self.mission, actor, action, detail)
-
-    def actor_for(self, name: str) -> str:
-        """The audit log's actor for a name someone typed: the name if an account has it, else "?"
-        (an unknown name may be a password typed into the wrong field, so it is never written)."""
-        return name if accounts.exists(self.mission, name) else "?"
 
 
 def open_conns(data_dir: Path) -> Conns:
