@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import shutil
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import make_test_keyring
+from playwright.sync_api import Browser, sync_playwright
 
 from embassy.config import Config, load_config
 from embassy.content.repo import ContentRepo, Signer, TextInput
@@ -26,6 +28,10 @@ from embassy.web.app import create_app
 from keys import Keyring
 
 LANGUAGES = ("kk", "ru", "en", "fa")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+AXE = Path(__file__).resolve().parents[2] / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 PUBLIC_URL = "https://mission.example"
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -186,3 +192,15 @@ def site_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 def server(site_env: SiteEnv) -> Iterator[ServerThread]:
     with ServerThread(create_app(site_env.config, site_env.ring, metrics_token=METRICS_TOKEN)) as s:
         yield s
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through playwright (never a downloaded browser), for one test module."""
+    assert shutil.which("chromium") or Path(CHROMIUM).exists(), "Debian chromium is missing: run `make test`"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

@@ -1,5 +1,6 @@
 """Signing in and out: /staff/login, the second-factor step, /staff/logout, the staff assets."""
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
@@ -99,18 +100,17 @@ async def _factor_result(request: web.Request, result: Result) -> web.StreamResp
     return await _factor_page(request, "login_failed", 401)
 
 
+async def _factor_post(request: web.Request, field: str, check: Callable[..., Awaitable[Result]]) -> web.StreamResponse:
+    answer = (await form(request)).get(field, "")
+    return await _factor_result(request, await check(session_of(request), answer, client_address(request)))
+
+
 async def totp_post(request: web.Request) -> web.StreamResponse:
-    state = request.app[STAFF]
-    fields = await form(request)
-    result = await state.signin.totp(session_of(request), fields.get("code", ""), client_address(request))
-    return await _factor_result(request, result)
+    return await _factor_post(request, "code", request.app[STAFF].signin.totp)
 
 
 async def recovery_post(request: web.Request) -> web.StreamResponse:
-    state = request.app[STAFF]
-    fields = await form(request)
-    result = await state.signin.recovery_code(session_of(request), fields.get("code", ""), client_address(request))
-    return await _factor_result(request, result)
+    return await _factor_post(request, "code", request.app[STAFF].signin.recovery_code)
 
 
 async def passkey_options(request: web.Request) -> web.StreamResponse:
@@ -122,10 +122,7 @@ async def passkey_options(request: web.Request) -> web.StreamResponse:
 
 
 async def passkey_post(request: web.Request) -> web.StreamResponse:
-    state = request.app[STAFF]
-    fields = await form(request)
-    result = await state.signin.passkey(session_of(request), fields.get("credential", ""), client_address(request))
-    return await _factor_result(request, result)
+    return await _factor_post(request, "credential", request.app[STAFF].signin.passkey)
 
 
 async def logout(request: web.Request) -> web.StreamResponse:

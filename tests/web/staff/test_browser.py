@@ -7,22 +7,19 @@ address. Passkeys use Chromium's virtual authenticator (the DevTools protocol's 
 from __future__ import annotations
 
 import re
-import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pyotp
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page
 
 from embassy.config import load_config
 from embassy.staff import accounts
 from embassy.staff.passwords import new_one_time_password
 from embassy.web.app import create_app
-from web.conftest import ServerThread, SiteEnv, make_site_env
+from web.conftest import AXE, ServerThread, SiteEnv, make_site_env
 from web.staff.staffkit import PASSWORD, cached_hash, close, conns
-from web.test_site_browser import ARGS, AXE, CHROMIUM
 from web.test_site_serve import free_port
 
 NEW_PASSWORD = "amber gulls over the salt lake"
@@ -37,17 +34,6 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SiteEnv, s
     env.config = load_config(env.config_path)
     with ServerThread(create_app(env.config, env.ring), port=port):
         yield env, f"http://localhost:{port}"
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    assert shutil.which("chromium") or Path(CHROMIUM).exists(), "Debian chromium is missing: run `make test`"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
 
 
 @pytest.fixture
