@@ -14,10 +14,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from embassy.config import Config
-from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
-from embassy.staff.accounts import account_exists, create_account, new_password
+from embassy.mission_db import MISSION_DB, connect
+from embassy.staff import accounts
+from embassy.staff.passwords import hash_password, new_one_time_password, verify_password
 from keys import Keyring
 from replication.fsutil import atomic_write
 
@@ -132,14 +133,16 @@ def _days_ago(when: dict[str, object]) -> str:
 
 
 def seed_staff(config: Config) -> Iterator[str]:
-    """A demo staff account whose login is kept (mode 0600) so `make run` can print it every time."""
+    """A demo admin account whose one-time password is kept (mode 0600) so `make run` can print it
+    until it is used: the first sign-in changes it and enrols a second factor, as for any account.
+    (Unlike other one-time passwords, the demo's does not expire.)"""
     login_file = config.data_dir / DEMO_LOGIN_FILE
     conn = connect(config.data_dir / MISSION_DB)
     try:
-        if account_exists(conn, DEMO_STAFF):
+        if accounts.exists(conn, DEMO_STAFF):
             return
-        password = new_password()
-        create_account(conn, DEMO_STAFF, "admin", password)
+        password = new_one_time_password()
+        accounts.create(conn, DEMO_STAFF, ["admin"], hash_password(password), actor="demo", one_time_days=None)
         atomic_write(login_file, f"{DEMO_STAFF}\n{password}\n".encode(), mode=0o600)
         yield f"demo staff account {DEMO_STAFF!r} (admin) created; its login is kept in {login_file} (demo only)"
     finally:
@@ -147,12 +150,22 @@ def seed_staff(config: Config) -> Iterator[str]:
 
 
 def demo_login(config: Config) -> tuple[str, str] | None:
-    """The demo staff login written by :func:`seed_staff`, if this is a demo installation."""
+    """The demo staff login written by :func:`seed_staff`, while its one-time password is unused:
+    (name, password), or (name, "") once the first sign-in has set the account's own password."""
     try:
         name, password = (config.data_dir / DEMO_LOGIN_FILE).read_text(encoding="utf-8").split()[:2]
     except (OSError, ValueError):
         return None
-    return name, password
+    conn = connect(config.data_dir / MISSION_DB)
+    try:
+        account = accounts.find(conn, name)
+    finally:
+        conn.close()
+    if account is None:
+        return None
+    if account.one_time and verify_password(account.password_hash, password):
+        return name, password
+    return name, ""
 
 
 def seed_demo(config: Config, ring: Keyring) -> Iterator[str]:

@@ -12,7 +12,7 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from embassy.content.db import MISSION_DB, connect
+from embassy.mission_db import MISSION_DB, connect
 from replication.drill import DrillResult
 
 _COLUMNS = (

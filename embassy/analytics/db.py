@@ -27,7 +27,9 @@ def connect(data_dir: Path) -> sqlite3.Connection:
     folder = analytics_dir(data_dir)
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
     conn = sqlite3.connect(folder / "analytics.db", timeout=10, isolation_level=None, check_same_thread=False)
-    conn.execute("PRAGMA journal_mode=WAL")
+    (mode,) = conn.execute("PRAGMA journal_mode").fetchone()
+    if str(mode).lower() != "wal":  # switching needs a lock SQLite does not wait for: once, before the workers
+        conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(SCHEMA)
     return conn

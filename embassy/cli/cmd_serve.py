@@ -23,6 +23,7 @@ def register(sub: Any, common: Any) -> None:
 def run(ctx: Context) -> int:
     from embassy.child_env import minimal_environment
     from embassy.demo import demo_login
+    from embassy.mission_db import prepare_all
     from embassy.web.handoff import LOG_FORMAT
     from embassy.web.workers import ServeError, serve_workers
 
@@ -45,7 +46,10 @@ def run(ctx: Context) -> int:
     default_url = f"http://{f'[{configured}]' if ':' in configured else configured}:{config.server.port}"
     if config.server.public_url == default_url:  # not set in the config: absolute URLs follow --host/--port
         config = replace(config, server=replace(config.server, public_url=f"http://{shown}:{port}"))
+    prepare_all(config.data_dir)  # once, before any worker opens a database (embassy/migrations.py)
     login = demo_login(config)
+    # Passkeys need a host name: a loopback address is offered as localhost (embassy/staff/passkeys.py)
+    staff_host = "localhost" if host in ("127.0.0.1", "::1") else shown
 
     def prepare() -> Keyring:
         """Runs in the supervisor once the workers are spawned, before they get their keys."""
@@ -66,8 +70,12 @@ def run(ctx: Context) -> int:
         )
         if config.server.public_url != f"http://{shown}:{port}":
             ctx.say(f"public address: {config.server.public_url}")
-        if login:
-            ctx.say(f"staff sign-in: http://{shown}:{port}/staff/  name {login[0]}  password {login[1]}  (demo only)")
+        if login and login[1]:
+            ctx.say(
+                f"staff sign-in: http://{staff_host}:{port}/staff/  name {login[0]}  password {login[1]}  (demo only)"
+            )
+        elif login:
+            ctx.say(f"staff sign-in: http://{staff_host}:{port}/staff/  name {login[0]}  (its own password is set)")
 
     try:
         return serve_workers(config, prepare, host, port, workers, minimal_environment(ctx.environ), token, ready)

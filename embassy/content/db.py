@@ -1,16 +1,16 @@
-"""The mission's database (``<data_dir>/mission.db``): opening it and its schema migrations.
+"""The content feature's schema in the mission database (``<data_dir>/mission.db``).
 
-The schema version is SQLite's ``PRAGMA user_version``; :data:`MIGRATIONS` is append-only, each
-entry taking the database from version ``i`` to ``i + 1``. Later parts (contact messages, staff
-publishing) add their tables by appending here.
+The mission database is opened through :mod:`embassy.mission_db`, which applies every feature's
+migrations (:mod:`embassy.migrations`); this list is the content feature's, append-only. (Its
+first step also created the old one-role ``staff`` table, which the staff feature's first step
+replaces, and its second the drill history.)
 """
 
-import sqlite3
-from pathlib import Path
+from embassy.migrations import Feature
 
 MISSION_DB = "mission.db"
 
-MIGRATIONS: list[str] = [
+MIGRATIONS: tuple[str, ...] = (
     # 1: pages, news, signed statements, per-language full-text search, staff accounts
     """
     CREATE TABLE page (
@@ -83,48 +83,6 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX drill_history_run ON drill_history(run);
     """,
-]
+)
 
-
-def connect(path: Path, *, check_same_thread: bool = True) -> sqlite3.Connection:
-    """Open (creating if needed) and migrate the mission database. WAL, so readers never wait for a writer."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    conn = sqlite3.connect(path, timeout=10, check_same_thread=check_same_thread, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA foreign_keys=ON")
-    conn.execute("PRAGMA synchronous=NORMAL")
-    migrate(conn)
-    return conn
-
-
-def migrate(conn: sqlite3.Connection) -> None:
-    (version,) = conn.execute("PRAGMA user_version").fetchone()
-    if version > len(MIGRATIONS):
-        raise sqlite3.DatabaseError(
-            f"mission.db has schema version {version}, newer than this program's {len(MIGRATIONS)}; upgrade embassy"
-        )
-    for i in range(version, len(MIGRATIONS)):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            (current,) = conn.execute("PRAGMA user_version").fetchone()
-            if current == i:  # another process may have migrated meanwhile
-                for stmt in _statements(MIGRATIONS[i]):
-                    conn.execute(stmt)
-                conn.execute(f"PRAGMA user_version = {i + 1}")
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-
-
-def _statements(script: str) -> list[str]:
-    out, buf = [], []
-    for line in script.splitlines():
-        buf.append(line)
-        candidate = "\n".join(buf).strip()
-        if candidate.endswith(";") and sqlite3.complete_statement(candidate):
-            out.append(candidate)
-            buf = []
-    if "\n".join(buf).strip():
-        out.append("\n".join(buf).strip())
-    return out
+CONTENT = Feature("content", MIGRATIONS, legacy=True)

@@ -8,7 +8,7 @@ supervising process (``embassy/web/workers.py``), never in an app.
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -17,10 +17,13 @@ from aiohttp import web
 
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
-from embassy.content.db import MISSION_DB
 from embassy.content.public_keys import keys_document
 from embassy.content.repo import Signer
 from embassy.content.version import ContentVersion, version_path
+from embassy.mission_db import MISSION_DB
+from embassy.staff.passwords import PasswordPool
+from embassy.staff.service import StaffDb
+from embassy.web.api.app import create_api_app
 from embassy.web.cache import PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
@@ -30,6 +33,7 @@ from embassy.web.ratelimit import TokenBucketLimiter
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
 from embassy.web.site import SITE, Site
+from embassy.web.staff.app import create_staff_app
 from keys.statement_keys import ServingKeys
 
 log = logging.getLogger("embassy.web")
@@ -77,6 +81,13 @@ def create_app(
     app.cleanup_ctx.append(_content_ctx)
     app.cleanup_ctx.append(_flush_ctx)
     setup_routes(app)
+    # The staff area and the API: sub-applications with their own routes and middleware (sessions
+    # and CSRF; bearer tokens and JSON errors), sharing one staff database thread and password pool.
+    staff_db = StaffDb(config.data_dir)
+    pool = PasswordPool()
+    app.cleanup_ctx.append(_staff_ctx(staff_db, pool))
+    app.add_subapp("/staff/", create_staff_app(config, staff_db, pool))
+    app.add_subapp("/api/v1/", create_api_app(staff_db))
     return app
 
 
@@ -87,6 +98,16 @@ def search_limiter(config: Config) -> TokenBucketLimiter | None:
     if not per_minute:
         return None
     return TokenBucketLimiter(per_minute / 60, max(1, per_minute // 3), config.data_dir / "run" / "ratelimit-search")
+
+
+def _staff_ctx(db: StaffDb, pool: PasswordPool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        await db.open()
+        yield
+        await db.close()
+        pool.close()
+
+    return ctx
 
 
 async def _content_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -11,10 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
-from embassy.content.db import connect
 from embassy.content.model import Snapshot
 from embassy.content.repo import ContentRepo
 from embassy.content.version import ContentVersion
+from embassy.mission_db import connect
 
 T = TypeVar("T")
 

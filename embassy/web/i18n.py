@@ -332,8 +332,10 @@ class Words:
 
     __slots__ = ("_table",)
 
-    def __init__(self, lang: str) -> None:
+    def __init__(self, lang: str, extra: dict[str, dict[str, str]] | None = None) -> None:
         self._table = {**UI["en"], **UI.get(lang, {})}
+        if extra:  # another part's words (the staff area's), English where missing
+            self._table.update({**extra["en"], **extra.get(lang, {})})
 
     def __getitem__(self, key: str) -> str:
         return self._table[key]

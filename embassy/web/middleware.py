@@ -52,7 +52,8 @@ def frame_middleware() -> Middleware:
         if response.__class__ is not CachedWebResponse:  # cached ones carry them already
             h = response.headers
             for name, value in headers_items:
-                h[name] = value
+                if name not in h:  # a sub-application may set its own (the staff area's CSP)
+                    h[name] = value
         if site.resolver.scheme(request) == "https":
             response.headers["Strict-Transport-Security"] = HSTS
         route = request.match_info.route.name or "unmatched"

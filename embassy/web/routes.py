@@ -1,8 +1,9 @@
-"""Every URL of the site (docs/web.md, "Public URLs"), in one table."""
+"""Every URL of the public site (docs/web.md, "Public URLs"), in one table; the staff area and the API
+are sub-applications with tables of their own (embassy/web/staff/routes.py, embassy/web/api/endpoints.py)."""
 
 from aiohttp import web
 
-from embassy.web.views import feeds, machine, public, staff
+from embassy.web.views import feeds, machine, public
 
 
 async def _to_staff(request: web.Request) -> web.Response:
@@ -28,11 +29,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/statements/{id}.json", machine.statement, name="statement")
     r.add_get("/.well-known/embassy-keys.json", machine.embassy_keys, name="keys")
     r.add_get("/staff", _to_staff, name="staff_slash")
-    r.add_get("/staff/", staff.staff_home, name="staff")
-    r.add_post("/staff/", staff.staff_post, name="staff_post")
     r.add_get("/api/v1", _to_api, name="api_slash")
-    r.add_get("/api/v1/", staff.api_index, name="api")
-    r.add_get("/api/v1/openapi.json", staff.api_openapi, name="openapi")
     # /{lang}/...
     r.add_get("/{lang}", public.add_slash, name="lang_slash")
     r.add_get("/{lang}/", public.home, name="home")

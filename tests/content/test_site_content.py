@@ -5,11 +5,11 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from embassy.content.db import connect
 from embassy.content.errors import ContentError, StatementError
 from embassy.content.repo import ContentRepo, Signer, TextInput, fts_query
 from embassy.content.statements import DOMAIN, TrustedKey, sign_statement, statement_id, verify_document
 from embassy.content.text import html_to_text, sanitise_html
+from embassy.mission_db import connect
 from keys.encoding import canonical_json
 
 FIELDS = {

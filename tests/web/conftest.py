@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import shutil
 import socket
 import threading
 import time
@@ -18,17 +19,22 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import make_test_keyring
+from playwright.sync_api import Browser, sync_playwright
 
 from embassy.config import Config, load_config
-from embassy.content.db import MISSION_DB, connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
 from embassy.demo import seed_content
+from embassy.mission_db import MISSION_DB, connect
 from embassy.web.app import CONFIG_KEY, create_app
 from embassy.web.protocol import site_runner
 from keys import Keyring
 
 LANGUAGES = ("kk", "ru", "en", "fa")
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+AXE = Path(__file__).resolve().parents[2] / ".venv" / "npm" / "node_modules" / "axe-core" / "axe.min.js"
 PUBLIC_URL = "https://mission.example"
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -99,9 +105,9 @@ def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: st
 class ServerThread:
     """A real aiohttp server on 127.0.0.1:<free port> in its own thread and event loop."""
 
-    def __init__(self, app: web.Application) -> None:
+    def __init__(self, app: web.Application, port: int = 0) -> None:
         self.app = app
-        self.port = 0
+        self.port = port
         self._ready = threading.Event()
         self._stop: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -135,7 +141,7 @@ class ServerThread:
         runner = site_runner(self.app, self.app[CONFIG_KEY].server)  # the connection layer `embassy serve` uses
         try:
             await runner.setup()
-            site = web.TCPSite(runner, "127.0.0.1", 0)
+            site = web.TCPSite(runner, "127.0.0.1", self.port)
             await site.start()
             self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
         except BaseException as e:
@@ -245,3 +251,13 @@ def raw_exchange(port: int, data: bytes, limit: float = 10.0) -> RawResp:
         answer, closed = read_until_eof(sock, limit)
     assert answer, "the server sent nothing"
     return parse_raw(answer, closed)
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium through playwright (never a downloaded browser), for one test module."""
+    assert shutil.which("chromium") or Path(CHROMIUM).exists(), "Debian chromium is missing: run `make test`"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()

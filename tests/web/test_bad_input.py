@@ -187,7 +187,7 @@ def fuzz_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 
 @pytest.fixture(scope="module")
 def fuzz_server(fuzz_env: SiteEnv) -> Iterator[ServerThread]:
-    with ServerThread(create_app(fuzz_env.config, fuzz_env.ring, metrics_token=METRICS_TOKEN)) as s:
+    with ServerThread(create_app(fuzz_env.config, fuzz_env.ring.serving_keys(), metrics_token=METRICS_TOKEN)) as s:
         yield s
 
 

@@ -92,7 +92,7 @@ def quick_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 
 @pytest.fixture(scope="module")
 def quick(quick_env: SiteEnv) -> Iterator[ServerThread]:
-    with ServerThread(create_app(quick_env.config, quick_env.ring)) as s:
+    with ServerThread(create_app(quick_env.config, quick_env.ring.serving_keys())) as s:
         yield s
 
 

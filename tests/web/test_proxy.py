@@ -82,7 +82,7 @@ def limited_env(tmp_path_factory: pytest.TempPathFactory) -> SiteEnv:
 
 @pytest.fixture(scope="module")
 def limited(limited_env: SiteEnv) -> Iterator[ServerThread]:
-    with ServerThread(create_app(limited_env.config, limited_env.ring)) as s:
+    with ServerThread(create_app(limited_env.config, limited_env.ring.serving_keys())) as s:
         yield s
 
 

@@ -43,8 +43,9 @@ ROUTES = [
     ("GET", "/healthz", 200),
     ("GET", "/metrics", 200),
     ("GET", "/staff", 301),
-    ("GET", "/staff/", 200),
-    ("POST", "/staff/", 503),
+    ("GET", "/staff/", 302),
+    ("GET", "/staff/login", 200),
+    ("POST", "/staff/login", 403),
     ("GET", "/api/v1", 301),
     ("GET", "/api/v1/", 200),
     ("GET", "/api/v1/openapi.json", 200),
@@ -70,7 +71,10 @@ def test_every_route_answers_with_the_security_headers(
     assert r.header("X-Content-Type-Options") == "nosniff"
     assert r.header("Referrer-Policy") == "no-referrer"
     assert r.header("Server") == "embassy"  # never the framework or Python
-    assert r.header("Set-Cookie") is None
+    if path.startswith("/staff/") and r.header("Set-Cookie"):  # the sign-in form's CSRF token only
+        assert r.header("Set-Cookie").startswith("__Host-embassy-login=")
+    else:
+        assert r.header("Set-Cookie") is None
     assert r.header("Strict-Transport-Security") is None  # plain HTTP, no proxy vouching for TLS
 
 
@@ -141,7 +145,7 @@ def test_not_found_pages_speak_the_right_language(server: ServerThread) -> None:
     assert missing.header("Cache-Control") == "no-store"
     api = fetch(server.url, "/api/v1/nothing")
     assert api.header("Content-Type").startswith("application/json")
-    assert json.loads(api.body) == {"error": "Not Found"}
+    assert json.loads(api.body) == {"error": "no such endpoint"}
 
 
 def test_hostile_requests_are_refused_plainly(server: ServerThread) -> None:
@@ -364,7 +368,7 @@ def test_api_describes_itself(server: ServerThread) -> None:
     doc = json.loads(fetch(server.url, "/api/v1/openapi.json").body)
     assert doc["openapi"] == "3.1.0" and "/" in doc["paths"]
     assert doc["servers"][0]["url"] == f"{PUBLIC_URL}/api/v1"
-    staff = fetch(server.url, "/staff/", headers={"Accept-Language": "ru"})
+    staff = fetch(server.url, "/staff/login", headers={"Accept-Language": "ru"})
     assert (
         staff.status == 200 and 'autocomplete="current-password"' in staff.text and "Вход для сотрудников" in staff.text
     )

@@ -16,11 +16,12 @@ import pytest
 from conftest import run_cli
 
 from embassy.config import load_config
-from embassy.content.db import connect
 from embassy.content.repo import ContentRepo, Signer, TextInput
 from embassy.content.version import ContentVersion, version_path
+from embassy.mission_db import connect
 from keys import Keyring
 from web.conftest import fetch
+from web.staff.staffkit import Client
 
 PASSPHRASE = "a demo passphrase for the serve test"
 
@@ -47,7 +48,7 @@ def alive(pid: int) -> bool:
 def content_rows(db: Path) -> list[str]:
     conn = sqlite3.connect(db)
     try:
-        return [line for line in conn.iterdump() if "INSERT INTO" in line and '"staff"' not in line]
+        return [line for line in conn.iterdump() if "INSERT INTO" in line]
     finally:
         conn.close()
 
@@ -124,7 +125,15 @@ def test_serve_prints_the_url_and_the_demo_login(served: Serve, demo: Path) -> N
     name, password = (demo / "var" / "demo-staff-login").read_text().split()
     assert served.lines[0].startswith(f"serving Demo Virtual Mission on http://127.0.0.1:{served.port}/")
     assert "2 workers" in served.lines[0]
-    assert any(f"name {name}  password {password}" in line for line in served.lines)
+    assert any(
+        f"staff sign-in: http://localhost:{served.port}/staff/  name {name}  password {password}" in line
+        for line in served.lines
+    )
+    # the printed one-time password opens the first sign-in, which asks for a password of one's own
+    browser = Client(served.url)
+    browser.get("/staff/login")
+    r = browser.post("/staff/login", {"name": name, "password": password})
+    assert (r.status, r.header("Location")) == (303, "/staff/account/password")
 
 
 def test_workers_share_the_port_and_see_changes_at_once(served: Serve, demo: Path) -> None:

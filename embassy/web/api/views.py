@@ -1,0 +1,58 @@
+"""The API's endpoints (the table is endpoints.py; the OpenAPI document openapi.py)."""
+
+import json
+
+from aiohttp import web
+
+from embassy.audit.log import MAX_PAGE, entries
+from embassy.staff import accounts
+from embassy.staff.tokens import Principal
+from embassy.web.api.state import API, PRINCIPAL
+from embassy.web.site import SITE
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def principal_of(request: web.Request) -> Principal:
+    p = request.get(PRINCIPAL)
+    assert p is not None, "the endpoint table lets this view run with a token only"
+    return p  # type: ignore[no-any-return]  # aiohttp's RequestKey.get is typed Any
+
+
+async def index(request: web.Request) -> web.Response:
+    site = request.config_dict[SITE]
+    body = {"name": f"{site.config.mission.name} staff API", "version": "v1", "openapi": "/api/v1/openapi.json"}
+    return web.json_response(body, headers=NO_STORE)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    from embassy.web.api.openapi import openapi_document
+
+    site = request.config_dict[SITE]
+    doc = openapi_document(site.config.server.public_url, site.config.mission.name)
+    return web.Response(
+        text=json.dumps(doc, indent=2), content_type="application/json", headers={"Cache-Control": "public, max-age=3600"}
+    )
+
+
+async def me(request: web.Request) -> web.Response:
+    p = principal_of(request)
+    return web.json_response({"name": p.account, "roles": sorted(p.roles), "token": p.token_id}, headers=NO_STORE)
+
+
+async def staff(request: web.Request) -> web.Response:
+    db = request.app[API].db
+    every = await db.run(lambda c: accounts.list_accounts(c.mission))
+    return web.json_response({"accounts": [a.to_json() for a in every]}, headers=NO_STORE)
+
+
+async def audit(request: web.Request) -> web.Response:
+    raw = request.query.get("after", "0") or "0"
+    if not (raw.isascii() and raw.isdigit() and len(raw) < 19):
+        raise web.HTTPBadRequest(reason="after: give the number of the last entry you have (0 for all)")
+    after = int(raw)
+    db = request.app[API].db
+    found = await db.run(lambda c: entries(c.mission, after, MAX_PAGE))
+    return web.json_response(
+        {"entries": [e.to_json() for e in found], "more": len(found) == MAX_PAGE}, headers=NO_STORE
+    )

@@ -1,0 +1,66 @@
+"""Every route of the staff area with who may use it: the one table the access middleware reads."""
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from embassy.web.staff import access
+from embassy.web.staff import views_account as account
+from embassy.web.staff import views_admin as admin
+from embassy.web.staff import views_signin as signin
+from embassy.web.staff.access import Access
+
+View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str  # below /staff
+    name: str
+    access: Access
+    view: View
+
+
+ROUTES = (
+    Route("GET", "/", "staff_home", access.SIGNED_IN, account.home),
+    Route("GET", "/login", "staff_login", access.PUBLIC, signin.login_page),
+    Route("POST", "/login", "staff_login_post", access.PUBLIC, signin.login_post),
+    Route("GET", "/login/factor", "staff_factor", access.SECOND_FACTOR, signin.factor_page),
+    Route("POST", "/login/totp", "staff_factor_totp", access.SECOND_FACTOR, signin.totp_post),
+    Route("POST", "/login/recovery", "staff_factor_recovery", access.SECOND_FACTOR, signin.recovery_post),
+    Route("POST", "/login/passkey/options", "staff_factor_passkey_options", access.SECOND_FACTOR,
+          signin.passkey_options),
+    Route("POST", "/login/passkey", "staff_factor_passkey", access.SECOND_FACTOR, signin.passkey_post),
+    Route("POST", "/logout", "staff_logout", access.ANY_SESSION, signin.logout),
+    Route("GET", "/account", "staff_account", access.SIGNED_IN, account.account_page),
+    Route("GET", "/account/password", "staff_password", access.NEW_PASSWORD, account.password_page),
+    Route("POST", "/account/password", "staff_password_post", access.NEW_PASSWORD, account.password_post),
+    Route("GET", "/account/factors", "staff_factors", access.ENROL, account.factors_page),
+    Route("GET", "/account/totp", "staff_totp", access.ENROL, account.totp_page),
+    Route("POST", "/account/totp", "staff_totp_post", access.ENROL, account.totp_post),
+    Route("POST", "/account/totp/remove", "staff_totp_remove", access.SIGNED_IN, account.totp_remove),
+    Route("POST", "/account/passkeys/options", "staff_passkey_options", access.ENROL, account.passkey_options),
+    Route("POST", "/account/passkeys", "staff_passkey_post", access.ENROL, account.passkey_post),
+    Route("POST", "/account/passkeys/remove", "staff_passkey_remove", access.SIGNED_IN, account.passkey_remove),
+    Route("POST", "/account/recovery-codes", "staff_recovery_codes", access.SIGNED_IN, account.recovery_codes),
+    Route("GET", "/sessions", "staff_sessions", access.SIGNED_IN, account.sessions_page),
+    Route("POST", "/sessions/end", "staff_sessions_end", access.SIGNED_IN, account.sessions_end),
+    Route("GET", "/tokens", "staff_tokens", access.SIGNED_IN, account.tokens_page),
+    Route("POST", "/tokens", "staff_tokens_post", access.SIGNED_IN, account.tokens_post),
+    Route("POST", "/tokens/revoke", "staff_tokens_revoke", access.SIGNED_IN, account.tokens_revoke),
+    Route("GET", "/admin/accounts", "staff_admin_accounts", access.ADMIN, admin.accounts_page),
+    Route("POST", "/admin/accounts", "staff_admin_accounts_post", access.ADMIN, admin.accounts_post),
+    Route("POST", "/admin/accounts/{name}", "staff_admin_account_action", access.ADMIN, admin.account_action),
+    Route("POST", "/admin/sessions/end", "staff_admin_sessions_end", access.ADMIN, admin.sessions_end),
+    Route("GET", "/admin/audit", "staff_admin_audit", access.ADMIN, admin.audit_page),
+    Route("GET", "/static/{name}", "staff_static", access.PUBLIC, signin.static),
+)  # fmt: skip
+
+ACCESS = {r.name: r.access for r in ROUTES}
+
+
+def setup_routes(app: web.Application) -> None:
+    for r in ROUTES:
+        app.router.add_route(r.method, r.path, r.view, name=r.name)

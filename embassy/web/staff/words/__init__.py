@@ -1,0 +1,11 @@
+"""The staff area's words in English, Russian and Kazakh (the frame's own words are in i18n.py).
+
+A mission language without an entry here gets the staff area in English: staff pages are
+offered in :data:`STAFF_LANGUAGES` only, whichever the browser prefers.
+"""
+
+from embassy.web.staff.words import en, kk, ru
+
+STAFF_LANGUAGES = ("kk", "ru", "en")
+
+STAFF_WORDS = {"en": en.WORDS, "ru": ru.WORDS, "kk": kk.WORDS}
