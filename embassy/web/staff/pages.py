@@ -5,7 +5,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
-from multidict import MultiDictProxy
 
 from embassy.config import Config
 from embassy.staff.accounts import Account
@@ -16,6 +15,7 @@ from embassy.staff.service import StaffDb
 from embassy.staff.sessions import Session
 from embassy.staff.signin import SignIn
 from embassy.web import i18n
+from embassy.web.params import InputError, Params, UnsupportedFormError, read_form
 from embassy.web.render import Asset
 from embassy.web.site import SITE
 from embassy.web.staff.words import STAFF_LANGUAGES, STAFF_WORDS
@@ -155,23 +155,29 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-async def form(request: web.Request) -> dict[str, str]:
-    """The posted form's text fields (files and over-long values refused as a bad request)."""
+async def _posted(request: web.Request) -> Params:
+    """The posted form, read strictly and in time (embassy/web/params.py): a body that cannot be
+    read, decoded or decompressed is a 400, an unsupported type or charset a 415, never a 500."""
     try:
-        data: MultiDictProxy[Any] = await request.post()
-    except (ValueError, UnicodeDecodeError, LookupError) as e:
+        return await read_form(request, timeout=request.config_dict[SITE].config.server.body_timeout)
+    except UnsupportedFormError as e:
+        raise web.HTTPUnsupportedMediaType(reason="the form could not be read") from e
+    except InputError as e:
         raise web.HTTPBadRequest(reason="the form could not be read") from e
+
+
+async def form(request: web.Request) -> dict[str, str]:
+    """The posted form's text fields (over-long values refused as a bad request)."""
     out: dict[str, str] = {}
-    for key, value in data.items():
-        if not isinstance(value, str) or len(value) > MAX_FIELD:
+    for key, value in (await _posted(request)).items():
+        if len(value) > MAX_FIELD:
             raise web.HTTPBadRequest(reason="the form holds a field that is not short text")
         out.setdefault(key, value)
     return out
 
 
 async def form_list(request: web.Request, key: str) -> list[str]:
-    data = await request.post()
-    return [v for v in data.getall(key, []) if isinstance(v, str)]
+    return list((await _posted(request)).getall(key, []))
 
 
 def client_address(request: web.Request) -> str:
