@@ -19,6 +19,7 @@ def register(sub: Any, common: Any) -> None:
 
 
 def run(ctx: Context) -> int:
+    from embassy.config import secret_from_environment
     from embassy.demo import demo_login
     from embassy.web.app import create_app
     from embassy.web.workers import ServeError, serve_single, serve_workers
@@ -35,7 +36,7 @@ def run(ctx: Context) -> int:
     ring, _ = ctx.load_keyring()
     token = None
     if config.server.metrics_token_env:
-        token = ctx.environ.get(config.server.metrics_token_env) or None
+        token = secret_from_environment(config.server.metrics_token_env, ctx.environ)
     shown = f"[{host}]" if ":" in host else host
     configured = config.server.host
     default_url = f"http://{f'[{configured}]' if ':' in configured else configured}:{config.server.port}"
