@@ -208,3 +208,30 @@ def test_sysusers_file_makes_a_system_user_without_login(tmp_path: Path) -> None
     (user,) = [line for line in (tmp_path / "etc" / "passwd").read_text().splitlines() if line.startswith("embassy:")]
     _, _, uid, _, _, home, shell = user.split(":")
     assert int(uid) < 1000 and home == "/var/lib/embassy" and shell == "/usr/sbin/nologin"
+
+
+def test_embassy_admin_runs_a_command_with_the_units_credentials(tmp_path: Path) -> None:
+    """deploy/embassy-admin, with a stand-in systemd-run that records what it was asked to run."""
+    stub = tmp_path / "bin" / "systemd-run"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\nfor a in "$@"; do printf "%s\\n" "$a"; done\n')
+    stub.chmod(0o755)
+    env = {"PATH": f"{stub.parent}:/usr/bin:/bin", "EMBASSY_UNIT": str(UNITS / "embassy.service")}
+    done = subprocess.run(
+        [str(ROOT / "deploy" / "embassy-admin"), "verify", "--json"],
+        env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=30,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    argv = done.stdout.splitlines()
+    unit = next(a.removeprefix("--unit=") for a in argv if a.startswith("--unit="))
+    assert "--pipe" in argv and "--uid=embassy" in argv and "--wait" in argv
+    loaded = [a.removeprefix("--property=LoadCredential=") for a in argv if a.startswith("--property=LoadCredential=")]
+    assert loaded == values(service("embassy.service"), "LoadCredential")
+    assert f"--setenv=EMBASSY_PASSPHRASE_FILE=/run/credentials/{unit}.service/embassy-passphrase" in argv
+    assert argv[-3:] == [INSTALLED_EMBASSY, "verify", "--json"]
+    assert not any("=" in a and a.split("=", 1)[0].endswith(("KEY", "TOKEN")) for a in argv)  # no secret in argv
+    missing = subprocess.run(
+        [str(ROOT / "deploy" / "embassy-admin"), "status"],
+        env={**env, "EMBASSY_UNIT": str(tmp_path / "absent.service")}, capture_output=True, text=True,
+    )  # fmt: skip
+    assert missing.returncode == 2 and "cannot read" in missing.stderr
