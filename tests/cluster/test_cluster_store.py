@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import LOCKED_BUCKET, PASSPHRASE, fresh_bucket, listening_addresses, make_test_keyring, run_cli
@@ -105,8 +106,7 @@ def write_credentials(folder: Path, cluster: DevCluster, dev: DevStore) -> dict[
     return {"CREDENTIALS_DIRECTORY": str(folder), "EMBASSY_PASSPHRASE_FILE": str(folder / "embassy-passphrase")}
 
 
-def pack_keys(cluster: DevCluster) -> set[str]:
-    client = cluster.client()
+def pack_keys(client: Any) -> set[str]:
     keys: set[str] = set()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=LOCKED_BUCKET, Prefix="r/"):
         keys.update(o["Key"] for o in page.get("Contents", []) if "/packs/" in o["Key"])
@@ -134,6 +134,7 @@ def test_backup_verify_and_restore_survive_a_volume_server_killed_mid_backup(
         assert all(a.startswith("127.0.0.1:") for a in addresses), (node.name, addresses)
 
     doomed, survivor = cluster.volumes
+    client = cluster.client()
     backup = subprocess.Popen(
         [sys.executable, "-m", "embassy", "--config", str(config), "backup", "--json"],
         cwd=root, env=cli_env(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -141,7 +142,7 @@ def test_backup_verify_and_restore_survive_a_volume_server_killed_mid_backup(
     try:
         # The event: the cluster holds KILL_AFTER_PACKS packs of this backup and it is still running.
         deadline = time.monotonic() + 120
-        while len(before := pack_keys(cluster)) < KILL_AFTER_PACKS:
+        while len(before := pack_keys(client)) < KILL_AFTER_PACKS:
             assert backup.poll() is None, f"the backup ended before {KILL_AFTER_PACKS} packs: {backup.stderr}"
             assert time.monotonic() < deadline, "no packs in the cluster after 120 s"
             time.sleep(0.05)
@@ -163,7 +164,7 @@ def test_backup_verify_and_restore_survive_a_volume_server_killed_mid_backup(
     (snapshot,) = json.loads(out)["snapshots"]
     assert snapshot["stores"] == {"lu": "ok", "ee": "ok"} and snapshot["quorum_met"] is True
     assert snapshot["bytes"] == sum(len(b) for b in source.values())
-    after = pack_keys(cluster)
+    after = pack_keys(client)
     assert before < after, "every pack was written before the kill: not the middle of the backup"
     print(
         f"\ncluster: {len(before)} of {len(after)} packs written before volume server {doomed.name} was killed; "
