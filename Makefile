@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify dev-stores clean
+.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,16 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
-# Debian packages the tests need (the browser) - installed only when missing.
+# Debian packages the tests need (the browser, nginx for the deployment test) - installed only when
+# missing. Debian's package does not start an nginx of its own here (policy-rc.d); the test starts
+# its own on loopback ports and stops it.
 $(SYS_STAMP): | $(BIN)/python
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
+	  echo "installing Debian's nginx-light for the deployment tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
 	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4 >/dev/null
 	touch $@
 
@@ -49,6 +54,11 @@ typecheck: $(TEST_STAMP)
 
 pytest: $(TEST_STAMP) $(SYS_STAMP)
 	$(BIN)/pytest -q $(ARGS)
+
+# The slow deployment tests alone: a SeaweedFS cluster losing a volume server mid-backup, and
+# deploy/nginx.conf in a real nginx in front of `embassy serve`. `make test` runs them too.
+test-cluster: $(TEST_STAMP) $(SYS_STAMP)
+	$(BIN)/pytest -q tests/cluster tests/deploy/test_nginx.py $(ARGS)
 
 # Benchmarks against the peers (restic, nginx), measured in the same run.
 bench-deps: $(TEST_STAMP)

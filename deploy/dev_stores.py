@@ -63,6 +63,82 @@ def free_ports(count: int, start: int = 20000, taken: set[int] | None = None) ->
     return out
 
 
+def spawn(argv: list[str], log_path: Path, access_key: str, secret_key: str) -> subprocess.Popen[bytes]:
+    """Start one weed process in its own process group, its output appended to ``log_path``.
+
+    The S3 keys are in its environment at start: without them the gateway would accept anonymous
+    requests.
+    """
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": access_key, "AWS_SECRET_ACCESS_KEY": secret_key}
+    with log_path.open("ab") as log:
+        return subprocess.Popen(
+            argv, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+
+
+def signal_group(proc: subprocess.Popen[bytes] | None, sig: int) -> None:
+    if proc is None or proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+def stop_process(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
+    """SIGTERM, then SIGKILL after ``timeout`` seconds; returns once the process is reaped."""
+    if proc is None:
+        return
+    if proc.poll() is None:
+        signal_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+            return
+        except subprocess.TimeoutExpired:
+            signal_group(proc, signal.SIGKILL)
+    proc.wait(10)
+
+
+def s3_client(endpoint: str, access_key: str, secret_key: str):  # type: ignore[no-untyped-def]
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key,
+        aws_secret_access_key=secret_key,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+    )
+
+
+def ensure_buckets(client) -> None:  # type: ignore[no-untyped-def]
+    have = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
+    if PLAIN_BUCKET not in have:
+        client.create_bucket(Bucket=PLAIN_BUCKET)
+    if LOCKED_BUCKET not in have:
+        client.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
+
+
+def wait_for_buckets(
+    what: str, client, process: subprocess.Popen[bytes] | None, log: Path, timeout: float = 60.0
+) -> None:  # type: ignore[no-untyped-def]
+    """Wait until the S3 gateway answers, then create both buckets (retried: the gateway can answer
+    before the filer has a writable volume)."""
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while True:
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"{what}: weed exited with {process.returncode}; see {log}")
+        try:
+            ensure_buckets(client)
+            return
+        except Exception as e:  # not up yet
+            last = e
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{what}: not ready after {timeout:.0f}s: {last}")
+        time.sleep(0.1)
+
+
 @dataclass
 class DevStore:
     name: str
@@ -102,84 +178,22 @@ class DevStore:
 
     def start(self, weed: str | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
-        log = (self.folder / "weed.log").open("ab")
-        self.process = subprocess.Popen(
-            self.command(weed or find_weed()),
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        self.process = spawn(
+            self.command(weed or find_weed()), self.folder / "weed.log", self.access_key, self.secret_key
         )
 
     def client(self):  # type: ignore[no-untyped-def]
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            region_name="us-east-1",
-            config=Config(
-                s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10
-            ),
-        )
+        return s3_client(self.endpoint, self.access_key, self.secret_key)
 
     def wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        last: Exception | None = None
-        client = self.client()
-        while time.monotonic() < deadline:
-            if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(
-                    f"store {self.name}: weed exited with {self.process.returncode}; see {self.folder / 'weed.log'}"
-                )
-            try:
-                client.list_buckets()
-                break
-            except Exception as e:  # not up yet
-                last = e
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"store {self.name}: not ready after {timeout:.0f}s: {last}")
-        # The S3 gateway can answer before the filer has a writable volume: retry bucket creation.
-        while True:
-            try:
-                self.ensure_buckets(client)
-                return
-            except Exception as e:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"store {self.name}: buckets not created: {e}") from e
-                time.sleep(0.2)
-
-    def ensure_buckets(self, client) -> None:  # type: ignore[no-untyped-def]
-        have = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
-        if PLAIN_BUCKET not in have:
-            client.create_bucket(Bucket=PLAIN_BUCKET)
-        if LOCKED_BUCKET not in have:
-            client.create_bucket(Bucket=LOCKED_BUCKET, ObjectLockEnabledForBucket=True)
+        wait_for_buckets(f"store {self.name}", self.client(), self.process, self.folder / "weed.log", timeout)
 
     def terminate(self) -> None:
         """Ask the store to stop (SIGTERM to its process group) without waiting."""
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGTERM)
+        signal_group(self.process, signal.SIGTERM)
 
     def stop(self, timeout: float = 15.0) -> None:
-        proc = self.process
-        if proc is None or proc.poll() is not None:
-            return
-        self.terminate()
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        stop_process(self.process, timeout)
 
 
 def make_stores(

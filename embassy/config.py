@@ -29,6 +29,7 @@ JURISDICTION_RE = re.compile(r"^[A-Z]{2}$")
 BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+MAX_CREDENTIAL_BYTES = 64 * 1024
 
 
 class ConfigError(Exception):
@@ -125,6 +126,43 @@ def find_config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path:
     return Path(cli_path or environ.get("EMBASSY_CONFIG") or DEFAULT_CONFIG_NAME)
 
 
+def secret_from_environment(name: str, environ: Mapping[str, str]) -> str | None:
+    """The secret that a ``*_env`` key names: the environment variable ``name`` when it is set and
+    not empty, else the file ``$CREDENTIALS_DIRECTORY/<name>`` (a systemd ``LoadCredential=``),
+    with one trailing newline removed; ``None`` when neither exists.
+
+    Every ``*_env`` key of the config is resolved here and nowhere else. The secret itself never
+    appears in an error. Raises :class:`ConfigError` for a credential file that exists but cannot
+    be used (unreadable, too large, empty, not UTF-8).
+    """
+    if not ENV_NAME_RE.match(name):
+        raise ConfigError(f"{name!r} is not an environment variable name")
+    value = environ.get(name, "")
+    if value:
+        return value
+    folder = environ.get("CREDENTIALS_DIRECTORY", "")
+    if not folder or not Path(folder).is_absolute():
+        return None
+    path = Path(folder) / name
+    try:
+        with path.open("rb") as f:
+            data = f.read(MAX_CREDENTIAL_BYTES + 1)
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        raise ConfigError(f"credential {path}: cannot read: {e.strerror}") from e
+    if len(data) > MAX_CREDENTIAL_BYTES:
+        raise ConfigError(f"credential {path}: larger than {MAX_CREDENTIAL_BYTES // 1024} KiB; is it the right file?")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"credential {path}: not UTF-8 text") from e
+    text = text.removesuffix("\n").removesuffix("\r")
+    if not text:
+        raise ConfigError(f"credential {path}: empty; write the secret into it")
+    return text
+
+
 def load_config(path: Path, environ: Mapping[str, str] | None = None) -> Config:
     """Read and validate ``path``; raises :class:`ConfigError` for the first mistake found."""
     environ = os.environ if environ is None else environ
@@ -155,6 +193,25 @@ class _Parser:
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: {where}: {problem}")
+
+    def secret(self, env: str, where: str) -> str:
+        try:
+            secret = secret_from_environment(env, self.environ)
+        except ConfigError as e:
+            raise self.fail(where, str(e)) from e
+        if secret is None:
+            if self.environ.get("CREDENTIALS_DIRECTORY"):
+                problem = (
+                    f"environment variable {env} is not set and $CREDENTIALS_DIRECTORY has no file {env}; "
+                    f"add LoadCredential={env} to the service"
+                )
+            else:
+                problem = (
+                    f"environment variable {env} is not set; export it before running embassy, "
+                    f"or give it as a systemd credential (LoadCredential={env})"
+                )
+            raise self.fail(where, problem)
+        return secret
 
     # -- generic checks --------------------------------------------------------------------------
 
@@ -322,7 +379,11 @@ class _Parser:
                 raise self.fail(
                     f"{w}.env", f"{name} holds {secrets[name]} and is never passed to a dump command; remove it"
                 )
-        return tuple(minimal_environment(self.environ, names).items())
+        env = minimal_environment(self.environ, names)
+        for name in names:  # a variable that is not set may be a systemd credential (LoadCredential=NAME)
+            if name not in env and (secret := secret_from_environment(name, self.environ)) is not None:
+                env[name] = secret
+        return tuple(sorted(env.items()))
 
     def registries(self, value: Any, secrets: Mapping[str, str]) -> tuple[RegistrySpec, ...]:
         out: list[RegistrySpec] = []
@@ -430,12 +491,7 @@ class _Parser:
                         f"{w}.{key}",
                         "is not an environment variable name (write the variable's name, never the secret)",
                     )
-                secret = self.environ.get(env, "")
-                if not secret:
-                    raise self.fail(
-                        f"{w}.{key}", f"environment variable {env} is not set; export it before running embassy"
-                    )
-                creds.append(secret)
+                creds.append(self.secret(env, f"{w}.{key}"))
             out.append(
                 StoreSpec(
                     name,

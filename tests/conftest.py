@@ -80,6 +80,12 @@ def make_test_keyring(path: Path, registries: list[str], passphrase: str = PASSP
     return ring
 
 
+def listening_addresses(pid: int) -> list[str]:
+    """Local addresses of every TCP and UDP socket the process listens on."""
+    out = subprocess.run(["ss", "-H", "-l", "-t", "-u", "-n", "-p"], capture_output=True, text=True, check=True)
+    return [line.split()[4] for line in out.stdout.splitlines() if f"pid={pid}," in line]
+
+
 @dataclass
 class CliResult:
     code: int
@@ -116,6 +122,7 @@ __all__ = [
     "CliResult",
     "S3Target",
     "fresh_bucket",
+    "listening_addresses",
     "make_test_keyring",
     "run_cli",
     "s3_env",

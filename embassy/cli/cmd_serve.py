@@ -22,6 +22,7 @@ def register(sub: Any, common: Any) -> None:
 
 def run(ctx: Context) -> int:
     from embassy.child_env import minimal_environment
+    from embassy.config import secret_from_environment
     from embassy.demo import demo_login
     from embassy.mission_db import prepare_all
     from embassy.web.handoff import LOG_FORMAT
@@ -40,7 +41,7 @@ def run(ctx: Context) -> int:
         ctx.load_keyring()  # the clear "no keyring; run `embassy init`" error, before anything starts
     token = None
     if config.server.metrics_token_env:
-        token = ctx.environ.get(config.server.metrics_token_env) or None
+        token = secret_from_environment(config.server.metrics_token_env, ctx.environ)
     shown = f"[{host}]" if ":" in host else host
     configured = config.server.host
     default_url = f"http://{f'[{configured}]' if ':' in configured else configured}:{config.server.port}"

@@ -15,7 +15,7 @@ import botocore.exceptions
 import pytest
 from botocore import UNSIGNED
 from botocore.config import Config
-from conftest import ROOT
+from conftest import ROOT, listening_addresses
 
 
 def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> list[str]:
@@ -35,12 +35,6 @@ def _read_until(proc: subprocess.Popen[str], marker: str, timeout: float) -> lis
         proc.kill()
         raise AssertionError(f"no {marker!r} within {timeout}s: {lines}")
     return lines
-
-
-def _listening(pid: int) -> list[str]:
-    """Local addresses of every TCP and UDP socket the process listens on."""
-    out = subprocess.run(["ss", "-H", "-l", "-t", "-u", "-n", "-p"], capture_output=True, text=True, check=True)
-    return [line.split()[4] for line in out.stdout.splitlines() if f"pid={pid}," in line]
 
 
 def _rss_mib(pid: int) -> float:
@@ -77,7 +71,7 @@ def test_dev_stores_command(tmp_path: Path) -> None:
         for _, endpoint, pid_text, folder in stores:
             pid = int(pid_text)
             assert Path(folder).is_dir() and Path(folder).is_relative_to(tmp_path)
-            addresses = _listening(pid)
+            addresses = listening_addresses(pid)
             assert len(addresses) >= 5, addresses  # master, volume, filer, s3 and their gRPC ports
             assert all(a.startswith("127.0.0.1:") for a in addresses), addresses
             assert f"127.0.0.1:{endpoint.rsplit(':', 1)[1]}" in addresses
