@@ -18,7 +18,7 @@ from aiohttp import web
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
 from embassy.content.public_keys import keys_document
-from embassy.content.repo import Signer
+from embassy.content.statements import Signer
 from embassy.content.version import ContentVersion, version_path
 from embassy.mission_db import MISSION_DB
 from embassy.staff.passwords import PasswordPool
