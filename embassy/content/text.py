@@ -34,6 +34,7 @@ MEDIA_PREFIX = "/media/"
 IMAGE_SCHEME = "image:"
 IMAGE_SIZES = "(max-width: 46rem) 100vw, 46rem"
 _SPACE = re.compile(r"\s+")
+_IMG_WITHOUT_SRC = re.compile(r"<img(?![^>]*\ssrc=)[^>]*>")  # on nh3's normalised output: a foreign image, dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +66,15 @@ def _keep_attribute(tag: str, attribute: str, value: str) -> str | None:
 
 def sanitise_html(body: str) -> str:
     """Keep only the allowed tags and attributes; links may use http(s), mailto, tel or be relative."""
-    return nh3.clean(
+    clean = nh3.clean(
         body,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
         url_schemes={"http", "https", "mailto", "tel"},
         link_rel="noopener noreferrer",
         attribute_filter=_keep_attribute,
-    ).strip()
+    )
+    return _IMG_WITHOUT_SRC.sub("", clean).strip()
 
 
 def _markdown() -> MarkdownIt:
