@@ -40,10 +40,11 @@ from embassy.audit.log import append
 from embassy.content.model import ALERT, PAGE, route_of
 from embassy.content.repo import utc_now
 from embassy.content.statements import Signer
-from embassy.content.text import body_problems, html_to_text, render_markdown
+from embassy.content.text import ImageRef, body_problems, html_to_text, render_markdown
 from embassy.publishing import fields, store
 from embassy.publishing.errors import InvalidFieldError, NotAllowedError, NotFoundError, StateError
 from embassy.publishing.fields import AlertSettings, Draft, PagePlace
+from embassy.publishing.images import ProcessedImage
 from embassy.publishing.rules import Actor, require
 from embassy.publishing.store import Edition, Item
 
@@ -269,6 +270,30 @@ class Workflow:
             self.conn.execute("DELETE FROM search_index WHERE slug = ? AND kind = ?", (item.slug, item.kind))
             self._audit(actor, "item.remove", item_id, None, None, slug=item.slug, reason=why)
         return store.get_item(self.conn, item_id)
+
+    def add_image(self, actor: Actor, item_id: str, image: ProcessedImage) -> ImageRef:
+        """Keep an uploaded image (already checked and re-encoded: ``images.process_image``) for the item's bodies."""
+        require(actor, "upload")
+        with self._tx():
+            self._live(store.get_item(self.conn, item_id))
+            known = self.conn.execute("SELECT 1 FROM image WHERE id = ? AND item = ?", (image.id, item_id)).fetchone()
+            if known is None:
+                if self.conn.execute("SELECT 1 FROM image WHERE id = ?", (image.id,)).fetchone():
+                    raise InvalidFieldError("image", "this very file is already an image of another item")
+                self.conn.execute(
+                    "INSERT INTO image (id, item, format, width, height, bytes, uploaded, uploaded_by) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (image.id, item_id, image.format, image.width, image.height, image.size, self.clock(), actor.name),
+                )
+                for v in image.variants:
+                    self.conn.execute(
+                        "INSERT OR IGNORE INTO image_variant (name, image, width, height, content_type, data) "
+                        "VALUES (?, ?, ?, ?, ?, ?)",
+                        (v.name, image.id, v.width, v.height, v.content_type, v.data),
+                    )
+                self._audit(actor, "image.upload", item_id, None, None, image=image.id, format=image.format,
+                            width=image.width, height=image.height, bytes=image.size)  # fmt: skip
+        return store.images(self.conn, item_id)[image.id]
 
     def next_event(self, now: str) -> str | None:
         """When something next changes by itself: a scheduled publication or an alert's expiry."""

@@ -29,6 +29,7 @@ from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
 from embassy.web.middleware import frame_middleware
 from embassy.web.proxy import ClientResolver
+from embassy.web.publishing import DESK, Desk, desk_ctx
 from embassy.web.ratelimit import TokenBucketLimiter
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
@@ -86,6 +87,10 @@ def create_app(
     staff_db = StaffDb(config.data_dir)
     pool = PasswordPool()
     app.cleanup_ctx.append(_staff_ctx(staff_db, pool))
+    # Publishing (both sub-apps act through the desk); its scheduler starts once the database is open.
+    desk = Desk(staff_db, app[SITE].signer, config.mission.languages, version)
+    app[DESK] = desk
+    app.cleanup_ctx.append(desk_ctx(desk))
     app.add_subapp("/staff/", create_staff_app(config, staff_db, pool))
     app.add_subapp("/api/v1/", create_api_app(staff_db))
     return app

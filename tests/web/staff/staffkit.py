@@ -66,6 +66,24 @@ class Client:
             self.csrf = found.group(1)
         return resp
 
+    def request_raw(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Resp:
+        """A request with a body of any type (JSON, an image, multipart), cookies kept."""
+        host, port = self.base.removeprefix("http://").split(":")
+        h = {"Accept-Language": self.lang, **headers}
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        conn = http.client.HTTPConnection(host, int(port), timeout=60)
+        try:
+            conn.request(method, path, body=body, headers=h)
+            r = conn.getresponse()
+            resp = Resp(r.status, r.headers, r.read())
+        finally:
+            conn.close()
+        found = CSRF_RE.search(resp.body.decode("utf-8", "replace"))
+        if found:
+            self.csrf = found.group(1)
+        return resp
+
     def get(self, path: str, **kw: object) -> Resp:
         return self.request("GET", path, **kw)  # type: ignore[arg-type]
 
