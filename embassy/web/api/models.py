@@ -6,7 +6,7 @@ Requests refuse unknown fields and values of the wrong type (no coercion: ``"maj
 workflow's checks (``embassy/publishing/fields.py``), answered 422 with the field's name as well.
 """
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -20,7 +20,9 @@ Severity = Literal["info", "warning", "critical"]
 assert set(Kind.__args__) == set(KINDS) and set(State.__args__) == set(STATES)  # type: ignore[attr-defined]
 assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
 
-LANG = r"^[a-z]{2,3}$"
+LANG = r"^[a-z]{2,3}$"  # the document narrows it to the mission's languages (openapi.py)
+SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+TIME = {"format": "date-time"}
 
 
 class Request(BaseModel):
@@ -48,12 +50,16 @@ class NewItem(Request):
     title: str = Field(min_length=1, max_length=fields.MAX_TITLE)
     summary: str = Field(default="", max_length=fields.MAX_SUMMARY)
     body: str = Field(default="", max_length=fields.MAX_BODY, description="Markdown")
-    slug: str | None = Field(default=None, max_length=fields.MAX_SLUG, description="Default: made from the title")
+    slug: str | None = Field(default=None, max_length=fields.MAX_SLUG, pattern=SLUG, description="Default: made from the title")
     severity: Severity = Field(default="warning", description="Alerts only")
-    countries: list[str] = Field(default_factory=list, max_length=fields.MAX_COUNTRIES, description="Alerts only: ISO 3166 codes")
-    expires: str | None = Field(default=None, max_length=40, description="Alerts only: ISO 8601, no longer a banner after")
+    countries: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] = Field(
+        default_factory=list, max_length=fields.MAX_COUNTRIES, description="Alerts only: ISO 3166 codes"
+    )
+    expires: str | None = Field(default=None, max_length=40, json_schema_extra=TIME,
+                                description="Alerts only: ISO 8601, no longer a banner after")  # fmt: skip
     section: str = Field(default="about", max_length=20, description="Pages only")
-    parent: str | None = Field(default=None, max_length=fields.MAX_SLUG, description="Pages only: the parent page's slug")
+    parent: str | None = Field(default=None, max_length=fields.MAX_SLUG, pattern=SLUG,
+                               description="Pages only: the parent page's slug")  # fmt: skip
 
 
 class NewEdition(Request):
@@ -69,7 +75,8 @@ class NewEdition(Request):
 
 
 class Publish(Request):
-    at: str | None = Field(default=None, max_length=40, description="ISO 8601 with offset; absent or past: now")
+    at: str | None = Field(default=None, max_length=40, json_schema_extra=TIME,
+                           description="ISO 8601 with offset; absent or past: now")  # fmt: skip
     urgent_reason: str | None = Field(
         default=None, max_length=fields.MAX_REASON,
         description="Publishers only: publish without approval; kept in the audit log; flagged until reviewed",

@@ -98,13 +98,23 @@ def _operation(e: Endpoint, languages: tuple[str, ...]) -> dict[str, Any]:
     return op
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(languages: tuple[str, ...]) -> dict[str, Any]:
     requests = {e.request for e in ENDPOINTS if e.request is not None}
     responses = {e.response for e in ENDPOINTS if e.response is not None} | {m.Error}
     wanted = [(r, "validation") for r in sorted(requests, key=lambda c: c.__name__)]
     wanted += [(r, "serialization") for r in sorted(responses, key=lambda c: c.__name__)]
     _, top = models_json_schema(wanted, ref_template="#/components/schemas/{model}")  # type: ignore[arg-type]
-    return dict(top.get("$defs", {}))
+    schemas = dict(top.get("$defs", {}))
+    for name, prop in (("NewItem", "lang"), ("NewEdition", "source")):  # the mission's languages, not any code
+        _narrow(schemas[name]["properties"][prop], languages)
+    return schemas
+
+
+def _narrow(prop: dict[str, Any], languages: tuple[str, ...]) -> None:
+    for option in prop.get("anyOf", [prop]):
+        if option.get("type") == "string":
+            option.pop("pattern", None)
+            option["enum"] = list(languages)
 
 
 def openapi_document(public_url: str, mission: str, languages: tuple[str, ...] = ("en",)) -> dict[str, Any]:
@@ -123,7 +133,7 @@ def openapi_document(public_url: str, mission: str, languages: tuple[str, ...] =
         "servers": [{"url": f"{public_url}/api/v1"}],
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": _schemas(languages),
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
