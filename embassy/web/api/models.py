@@ -9,6 +9,7 @@ workflow's checks (``embassy/publishing/fields.py``), answered 422 with the fiel
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.config import JsonDict
 
 from embassy.content.model import KINDS, SEVERITIES
 from embassy.publishing import fields
@@ -22,7 +23,7 @@ assert set(Severity.__args__) == set(SEVERITIES)  # type: ignore[attr-defined]
 
 LANG = r"^[a-z]{2,3}$"  # the document narrows it to the mission's languages (openapi.py)
 SLUG = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-TIME = {"format": "date-time"}
+TIME: JsonDict = {"format": "date-time"}
 
 
 class Request(BaseModel):
