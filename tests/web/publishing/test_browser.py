@@ -71,7 +71,7 @@ def edit(page: Page, title: str, summary: str, body: str, note: str = "", then: 
 
 def test_an_item_goes_from_two_people_to_the_public(browser: Browser, local: tuple[SiteEnv, str, dict[str, str]],
                                                    tmp_path: Path) -> None:  # fmt: skip
-    env, base, secrets = local
+    _env, base, secrets = local
     ed_ctx, ed = signed_in_page(browser, base, "erlan.editor", secrets["erlan.editor"])
     pub_ctx, pub = signed_in_page(browser, base, "pauline.publisher", secrets["pauline.publisher"])
     try:
