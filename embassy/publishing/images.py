@@ -52,6 +52,7 @@ def process_image(data: bytes) -> ProcessedImage:
         raise ImageTooLargeError(f"{len(data)} bytes; an image may have at most {MAX_BYTES // (1024 * 1024)} MiB")
     if not data:
         raise ImageError("the file is empty")
+    fmt = ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -69,7 +70,7 @@ def process_image(data: bytes) -> ProcessedImage:
     except UnidentifiedImageError as e:
         raise ImageError("not a JPEG, PNG or WebP image (its content was checked, not its name)") from e
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ImageError("too many pixels to decode safely") from e
+        raise ImageError(f"too many pixels to decode safely; at most {MAX_PIXELS // 1_000_000} megapixels") from e
     except (OSError, ValueError, SyntaxError) as e:
         raise ImageError(f"the {fmt or 'image'} file is damaged or truncated ({str(e)[:80]})") from e
     image = _plain_mode(image, fmt)
