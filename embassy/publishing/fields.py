@@ -30,7 +30,7 @@ _CONTROL_BODY = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 # Kazakh and Russian letters for slugs made from titles (a slug is ASCII so that it reads in any URL bar).
 _TRANSLIT = dict(zip(
     "абвгдеёжзийклмнопрстуфхцчшщъыьэюяәғқңөұүһі",
-    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "-", "y", "-", "e", "yu", "ya", "a", "g", "q", "n", "o", "u", "u", "h", "i"],
+    ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "i", "k", "l", "m", "n", "o", "p", "r", "s", "t", "u", "f", "kh", "ts", "ch", "sh", "shch", "", "y", "", "e", "yu", "ya", "a", "g", "q", "n", "o", "u", "u", "h", "i"],
     strict=True,
 ))  # fmt: skip
 
@@ -117,8 +117,8 @@ def slug_from(title: str) -> str:
     out = []
     for ch in unicodedata.normalize("NFKD", title.lower()):
         ch = _TRANSLIT.get(ch, ch)
-        if ch == "-":
-            ch = " "
+        if not ch:  # the hard and soft signs
+            continue
         if ch.isascii() and (ch.isalnum() or ch == " "):
             out.append(ch)
         elif ch.isspace() or ch in "-_/.,:;":

@@ -205,11 +205,11 @@ def list_items(
 
 def translation_status(d: ItemDetail, languages: Iterable[str]) -> list[TranslationStatus]:
     """Per configured language: missing (nothing published), outdated (another language has a major
-    edition published after this language's current one), or current."""
+    edition of its own - not a translation - published after this language's current one), or current."""
     public = {lang: e for lang in d.languages if (e := d.public(lang)) is not None}
     newest_major: dict[str, str] = {}
     for e in d.editions:
-        if e.major and e.published and e.state in ("published", "superseded", "withdrawn"):
+        if e.major and e.published and e.source_lang is None and e.state in ("published", "superseded", "withdrawn"):
             newest_major[e.lang] = max(newest_major.get(e.lang, ""), e.published)
     out = []
     for lang in languages:
