@@ -32,7 +32,7 @@ from replication.fsutil import atomic_write
 DEMO_DIR = Path(__file__).parent / "content" / "demo"
 DEMO_STAFF = "ambassador"
 DEMO_STAFF_ROLES = ["admin", "publisher"]
-DEMO_EDITOR = "aigerim"
+DEMO_EDITOR = "aizhan"
 _EDITOR = Actor(DEMO_EDITOR, frozenset({"editor"}))
 _AMBASSADOR = Actor(DEMO_STAFF, frozenset(DEMO_STAFF_ROLES))
 DEMO_LOGIN_FILE = "demo-staff-login"

@@ -156,7 +156,7 @@ class ContentRepo:
 def _with_history(t: Translation, line: list[HistoryEntry]) -> Translation:
     return Translation(
         t.lang, t.title, t.summary, t.body_html, t.updated, t.statement_id, t.edition, t.major_updated,
-        tuple(sorted(line, key=lambda h: h.published, reverse=True)), t.withdrawn,
+        tuple(sorted(line, key=lambda h: (h.published, h.edition, h.withdrawal), reverse=True)), t.withdrawn,
     )  # fmt: skip
 
 

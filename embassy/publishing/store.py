@@ -205,12 +205,15 @@ def list_items(
 
 def translation_status(d: ItemDetail, languages: Iterable[str]) -> list[TranslationStatus]:
     """Per configured language: missing (nothing published), outdated (another language has a major
-    edition of its own - not a translation - published after this language's current one), or current."""
+    edition of its own - not a translation - that this language's current edition does not follow),
+    or current. A translation follows its source's editions up to the one it started from (by
+    number); any other edition counts when it was published after this language's current one."""
     public = {lang: e for lang in d.languages if (e := d.public(lang)) is not None}
+    originals = [e for e in d.editions if e.major and e.published and e.source_lang is None
+                 and e.state in ("published", "superseded", "withdrawn")]  # fmt: skip
     newest_major: dict[str, str] = {}
-    for e in d.editions:
-        if e.major and e.published and e.source_lang is None and e.state in ("published", "superseded", "withdrawn"):
-            newest_major[e.lang] = max(newest_major.get(e.lang, ""), e.published)
+    for e in originals:
+        newest_major[e.lang] = max(newest_major.get(e.lang, ""), e.published or "")
     out = []
     for lang in languages:
         working = d.working(lang)
@@ -219,12 +222,18 @@ def translation_status(d: ItemDetail, languages: Iterable[str]) -> list[Translat
         if current is None or current.published is None:
             out.append(TranslationStatus(lang, "missing", state, _newest_source(newest_major, lang)))
             continue
-        newer = [(t, other) for other, t in newest_major.items() if other != lang and t > current.published]
+        newer = [e for e in originals if e.lang != lang and _ahead(e, current)]
         if newer:
-            out.append(TranslationStatus(lang, "outdated", state, max(newer)[1]))
+            out.append(TranslationStatus(lang, "outdated", state, max(newer, key=lambda e: e.published or "").lang))
         else:
             out.append(TranslationStatus(lang, "current", state, None))
     return out
+
+
+def _ahead(e: Edition, current: Edition) -> bool:
+    if current.source_lang == e.lang and current.source_number is not None:
+        return e.number > current.source_number
+    return (e.published or "") > (current.published or "")
 
 
 def _newest_source(newest_major: dict[str, str], lang: str) -> str | None:

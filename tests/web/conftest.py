@@ -110,12 +110,17 @@ def write_config(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str
     return path
 
 
-def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "") -> SiteEnv:
+def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "", *, seed: bool = True) -> SiteEnv:
+    """A mission with the demo content (written, reviewed and published through the workflow, so
+    its audit log holds those steps), unless ``seed`` is False."""
     root.mkdir(parents=True, exist_ok=True)
     path = write_config(root, languages, server)
     config = load_config(path)
     ring = make_test_keyring(config.keyring_path, [r.name for r in config.registries])
-    list(seed_content(config, ring))
+    if seed:
+        list(seed_content(config, ring))
+    else:
+        connect(config.data_dir / MISSION_DB).close()
     env = SiteEnv(root, path, config, ring)
     if "fa" in languages:
         env.publish("page", "fa", FA_HOME, slug="home")

@@ -127,7 +127,9 @@ async def item_page(request: web.Request, *, error: dict[str, str] | None = None
         lines.append({
             "lang": lg, "name": i18n.language_name(lg), "public": d.public(lg), "working": d.working(lg),
             "line": list(reversed(d.line(lg))), "status": statuses[lg],
-            "sources": [(s, i18n.language_name(s)) for s in d.languages if s != lg],
+            # a translation starts where the line lacks one or lags behind another language
+            "sources": [(s, i18n.language_name(s)) for s in d.languages if s != lg]
+            if statuses[lg].status in ("missing", "outdated") else [],
         })  # fmt: skip
     done = request.query.get("done", "")
     return render(
