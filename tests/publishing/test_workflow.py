@@ -17,7 +17,7 @@ from embassy.content.statements import Signer, TrustedKey, sign_statement, verif
 from embassy.mission_db import connect
 from embassy.publishing import store
 from embassy.publishing.errors import InvalidFieldError, NotAllowedError, NotFoundError, StateError
-from embassy.publishing.fields import Draft, slug_from
+from embassy.publishing.fields import AlertSettings, Draft, slug_from
 from embassy.publishing.rules import Actor
 from embassy.publishing.workflow import Workflow
 
@@ -176,3 +176,22 @@ def test_the_old_tables_become_items_with_their_statements(tmp_path: Path) -> No
     with pytest.raises(sqlite3.IntegrityError):  # one edition in progress per language, enforced by the database
         conn.execute("INSERT INTO edition (item, lang, number, state, title, author, created, updated) "
                      "VALUES (?, 'en', 9, 'draft', 't', 'x', 'n', 'n')", (d.id,))  # fmt: skip
+
+
+def test_an_alert_is_a_banner_until_it_expires(tmp_path: Path) -> None:
+    w = flow(tmp_path / "m.db")
+    for slug, expires in (("gone-by", "2020-01-01T00:00:00Z"), ("still-on", "2999-01-01T06:00:00+06:00")):
+        item = w.create(EDITOR, "alert", "en", Draft(slug, "", "b"), slug=slug,
+                        alert=AlertSettings("critical", ("tr", "GE"), expires)).id  # fmt: skip
+        w.submit(EDITOR, item, "en")
+        w.approve(PUB, item, "en")
+        w.publish(PUB, item, "en")
+    snap = ContentRepo(w.conn).snapshot(1)
+    assert {a.slug for a in snap.alerts()} == {"still-on", "gone-by"}  # both pages stay
+    assert [a.slug for a in snap.banner_alerts()] == ["still-on"]
+    on = snap.news_item("still-on")
+    assert on is not None and on.countries == ("TR", "GE") and on.expires == "2999-01-01T00:00:00Z"
+    # the scheduler's next event is that expiry: then every cached banner is dropped
+    assert w.next_event("2026-12-01T00:00:00Z") == "2999-01-01T00:00:00Z"
+    with pytest.raises(InvalidFieldError, match="severity"):
+        w.create(EDITOR, "alert", "en", Draft("x", "", ""), alert=AlertSettings("apocalyptic"))
