@@ -12,11 +12,18 @@ import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from embassy.config import Config
-from embassy.content.repo import ContentRepo, Signer, TextInput
+from embassy.content.model import PAGE
+from embassy.content.repo import utc_now
+from embassy.content.statements import Signer
 from embassy.content.version import ContentVersion, version_path
 from embassy.mission_db import MISSION_DB, connect
+from embassy.publishing import store
+from embassy.publishing.fields import AlertSettings, Draft, PagePlace
+from embassy.publishing.rules import Actor
+from embassy.publishing.workflow import Workflow
 from embassy.staff import accounts
 from embassy.staff.passwords import hash_password, new_one_time_password, verify_password
 from keys import Keyring
@@ -24,6 +31,10 @@ from replication.fsutil import atomic_write
 
 DEMO_DIR = Path(__file__).parent / "content" / "demo"
 DEMO_STAFF = "ambassador"
+DEMO_STAFF_ROLES = ["admin", "publisher"]
+DEMO_EDITOR = "aizhan"
+_EDITOR = Actor(DEMO_EDITOR, frozenset({"editor"}))
+_AMBASSADOR = Actor(DEMO_STAFF, frozenset(DEMO_STAFF_ROLES))
 DEMO_LOGIN_FILE = "demo-staff-login"
 
 _FIRST = ["Aigerim", "Dana", "Yerlan", "Marat", "Aliya", "Olga", "Sergey", "Asel", "Nurlan", "Zhanna"]
@@ -82,7 +93,9 @@ def seed_registries(config: Config) -> Iterator[str]:
 
 
 def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
-    """The demo pages and signed news in every configured language the demo has text for."""
+    """The demo pages and signed news in every configured language the demo has text for, put through
+    the editorial workflow as staff would: written by the demo editor, approved and published by the
+    demo ambassador (so they appear in the audit log, and every edition is a signed statement)."""
     pages = tomllib.loads((DEMO_DIR / "pages.toml").read_text(encoding="utf-8"))["page"]
     news = tomllib.loads((DEMO_DIR / "news.toml").read_text(encoding="utf-8"))["news"]
     # The demo is written in kk, ru and en; a mission configured with none of them gets English,
@@ -90,41 +103,54 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
     langs = [lang for lang in config.mission.languages if lang in pages[0]] or ["en"]
     conn = connect(config.data_dir / MISSION_DB)
     version = ContentVersion(version_path(config.data_dir))
-    changed = False
-
-    def mark() -> None:
-        nonlocal changed
-        changed = True
-
+    keys = ring.serving_keys()  # statements are signed with the statement key, never the snapshot key
+    signer = Signer(config.mission.name, keys.statement_signing_key(), keys.statement_key_id)
+    made = 0
     try:
-        repo = ContentRepo(conn, on_change=mark)
+        _demo_accounts(conn)
         for p in pages:
-            if not repo.has_page(p["slug"]):
-                repo.put_page(p["slug"], p["section"], p["position"], p.get("parent"))
-            for lang in langs:
-                if lang in p and not repo.has_page_text(p["slug"], lang):
-                    t = p[lang]
-                    repo.put_page_text(
-                        p["slug"], lang, TextInput(t["title"], t["summary"], t["body"]), p.get("updated")
-                    )
-        keys = ring.serving_keys()  # statements are signed with the statement key, never the snapshot key
-        signer = Signer(config.mission.name, keys.statement_signing_key(), keys.statement_key_id)
+            if store.item_by_slug(conn, PAGE, p["slug"]) is None:
+                place = PagePlace(p["section"], p.get("parent"), p["position"])
+                _seed_item(conn, signer, config, PAGE, p, langs, p.get("updated") or utc_now(), place=place)
+                made += 1
         for n in news:
-            if repo.has_news(n["slug"]):
-                continue
-            texts = {
-                lang: TextInput(n[lang]["title"], n[lang]["summary"], n[lang]["body"]) for lang in langs if lang in n
-            }
-            if texts:
-                repo.publish_news(n["slug"], n["kind"], texts, signer, published=_days_ago(n["published"]))
-        if changed:
+            if store.item_by_slug(conn, n["kind"], n["slug"]) is None:
+                alert = AlertSettings("warning") if n["kind"] == "alert" else None
+                _seed_item(conn, signer, config, n["kind"], n, langs, _days_ago(n["published"]), alert=alert)
+                made += 1
+        if made:
             version.bump()
-            yield f"demo content: {len(pages)} pages and {len(news)} signed news items in {', '.join(langs)}"
+            yield f"demo content: {len(pages)} pages and {len(news)} news items in {', '.join(langs)}, written by " \
+                  f"{DEMO_EDITOR!r}, approved and published by {DEMO_STAFF!r} (each edition a signed statement)"
         else:
             yield "demo content: already seeded"
     finally:
         conn.close()
         version.close()
+
+
+def _demo_accounts(conn: sqlite3.Connection) -> None:
+    """The demo editor who writes the demo's content (its password is unknown: an admin resets it to use it)."""
+    if not accounts.exists(conn, DEMO_EDITOR):
+        accounts.create(conn, DEMO_EDITOR, ["editor"], hash_password(new_one_time_password()), actor="demo")
+
+
+def _seed_item(conn: sqlite3.Connection, signer: Signer, config: Config, kind: str, entry: dict[str, Any],
+               langs: list[str], when: str, **settings: Any) -> None:  # fmt: skip
+    flow = Workflow(conn, signer, config.mission.languages, clock=lambda: when)
+    present = [lang for lang in langs if lang in entry]
+    first = present[0]
+    slug = entry["slug"]
+    for lang in present:
+        t = entry[lang]
+        draft = Draft(t["title"], t["summary"], t["body"].strip())
+        if lang == first:
+            item = flow.create(_EDITOR, kind, lang, draft, slug=slug, **settings).id
+        else:
+            flow.new_edition(_EDITOR, item, lang, draft, source=first)
+        flow.submit(_EDITOR, item, lang)
+        flow.approve(_AMBASSADOR, item, lang)
+        flow.publish(_AMBASSADOR, item, lang)
 
 
 def _days_ago(when: dict[str, object]) -> str:
@@ -142,9 +168,9 @@ def seed_staff(config: Config) -> Iterator[str]:
         if accounts.exists(conn, DEMO_STAFF):
             return
         password = new_one_time_password()
-        accounts.create(conn, DEMO_STAFF, ["admin"], hash_password(password), actor="demo", one_time_days=None)
+        accounts.create(conn, DEMO_STAFF, DEMO_STAFF_ROLES, hash_password(password), actor="demo", one_time_days=None)
         atomic_write(login_file, f"{DEMO_STAFF}\n{password}\n".encode(), mode=0o600)
-        yield f"demo staff account {DEMO_STAFF!r} (admin) created; its login is kept in {login_file} (demo only)"
+        yield f"demo staff account {DEMO_STAFF!r} (admin, publisher) created; its login is kept in {login_file} (demo only)"
     finally:
         conn.close()
 
@@ -171,5 +197,5 @@ def demo_login(config: Config) -> tuple[str, str] | None:
 def seed_demo(config: Config, ring: Keyring) -> Iterator[str]:
     """Seed what is missing; what exists is left alone, so running it again changes nothing."""
     yield from seed_registries(config)
-    yield from seed_content(config, ring)
     yield from seed_staff(config)
+    yield from seed_content(config, ring)

@@ -17,7 +17,7 @@ from embassy.staff.passwords import verify_password
 
 @pytest.fixture
 def env(tmp_path: Path) -> SiteEnv:
-    return make_site_env(tmp_path, languages=("en",))
+    return make_site_env(tmp_path, languages=("en",), seed=False)  # no demo accounts
 
 
 def staff(env: SiteEnv, *args: str) -> tuple[int, dict, str]:

@@ -16,7 +16,7 @@ from embassy.staff import accounts
 
 def test_a_fresh_database_gets_every_feature(tmp_path: Path) -> None:
     conn = connect_mission(tmp_path / "mission.db")
-    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
@@ -25,24 +25,26 @@ def test_a_database_from_before_keeps_its_content_and_staff(tmp_path: Path) -> N
     """A mission.db written by the single-list schema (user_version 2), with the old one-role staff table."""
     path = tmp_path / "mission.db"
     old = sqlite3.connect(path, isolation_level=None)
-    for step in CONTENT_STEPS:
+    for step in CONTENT_STEPS[:2]:  # the schema of then
         old.executescript(step)
     old.execute("PRAGMA user_version = 2")
     old.execute(
         "INSERT INTO staff (name, role, password_hash, created) VALUES ('ambassador', 'admin', 'h', '2026-11-27T08:00:00Z')"
     )
     old.execute("INSERT INTO page (slug, section) VALUES ('home', 'home')")
+    old.execute("INSERT INTO page_text VALUES ('home', 'en', 'Home', '', '<p>Hi</p>', '2026-11-27T08:00:00Z')")
     old.close()
     conn = connect_mission(path)
-    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1}
     a = accounts.get(conn, "ambassador")
     assert (a.roles, a.one_time, a.password_expires, len(a.webauthn_user_id)) == (("admin",), True, None, 32)
-    assert conn.execute("SELECT slug FROM page").fetchall() == [("home",)]
+    assert conn.execute("SELECT i.slug, e.state FROM item i JOIN edition e ON e.item = i.id").fetchall() == [
+        ("home", "published")]  # the old page is an item now, its text a published edition
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'staff'").fetchone() is None
     conn.close()
     # an old program now refuses the file instead of misreading it
     (user_version,) = sqlite3.connect(path).execute("PRAGMA user_version").fetchone()
-    assert user_version > len(CONTENT_STEPS)
+    assert user_version > 2
 
 
 def test_a_newer_schema_is_refused(tmp_path: Path) -> None:

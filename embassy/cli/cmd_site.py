@@ -75,10 +75,17 @@ def statement_verify(ctx: Context) -> int:
         return PROBLEMS
     if ctx.json:
         ctx.emit({"ok": True, "file": str(path), "key_id": statement["key_id"], "statement": statement})
-    else:
+    elif statement["kind"] == "withdrawal":
         ctx.say(
             f"{path}: authentic statement of {statement['mission']}, signed by key {statement['key_id']}: "
-            f"{statement['title']!r} ({statement['lang']}, published {statement['published']})"
+            f"withdrawal of statement {statement.get('withdraws', '?')} ({statement['title']!r}, {statement['lang']}) "
+            f"at {statement['published']}: {statement.get('reason', '')}"
+        )
+    else:
+        edition = f", edition {statement['edition']}" if "edition" in statement else ""
+        ctx.say(
+            f"{path}: authentic statement of {statement['mission']}, signed by key {statement['key_id']}: "
+            f"{statement['title']!r} ({statement['lang']}{edition}, published {statement['published']})"
         )
     return OK
 

@@ -15,9 +15,14 @@ The published document (``/statements/{id}.json``) is::
      "signature": {"algorithm": "ed25519", "key_id": "<16 hex>", "value": "<base64>"}}
 
 and the statement object holds ``type`` ("embassy-statement"), ``version`` (1), ``id``-free fields:
-``mission``, ``kind`` ("news" | "alert"), ``lang``, ``slug``, ``path``, ``title``, ``summary``,
-``body_html``, ``published`` (ISO 8601 UTC) and ``key_id`` (the signing key, bound into the bytes).
-Unknown fields are kept and signed, so newer writers stay verifiable by older readers.
+``mission``, ``kind`` ("news" | "page" | "alert" | "withdrawal"), ``lang``, ``slug``, ``path``,
+``title``, ``summary``, ``body_html``, ``published`` (ISO 8601 UTC) and ``key_id`` (the signing key,
+bound into the bytes). Editions published through the workflow add ``item``, ``edition`` (its number
+in the language's line), ``major``, ``change_note``, ``previous`` (the statement of the edition it
+replaced, when there was one) and, for alerts, ``severity``, ``countries`` and ``expires``. A
+withdrawal is a statement of its own: kind "withdrawal", ``withdraws`` (the withdrawn edition's
+statement id), ``reason``, and ``published`` the time of the withdrawal. Unknown fields are kept and
+signed, so newer writers stay verifiable by older readers.
 
 Statements are signed with the mission's statement-signing key (never the snapshot-signing key,
 which only older keyrings used for statements too). A verifier trusts a set of keys, each with the
@@ -57,6 +62,18 @@ class SignedStatement:
             "statement": json.loads(self.payload),
             "signature": {"algorithm": "ed25519", "key_id": self.key_id, "value": b64e(self.signature)},
         }
+
+
+@dataclass(frozen=True, slots=True)
+class Signer:
+    """What publishing needs to sign: the mission's name and its statement-signing key."""
+
+    mission: str
+    key: SigningKey = field(repr=False)
+    key_id: str
+
+    def sign(self, fields: Mapping[str, Any]) -> SignedStatement:
+        return sign_statement({**fields, "mission": self.mission}, self.key, self.key_id)
 
 
 @dataclass(frozen=True, slots=True)

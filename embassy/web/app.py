@@ -18,7 +18,7 @@ from aiohttp import web
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
 from embassy.content.public_keys import keys_document
-from embassy.content.repo import Signer
+from embassy.content.statements import Signer
 from embassy.content.version import ContentVersion, version_path
 from embassy.mission_db import MISSION_DB
 from embassy.staff.passwords import PasswordPool
@@ -29,6 +29,7 @@ from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
 from embassy.web.middleware import frame_middleware
 from embassy.web.proxy import ClientResolver
+from embassy.web.publishing import DESK, Desk, desk_ctx
 from embassy.web.ratelimit import TokenBucketLimiter
 from embassy.web.render import TEMPLATES, Renderer, load_asset
 from embassy.web.routes import setup_routes
@@ -86,6 +87,10 @@ def create_app(
     staff_db = StaffDb(config.data_dir)
     pool = PasswordPool()
     app.cleanup_ctx.append(_staff_ctx(staff_db, pool))
+    # Publishing (both sub-apps act through the desk); its scheduler starts once the database is open.
+    desk = Desk(staff_db, app[SITE].signer, config.mission.languages, version)
+    app[DESK] = desk
+    app.cleanup_ctx.append(desk_ctx(desk))
     app.add_subapp("/staff/", create_staff_app(config, staff_db, pool))
     app.add_subapp("/api/v1/", create_api_app(staff_db))
     return app

@@ -34,7 +34,7 @@ class ContentService:
 
     def _open(self) -> ContentRepo:
         self._conn = connect(self.db_path)
-        return ContentRepo(self._conn, on_change=self.version.bump)
+        return ContentRepo(self._conn)
 
     async def close(self) -> None:
         if self._conn is not None:
@@ -50,7 +50,7 @@ class ContentService:
         return self._repo
 
     async def call(self, fn: Callable[[ContentRepo], T]) -> T:
-        """Run ``fn(repo)`` on the database thread (writes bump the content version themselves)."""
+        """Run ``fn(repo)`` on the database thread (reads only: writes go through the publishing workflow)."""
         repo = self.repo
         return await self._run(lambda: fn(repo))
 

@@ -7,6 +7,8 @@ its own ``lang`` and direction.
 
 from collections.abc import Sequence
 
+from embassy.web.content_words import CONTENT_UI
+
 RTL_LANGUAGES = frozenset({"ar", "fa", "he", "ur", "ps", "sd", "yi", "dv", "ug", "ckb"})
 
 LANGUAGE_NAMES = {
@@ -325,6 +327,10 @@ MONTHS = {
     "fa": ["ژانویه", "فوریه", "مارس", "آوریل", "مه", "ژوئن", "ژوئیه", "اوت", "سپتامبر", "اکتبر", "نوامبر",
            "دسامبر"],
 }  # fmt: skip
+
+
+for _lang, _extra in CONTENT_UI.items():  # the words of published content's history and banners
+    UI.setdefault(_lang, {}).update(_extra)
 
 
 class Words:

@@ -9,8 +9,10 @@ broken, reaches a view as an exception it did not expect. The rules:
   (not replaced with U+FFFD, not passed on literally).
 - A form body's charset, when given, must be UTF-8 (or ASCII, its subset): browsers send UTF-8
   for pages served in UTF-8, so any other charset is a client we did not write the form for.
-- ``multipart/form-data`` needs its boundary; each part needs a name, may not be a file, a nested
-  multipart or compressed/transfer-encoded, and is text in UTF-8. Other content types are an :class:`UnsupportedFormError` (415).
+- ``multipart/form-data`` needs its boundary; each part needs a name, may not be a nested
+  multipart or compressed/transfer-encoded, and is text in UTF-8 - or, read with
+  :func:`read_upload`, a file in one of the fields it names (its bytes kept as sent, for the caller
+  to check by content). Other content types are an :class:`UnsupportedFormError` (415).
 - Text fields may hold no control characters other than tab, line feed and carriage return.
 - Numbers are ASCII digits only: ``str.isdigit`` accepts ``²`` and ``①``, on which ``int()``
   fails, and ``int()`` takes Arabic-Indic ``٣``, which would give one page several addresses.
@@ -22,6 +24,8 @@ the same way; the site's frame middleware maps them for everything it wraps.
 
 import asyncio
 import re
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
@@ -53,6 +57,16 @@ class UnsupportedFormError(InputError):
     """A body in a content type or charset the site does not read."""
 
     status = 415
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file part of a multipart form: what the browser said about it, and its bytes."""
+
+    field: str
+    filename: str
+    content_type: str
+    data: bytes = dataclass_field(repr=False)
 
 
 def parse_urlencoded(raw: bytes, *, max_fields: int = MAX_FIELDS) -> Params:
@@ -122,7 +136,7 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     try:
         async with asyncio.timeout(timeout):
             if ctype == MULTIPART:
-                return await _read_multipart(request)
+                return (await _read_multipart(request, frozenset()))[0]
             return parse_urlencoded(await request.read())
     except TimeoutError as e:
         raise InputError(f"the form did not arrive within {timeout:g} s") from e
@@ -130,19 +144,39 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
         raise InputError("a body that could not be read (bad chunking or compression)") from e
 
 
-async def _read_multipart(request: web.BaseRequest) -> Params:
+async def read_upload(
+    request: web.BaseRequest, *, timeout: float, files: frozenset[str]
+) -> tuple[Params, dict[str, UploadedFile]]:
+    """A ``multipart/form-data`` form whose ``files`` fields may carry a file (one each), read as
+    strictly as :func:`read_form` within ``timeout`` and ``request.client_max_size``."""
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=request.content_length)
+    if hdrs.CONTENT_TYPE not in request.headers or request.content_type != MULTIPART:
+        raise UnsupportedFormError(f"an upload is sent as {MULTIPART}")
+    try:
+        async with asyncio.timeout(timeout):
+            return await _read_multipart(request, files)
+    except TimeoutError as e:
+        raise InputError(f"the form did not arrive within {timeout:g} s") from e
+    except RequestPayloadError as e:
+        raise InputError("a body that could not be read (bad chunking or compression)") from e
+
+
+async def _read_multipart(request: web.BaseRequest, files: frozenset[str]) -> tuple[Params, dict[str, UploadedFile]]:
     try:
         reader = MultipartReader(request.headers, request.content)
     except (ValueError, KeyError, AssertionError) as e:  # no or a broken boundary
         raise InputError("multipart/form-data without a usable boundary") from e
     limit = request.client_max_size
     out: MultiDict[str] = MultiDict()
+    uploads: dict[str, UploadedFile] = {}
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise InputError("a nested multipart body")
-            if part.name is None or part.filename is not None:
-                raise InputError("a multipart part without a field name, or a file")
+            is_file = part.filename is not None
+            if part.name is None or (is_file and (part.name not in files or part.name in uploads)):
+                raise InputError("a multipart part without a field name, or a file where none is read")
             if len(out) >= MAX_FIELDS:
                 raise InputError(f"more than {MAX_FIELDS} fields")
             charset = part.get_charset(default="utf-8")
@@ -156,9 +190,13 @@ async def _read_multipart(request: web.BaseRequest) -> Params:
                 if request.content.total_bytes > limit:
                     raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content.total_bytes)
                 data.extend(chunk)
-            out.add(part.name, data.decode("utf-8"))
+            if is_file:
+                ctype = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")[:100]
+                uploads[part.name] = UploadedFile(part.name, (part.filename or "")[:200], ctype, bytes(data))
+            else:
+                out.add(part.name, data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise InputError("a multipart field that is not UTF-8") from e
     except (HttpProcessingError, ValueError, RuntimeError, AssertionError, LookupError) as e:  # a broken body
         raise InputError(f"a broken multipart body ({type(e).__name__})") from e
-    return MultiDictProxy(out)
+    return MultiDictProxy(out), uploads

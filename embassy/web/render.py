@@ -9,7 +9,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup, escape
 
-from embassy.content.model import NewsItem, Page, Translation
+from embassy.content.model import NewsItem, Page, Snapshot, Translation
 from embassy.web import i18n
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -75,9 +75,11 @@ class Renderer:
         shown: str | None = None,
         og_type: str = "website",
         query: str = "",
+        snap: Snapshot | None = None,
     ) -> dict[str, Any]:
         """What base.html needs. ``rest`` is the path after ``/{lang}/``; ``available`` the languages
-        this page's content exists in (all when None); ``shown`` the language actually shown."""
+        this page's content exists in (all when None); ``shown`` the language actually shown;
+        ``snap`` the content it was built from, whose current alerts show as a banner on every page."""
         w = i18n.words(lang)
         have = list(self.languages) if available is None else [lg for lg in self.languages if lg in set(available)]
         note = ""
@@ -118,7 +120,24 @@ class Renderer:
             "note": note,
             "note_links": note_links,
             "query": query,
+            "banner": self.banner(snap, lang) if snap is not None else [],
         }
+
+    def banner(self, snap: Snapshot, lang: str) -> list[dict[str, Any]]:
+        """The site-wide alert banner: every alert current when ``snap`` was read."""
+        w = i18n.words(lang)
+        out = []
+        for a in snap.banner_alerts()[:3]:
+            t = a.pick(lang, self.languages)
+            if t is None or t.withdrawn is not None:
+                continue
+            out.append({
+                "title": t.title, "lang": t.lang, "dir": i18n.direction(t.lang), "href": f"/{lang}/news/{a.slug}",
+                "severity": a.severity or "warning", "severity_label": w["severity_" + (a.severity or "warning")],
+                "concerns": w("concerns", countries=", ".join(a.countries)) if a.countries else "",
+                "until": w("until", date=i18n.format_date(a.expires, lang)) if a.expires else "",
+            })  # fmt: skip
+        return out
 
     def render(self, template: str, frame: dict[str, Any], **context: Any) -> bytes:
         return self.env.get_template(template).render(f=frame, **context).encode("utf-8")
@@ -133,7 +152,22 @@ class Renderer:
             "title": t.title,
             "summary": t.summary,
             "body": t.body_html,
+            **self._record(t),
         }
+
+    def _record(self, t: Translation) -> dict[str, Any]:
+        """The statement, history and withdrawal of the edition shown."""
+        history = [
+            {"date": i18n.format_date(h.published, t.lang), "when": h.published, "note": h.change_note,
+             "statement_id": h.statement_id, "withdrawal": h.withdrawal, "edition": h.edition}
+            for h in t.history
+        ]  # fmt: skip
+        withdrawn = None
+        if t.withdrawn is not None:
+            withdrawn = {"date": i18n.format_date(t.withdrawn.when, t.lang), "when": t.withdrawn.when,
+                         "reason": t.withdrawn.reason, "statement_id": t.withdrawn.statement_id}  # fmt: skip
+        return {"statement_id": t.statement_id, "history": history, "withdrawn": withdrawn,
+                "updated": t.updated, "updated_date": i18n.format_date(t.updated, t.lang)}  # fmt: skip
 
     def news_view(self, item: NewsItem, t: Translation) -> dict[str, Any]:
         return {
@@ -147,7 +181,8 @@ class Renderer:
             "body": t.body_html,
             "published": item.published,
             "date": i18n.format_date(item.published, t.lang),
-            "statement_id": t.statement_id,
+            "severity": item.severity,
+            **self._record(t),
         }
 
 

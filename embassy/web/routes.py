@@ -27,6 +27,7 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/feed/alerts/{lang}.atom", feeds.feed, name="feed_alerts")
     r.add_get("/feed/{lang}.atom", feeds.feed, name="feed")
     r.add_get("/statements/{id}.json", machine.statement, name="statement")
+    r.add_get("/media/{name}", machine.media, name="media")
     r.add_get("/.well-known/embassy-keys.json", machine.embassy_keys, name="keys")
     r.add_get("/staff", _to_staff, name="staff_slash")
     r.add_get("/api/v1", _to_api, name="api_slash")

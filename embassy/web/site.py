@@ -9,7 +9,7 @@ from aiohttp import web
 from embassy.analytics.recorder import ViewRecorder
 from embassy.config import Config
 from embassy.content.model import Snapshot
-from embassy.content.repo import Signer
+from embassy.content.statements import Signer
 from embassy.web.cache import CachedResponse, PageCache
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics

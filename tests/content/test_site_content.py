@@ -5,11 +5,14 @@ from pathlib import Path
 import pytest
 from nacl.signing import SigningKey
 
-from embassy.content.errors import ContentError, StatementError
-from embassy.content.repo import ContentRepo, Signer, TextInput, fts_query
-from embassy.content.statements import DOMAIN, TrustedKey, sign_statement, statement_id, verify_document
+from embassy.content.errors import StatementError
+from embassy.content.repo import ContentRepo, fts_query
+from embassy.content.statements import DOMAIN, Signer, TrustedKey, sign_statement, statement_id, verify_document
 from embassy.content.text import html_to_text, sanitise_html
 from embassy.mission_db import connect
+from embassy.publishing.fields import Draft
+from embassy.publishing.rules import Actor
+from embassy.publishing.workflow import Workflow
 from keys.encoding import canonical_json
 
 FIELDS = {
@@ -78,32 +81,37 @@ def test_search_queries_are_words_only() -> None:
     assert fts_query(" ".join(["w"] * 50)).count('"w"*') == 8
 
 
-def test_publishing_rules_and_per_language_search(tmp_path: Path) -> None:
-    repo = ContentRepo(connect(tmp_path / "mission.db"))
-    signer = Signer("Test", SigningKey.generate(), "k1")
-    with pytest.raises(ContentError, match="not a slug"):
-        repo.put_page("Bad Slug", "about")
-    with pytest.raises(ContentError, match="no page 'ghost'"):
-        repo.put_page_text("ghost", "en", TextInput("t", "s", "<p>b</p>"))
-    with pytest.raises(ContentError, match="kind"):
-        repo.publish_news("n", "gossip", {"en": TextInput("t", "s", "b")}, signer)
-    repo.put_page("visa", "consular")
-    repo.put_page_text("visa", "en", TextInput("Visas", "Who needs one", "<p>Apply online for a visa.</p>"))
-    repo.put_page_text("visa", "ru", TextInput("Визы", "Кому нужна", "<p>Подайте заявление на визу онлайн.</p>"))
+def test_per_language_search_and_what_is_public(tmp_path: Path) -> None:
+    conn = connect(tmp_path / "mission.db")
+    repo = ContentRepo(conn)
+    flow = Workflow(conn, Signer("Test", SigningKey.generate(), "k1"), ("kk", "ru", "en"))
+    writer, publisher = Actor("w", frozenset({"editor"})), Actor("p", frozenset({"publisher"}))
+
+    def publish(item: str | None, lang: str, draft: Draft, kind: str = "page", **kw: object) -> str:
+        item = item or flow.create(writer, kind, lang, draft, **kw).id  # type: ignore[arg-type]
+        if flow.conn.execute("SELECT 1 FROM edition WHERE item = ? AND lang = ?", (item, lang)).fetchone() is None:
+            flow.new_edition(writer, item, lang, draft)
+        flow.submit(writer, item, lang)
+        flow.approve(publisher, item, lang)
+        return item
+
+    visa = publish(None, "en", Draft("Visas", "Who needs one", "Apply online for a visa."), slug="visa")
+    flow.publish(publisher, visa, "en")
+    publish(visa, "ru", Draft("Визы", "Кому нужна", "Подайте заявление на визу онлайн."))
+    flow.publish(publisher, visa, "ru")
     assert [h.slug for h in repo.search("en", "visa")] == ["visa"]
     assert repo.search("ru", "visa") == []
     assert [h.slug for h in repo.search("ru", "виз")] == ["visa"]
-    # a statement published for the future is not public until then
-    future = repo.publish_news(
-        "later", "news", {"en": TextInput("Later", "s", "<p>b</p>")}, signer, "2999-01-01T00:00:00Z"
-    )
-    assert repo.statement(future["en"].id) is None
-    assert repo.snapshot(1).news_item("later") is None
-    assert repo.search("en", "later") == []
-    now = repo.publish_news("now", "alert", {"en": TextInput("Now", "s", "<p>b</p>")}, signer, "2020-01-01T00:00:00Z")
-    assert repo.statement(now["en"].id) is not None
+    # scheduled for later: nothing of it is public (no statement is signed) until it is published
+    later = publish(None, "en", Draft("Later", "s", "b"), kind="news", slug="later")
+    assert flow.publish(publisher, later, "en", at="2999-01-01T00:00:00Z").state == "scheduled"
+    assert repo.snapshot(1).news_item("later") is None and repo.search("en", "later") == []
+    assert conn.execute("SELECT count(*) FROM statement").fetchone()[0] == 2
+    now = publish(None, "en", Draft("Now", "s", "b"), kind="alert", slug="now")
+    done = flow.publish(publisher, now, "en")
+    assert done.statement is not None and repo.statement(done.statement) is not None
     snap = repo.snapshot(2)
-    assert [n.slug for n in snap.alerts()] == ["now"]
+    assert [n.slug for n in snap.alerts()] == ["now"] and [n.slug for n in snap.banner_alerts()] == ["now"]
     page = snap.page("visa")
     assert page is not None and page.pick("kk", ("kk", "ru", "en")).lang == "ru"
-    repo.conn.close()
+    conn.close()

@@ -22,10 +22,14 @@ from conftest import make_test_keyring
 from playwright.sync_api import Browser, sync_playwright
 
 from embassy.config import Config, load_config
-from embassy.content.repo import ContentRepo, Signer, TextInput
+from embassy.content.statements import Signer
 from embassy.content.version import ContentVersion, version_path
 from embassy.demo import seed_content
 from embassy.mission_db import MISSION_DB, connect
+from embassy.publishing import store
+from embassy.publishing.fields import Draft
+from embassy.publishing.rules import Actor
+from embassy.publishing.workflow import Outcome, Workflow
 from embassy.web.app import CONFIG_KEY, create_app
 from embassy.web.protocol import site_runner
 from keys import Keyring
@@ -39,7 +43,7 @@ PUBLIC_URL = "https://mission.example"
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
 # Persian translations for the RTL checks (the demo has kk, ru and en only).
-FA_HOME = TextInput(
+FA_HOME = Draft(
     "به نمایندگی مجازی خوش آمدید",
     "کمک کنسولی و اخبار برای شهروندان در خارج و برای همه علاقه‌مندان به کشور ما، هر جا که سفارتی در نزدیکی نیست.",
     "<p>نمایندگی مجازی به شهروندان و مردم کشورهای دیگر در جاهایی خدمت می‌کند که کشور ما سفارت یا کنسولگری ندارد. "
@@ -47,13 +51,17 @@ FA_HOME = TextInput(
     "<p>بیشتر کارهای کنسولی از اینجا آغاز می‌شود: آنچه را نیاز دارید بخوانید، مدارک خود را آماده کنید و از راه فرم تماس "
     "برای ما بنویسید.</p>",
 )
-FA_ABOUT = TextInput(
+FA_ABOUT = Draft(
     "درباره نمایندگی",
     "ما که هستیم، به چه کسانی خدمت می‌کنیم و نمایندگی مجازی چگونه کار می‌کند.",
     "<p>نمایندگی مجازی یک نمایندگی دیپلماتیک کامل بدون ساختمان است.</p><h2>به چه کسانی خدمت می‌کنیم</h2>"
     "<ul><li>شهروندانی که در کشورهای بدون سفارت زندگی، تحصیل یا سفر می‌کنند.</li>"
     "<li>شهروندان خارجی که می‌خواهند از کشور ما دیدن کنند.</li></ul>",
 )
+
+
+WRITER = Actor("test.writer", frozenset({"editor"}))
+REVIEWER = Actor("test.reviewer", frozenset({"publisher"}))
 
 
 @dataclass
@@ -63,10 +71,26 @@ class SiteEnv:
     config: Config
     ring: Keyring
 
-    def repo(self) -> tuple[ContentRepo, ContentVersion]:
-        """A writer as staff publishing or the CLI would be: its changes bump the shared version."""
+    def publish(self, kind: str, lang: str, draft: Draft, *, slug: str | None = None, item: str | None = None,
+                **settings: object) -> Outcome:  # fmt: skip
+        """Write, review and publish one edition through the workflow, as two staff members would:
+        a new item (``slug``), or a new edition of ``item`` (an existing item, found by slug if not given)."""
         version = ContentVersion(version_path(self.config.data_dir))
-        return ContentRepo(connect(self.config.data_dir / MISSION_DB), on_change=version.bump), version
+        conn = connect(self.config.data_dir / MISSION_DB)
+        try:
+            flow = Workflow(conn, self.signer(), self.config.mission.languages, on_change=version.bump)
+            if item is None and slug is not None and (found := store.item_by_slug(conn, kind, slug)) is not None:
+                item = found.id
+            if item is None:
+                item = flow.create(WRITER, kind, lang, draft, slug=slug, **settings).id  # type: ignore[arg-type]
+            else:
+                flow.new_edition(WRITER, item, lang, draft)
+            flow.submit(WRITER, item, lang)
+            flow.approve(REVIEWER, item, lang)
+            return flow.publish(REVIEWER, item, lang)
+        finally:
+            conn.close()
+            version.close()
 
     def signer(self) -> Signer:
         keys = self.ring.serving_keys()
@@ -86,19 +110,21 @@ def write_config(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str
     return path
 
 
-def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "") -> SiteEnv:
+def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "", *, seed: bool = True) -> SiteEnv:
+    """A mission with the demo content (written, reviewed and published through the workflow, so
+    its audit log holds those steps), unless ``seed`` is False."""
     root.mkdir(parents=True, exist_ok=True)
     path = write_config(root, languages, server)
     config = load_config(path)
     ring = make_test_keyring(config.keyring_path, [r.name for r in config.registries])
-    list(seed_content(config, ring))
+    if seed:
+        list(seed_content(config, ring))
+    else:
+        connect(config.data_dir / MISSION_DB).close()
     env = SiteEnv(root, path, config, ring)
     if "fa" in languages:
-        repo, version = env.repo()
-        repo.put_page_text("home", "fa", FA_HOME)
-        repo.put_page_text("about", "fa", FA_ABOUT)
-        repo.conn.close()
-        version.close()
+        env.publish("page", "fa", FA_HOME, slug="home")
+        env.publish("page", "fa", FA_ABOUT, slug="about")
     return env
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from embassy.content.errors import StatementError
 from embassy.content.public_keys import trusted_keys
-from embassy.content.repo import TextInput
 from embassy.content.statements import verify_document
+from embassy.publishing.fields import Draft
 from embassy.web.app import create_app
 from web.conftest import METRICS_TOKEN, PUBLIC_URL, ServerThread, SiteEnv, fetch, make_site_env
 
@@ -206,13 +206,8 @@ def test_content_changes_are_seen_at_once_by_every_server(server: ServerThread, 
         for s in (server, second):
             for _ in range(2):
                 assert "Embassy garden open day" not in fetch(s.url, "/en/news/").text
-        repo, version = site_env.repo()
-        try:
-            texts = {"en": TextInput("Embassy garden open day", "Come and see the garden.", "<p>Saturday.</p>")}
-            repo.publish_news("garden-open-day", "news", texts, site_env.signer())
-        finally:
-            repo.conn.close()
-            version.close()
+        site_env.publish("news", "en", Draft("Embassy garden open day", "Come and see the garden.", "Saturday."),
+                         slug="garden-open-day")
         for s in (server, second):
             html = fetch(s.url, "/en/news/").text
             assert "Embassy garden open day" in html

@@ -16,11 +16,9 @@ import pytest
 from conftest import run_cli
 
 from embassy.config import load_config
-from embassy.content.repo import ContentRepo, Signer, TextInput
-from embassy.content.version import ContentVersion, version_path
-from embassy.mission_db import connect
+from embassy.publishing.fields import Draft
 from keys import Keyring
-from web.conftest import fetch
+from web.conftest import SiteEnv, fetch
 from web.staff.staffkit import Client
 
 PASSPHRASE = "a demo passphrase for the serve test"
@@ -59,7 +57,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {"EMBASSY_PASSPHRASE": PASSPHRASE}
     first = run_cli("init", "--demo", cwd=root, env=env)
     assert first.code == 0, first.err
-    assert "demo content: 12 pages and 4 signed news items in kk, ru, en" in first.out
+    assert "demo content: 12 pages and 4 news items in kk, ru, en, written by 'aizhan', approved and published by " \
+           "'ambassador' (each edition a signed statement)" in first.out
     assert "demo staff account 'ambassador'" in first.out
     login = root / "var" / "demo-staff-login"
     assert login.stat().st_mode & 0o777 == 0o600
@@ -144,17 +143,9 @@ def test_workers_share_the_port_and_see_changes_at_once(served: Serve, demo: Pat
         assert r.status == 200 and "Harvest festival online" not in r.text
     config = load_config(demo / "embassy.toml")
     ring = Keyring.unseal((demo / "var" / "keyring").read_bytes(), PASSPHRASE.encode())
-    version = ContentVersion(version_path(config.data_dir))
-    repo = ContentRepo(connect(config.data_dir / "mission.db"), on_change=version.bump)
-    try:
-        repo.publish_news(
-            "harvest-festival", "news",
-            {"en": TextInput("Harvest festival online", "Music and food.", "<p>Join us.</p>")},
-            Signer(config.mission.name, ring.statement_signing_key(), ring.serving_keys().statement_key_id),
-        )  # fmt: skip
-    finally:
-        repo.conn.close()
-        version.close()
+    SiteEnv(demo, demo / "embassy.toml", config, ring).publish(
+        "news", "en", Draft("Harvest festival online", "Music and food.", "Join us."), slug="harvest-festival"
+    )
     for _ in range(16):
         assert "Harvest festival online" in fetch(served.url, "/en/news/").text
     # any worker answers /metrics for all: each publishes its counters every 5 s

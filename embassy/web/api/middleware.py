@@ -3,7 +3,9 @@
 1. An endpoint that needs a token reads ``Authorization: Bearer <token>``; a missing, malformed,
    unknown, expired or revoked token, or one of a disabled account, answers 401 with
    ``WWW-Authenticate: Bearer``. A token without the endpoint's role answers 403.
-2. Errors are ``{"error": "..."}`` with their status; nothing answers with a page.
+2. Errors are ``{"error": "..."}`` with their status; nothing answers with a page. The publishing
+   workflow's errors map here: not found 404, not allowed (roles, two-person rule) 403, wrong
+   state 409, an invalid field 422 (``"field"`` names it), an image over the size limit 413.
 3. No response sets a cookie: a token never opens a session.
 """
 
@@ -15,9 +17,18 @@ from http import HTTPStatus
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
+from embassy.publishing.errors import (
+    ImageTooLargeError,
+    InvalidFieldError,
+    NotAllowedError,
+    NotFoundError,
+    PublishingError,
+    StateError,
+)
 from embassy.staff import tokens
 from embassy.web.api.endpoints import ROLES_BY_NAME
 from embassy.web.api.state import API, PRINCIPAL
+from embassy.web.params import InputError
 
 log = logging.getLogger("embassy.web.api")
 
@@ -47,6 +58,10 @@ def api_middleware() -> Middleware:
             response = await handler(request)
         except web.HTTPException as e:
             response = _json_error(e)
+        except PublishingError as e:
+            response = _publishing_error(e)
+        except InputError as e:
+            response = web.json_response({"error": str(e)}, status=e.status)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -81,3 +96,16 @@ def _json_error(e: web.HTTPException) -> web.StreamResponse:
     message = REASONS.get(e.status, e.reason.lower()) if default else e.reason
     headers = {k: v for k, v in e.headers.items() if k.lower() in ("www-authenticate", "retry-after", "allow")}
     return web.json_response({"error": message}, status=e.status, headers=headers)
+
+
+STATUSES: tuple[tuple[type[PublishingError], int], ...] = (
+    (ImageTooLargeError, 413), (InvalidFieldError, 422), (NotFoundError, 404), (NotAllowedError, 403), (StateError, 409),
+)  # fmt: skip
+
+
+def _publishing_error(e: PublishingError) -> web.StreamResponse:
+    status = next((code for kind, code in STATUSES if isinstance(e, kind)), 400)
+    body: dict[str, str] = {"error": str(e)}
+    if isinstance(e, InvalidFieldError):
+        body["field"] = e.field
+    return web.json_response(body, status=status)

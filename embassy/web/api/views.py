@@ -7,10 +7,10 @@ from aiohttp import web
 from embassy.audit.log import MAX_PAGE, entries
 from embassy.staff import accounts
 from embassy.staff.tokens import Principal
+from embassy.web.api import models as m
+from embassy.web.api.body import answer
 from embassy.web.api.state import API, PRINCIPAL
 from embassy.web.site import SITE
-
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 def principal_of(request: web.Request) -> Principal:
@@ -21,15 +21,14 @@ def principal_of(request: web.Request) -> Principal:
 
 async def index(request: web.Request) -> web.Response:
     site = request.config_dict[SITE]
-    body = {"name": f"{site.config.mission.name} staff API", "version": "v1", "openapi": "/api/v1/openapi.json"}
-    return web.json_response(body, headers=NO_STORE)
+    return answer(m.Index(name=f"{site.config.mission.name} staff API", version="v1", openapi="/api/v1/openapi.json"))
 
 
 async def openapi(request: web.Request) -> web.Response:
     from embassy.web.api.openapi import openapi_document
 
     site = request.config_dict[SITE]
-    doc = openapi_document(site.config.server.public_url, site.config.mission.name)
+    doc = openapi_document(site.config.server.public_url, site.config.mission.name, site.languages)
     return web.Response(
         text=json.dumps(doc, indent=2), content_type="application/json", headers={"Cache-Control": "public, max-age=3600"}
     )
@@ -37,13 +36,13 @@ async def openapi(request: web.Request) -> web.Response:
 
 async def me(request: web.Request) -> web.Response:
     p = principal_of(request)
-    return web.json_response({"name": p.account, "roles": sorted(p.roles), "token": p.token_id}, headers=NO_STORE)
+    return answer(m.Me(name=p.account, roles=sorted(p.roles), token=p.token_id))
 
 
 async def staff(request: web.Request) -> web.Response:
     db = request.app[API].db
     every = await db.run(lambda c: accounts.list_accounts(c.mission))
-    return web.json_response({"accounts": [a.to_json() for a in every]}, headers=NO_STORE)
+    return answer(m.Accounts(accounts=[m.Account.model_validate(a.to_json()) for a in every]))
 
 
 async def audit(request: web.Request) -> web.Response:
@@ -53,6 +52,4 @@ async def audit(request: web.Request) -> web.Response:
     after = int(raw)
     db = request.app[API].db
     found = await db.run(lambda c: entries(c.mission, after, MAX_PAGE))
-    return web.json_response(
-        {"entries": [e.to_json() for e in found], "more": len(found) == MAX_PAGE}, headers=NO_STORE
-    )
+    return answer(m.Audit(entries=[m.AuditEntry(**e.to_json()) for e in found], more=len(found) == MAX_PAGE))

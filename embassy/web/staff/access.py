@@ -11,6 +11,7 @@ Outcomes: no session (or an expired one) → 302 to /staff/login; a session in a
 
 from dataclasses import dataclass, field
 
+from embassy.publishing.rules import ACTION_ROLES
 from embassy.staff.sessions import Session
 
 ALL_STAGES = frozenset({"factor", "password", "enrol", "full"})
@@ -33,6 +34,11 @@ SECOND_FACTOR = Access(frozenset({"factor"}))
 NEW_PASSWORD = Access(frozenset({"password", "full"}))
 ENROL = Access(frozenset({"enrol", "full"}))
 ANY_SESSION = Access(ALL_STAGES)
+
+
+def can(action: str) -> Access:
+    """Signed in with a role that may do ``action`` with content (embassy/publishing/rules.py)."""
+    return Access(frozenset({"full"}), ACTION_ROLES[action])
 
 # Where a session in each stage continues.
 CONTINUE = {

@@ -28,18 +28,20 @@ from embassy.web.site import SITE
 from embassy.web.staff import access
 from embassy.web.staff.pages import (
     ACCOUNT,
+    BODY_LIMIT,
     CSRF,
     LOGIN_COOKIE,
     NEW_LOGIN_TOKEN,
     SESSION,
     SESSION_COOKIE,
     STAFF,
+    UPLOAD_FIELDS,
     clear_session_cookie,
-    form,
+    posted,
     render,
     set_login_cookie,
 )
-from embassy.web.staff.routes import ACCESS
+from embassy.web.staff.routes import ACCESS, BODY_LIMITS, FILE_FIELDS
 
 log = logging.getLogger("embassy.web.staff")
 
@@ -52,7 +54,8 @@ ERROR_WORDS = {
     403: "error_forbidden",
     404: "error_not_found",
     405: "error_bad_request",
-    413: "error_bad_request",
+    410: "error_not_found",
+    413: "error_too_large",
     429: "error_busy",
     503: "error_busy",
 }
@@ -64,6 +67,10 @@ def staff_middleware() -> Middleware:
         state = request.app[STAFF]
         route = request.match_info.route.name or ""
         rule = ACCESS.get(route, access.PUBLIC)
+        if route in BODY_LIMITS:
+            request[BODY_LIMIT] = BODY_LIMITS[route]
+        if route in FILE_FIELDS:
+            request[UPLOAD_FIELDS] = FILE_FIELDS[route]
         try:
             ended = await _load_session(request)
             decision = access.decide(rule, request.get(SESSION), _roles(request))
@@ -138,7 +145,7 @@ async def _csrf_ok(request: web.Request, origins: frozenset[str]) -> bool:
             return False
     elif origin is not None and origin not in origins and origin != _own_origin(request):
         return False
-    presented = (await form(request)).get("csrf", "")
+    presented = (await posted(request))[0].get("csrf", "")
     expected = request.get(CSRF, "")
     return bool(expected) and hmac.compare_digest(presented.encode(), expected.encode())
 

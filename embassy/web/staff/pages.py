@@ -15,7 +15,7 @@ from embassy.staff.service import StaffDb
 from embassy.staff.sessions import Session
 from embassy.staff.signin import SignIn
 from embassy.web import i18n
-from embassy.web.params import InputError, Params, UnsupportedFormError, read_form
+from embassy.web.params import InputError, Params, UnsupportedFormError, UploadedFile, read_form, read_upload
 from embassy.web.render import Asset
 from embassy.web.site import SITE
 from embassy.web.staff.words import STAFF_LANGUAGES, STAFF_WORDS
@@ -29,6 +29,9 @@ SESSION = web.RequestKey[Session | None]("staff_session")
 ACCOUNT = web.RequestKey[Account | None]("staff_account")
 CSRF = web.RequestKey("staff_csrf", str)
 NEW_LOGIN_TOKEN = web.RequestKey("staff_new_login_token", str)  # a cookie to set on the answer
+BODY_LIMIT = web.RequestKey("staff_body_limit", int)  # the route's own body limit, when it has one
+UPLOAD_FIELDS = web.RequestKey("staff_upload_fields", frozenset)  # the route's file fields, when it takes files
+POSTED = web.RequestKey("staff_posted", tuple)  # the form once read: (fields, files)
 
 
 @dataclass
@@ -50,6 +53,8 @@ NAV = (
     ("nav_home", "/staff/", ""),
     ("nav_account", "/staff/account", ""),
     ("nav_sessions", "/staff/sessions", ""),
+    ("nav_items", "/staff/items", "editor publisher admin"),
+    ("nav_translations", "/staff/translations", "editor publisher admin"),
     ("nav_tokens", "/staff/tokens", ""),
     ("nav_accounts", "/staff/admin/accounts", "admin"),
     ("nav_audit", "/staff/admin/audit", "admin"),
@@ -123,7 +128,7 @@ def frame(request: web.Request, title_key: str, **title_values: str) -> dict[str
         "nav": [
             {"label": w[key], "href": href, "current": path == href or (href != "/staff/" and path.startswith(href))}
             for key, href, role in NAV
-            if signed_in and (not role or role in roles)
+            if signed_in and (not role or set(role.split()) & roles)
         ],
         "https_warning": _needs_https(request),
         "passkeys": state.rp is not None,
@@ -155,22 +160,40 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location})
 
 
-async def _posted(request: web.Request) -> Params:
-    """The posted form, read strictly and in time (embassy/web/params.py): a body that cannot be
-    read, decoded or decompressed is a 400, an unsupported type or charset a 415, never a 500."""
+async def posted(request: web.Request) -> tuple[Params, dict[str, UploadedFile]]:
+    """The posted form (and, on a route that takes files, its files), read once, strictly and in
+    time (embassy/web/params.py): a body that cannot be read, decoded or decompressed is a 400, an
+    unsupported type or charset a 415, never a 500. A route may allow a larger body (routes.py)."""
+    cached = request.get(POSTED)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    limit = request.get(BODY_LIMIT, 0)
+    req = request.clone(client_max_size=limit) if limit else request
+    timeout = request.config_dict[SITE].config.server.body_timeout
     try:
-        return await read_form(request, timeout=request.config_dict[SITE].config.server.body_timeout)
+        files = request.get(UPLOAD_FIELDS)
+        if files:
+            result = await read_upload(req, timeout=timeout, files=files)
+        else:
+            result = (await read_form(req, timeout=timeout), {})
     except UnsupportedFormError as e:
         raise web.HTTPUnsupportedMediaType(reason="the form could not be read") from e
     except InputError as e:
         raise web.HTTPBadRequest(reason="the form could not be read") from e
+    request[POSTED] = result
+    return result
 
 
-async def form(request: web.Request) -> dict[str, str]:
-    """The posted form's text fields (over-long values refused as a bad request)."""
+async def _posted(request: web.Request) -> Params:
+    return (await posted(request))[0]
+
+
+async def form(request: web.Request, long: frozenset[str] = frozenset()) -> dict[str, str]:
+    """The posted form's text fields (over-long values refused as a bad request; the ``long`` ones
+    are bounded by the route's body limit and their own checks)."""
     out: dict[str, str] = {}
     for key, value in (await _posted(request)).items():
-        if len(value) > MAX_FIELD:
+        if len(value) > MAX_FIELD and key not in long:
             raise web.HTTPBadRequest(reason="the form holds a field that is not short text")
         out.setdefault(key, value)
     return out

@@ -8,10 +8,14 @@ from aiohttp import web
 from embassy.web.staff import access
 from embassy.web.staff import views_account as account
 from embassy.web.staff import views_admin as admin
+from embassy.web.staff import views_editions as editions
+from embassy.web.staff import views_items as items
 from embassy.web.staff import views_signin as signin
-from embassy.web.staff.access import Access
+from embassy.web.staff.access import Access, can
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EDIT_BODY = 1024 * 1024  # an edition's form: a body of 100,000 characters, percent-encoded
+UPLOAD_BODY = 11 * 1024 * 1024  # an image of up to 10 MiB and its form
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,6 +25,8 @@ class Route:
     name: str
     access: Access
     view: View
+    max_body: int = 0  # a larger body than the site's forms (0: the site's limit)
+    files: frozenset[str] = frozenset()  # fields that may carry a file (multipart)
 
 
 ROUTES = (
@@ -56,9 +62,30 @@ ROUTES = (
     Route("POST", "/admin/sessions/end", "staff_admin_sessions_end", access.ADMIN, admin.sessions_end),
     Route("GET", "/admin/audit", "staff_admin_audit", access.ADMIN, admin.audit_page),
     Route("GET", "/static/{name}", "staff_static", access.PUBLIC, signin.static),
+    # publishing: the roles of each action are embassy/publishing/rules.py's (the workflow checks them again)
+    Route("GET", "/items", "staff_items", can("read"), items.items_page),
+    Route("GET", "/items/new", "staff_item_new", can("create"), items.new_page),
+    Route("POST", "/items", "staff_item_create", can("create"), items.create, max_body=EDIT_BODY),
+    Route("GET", "/items/{id}", "staff_item", can("read"), items.item_page),
+    Route("POST", "/items/{id}/images", "staff_item_image", can("upload"), items.upload, max_body=UPLOAD_BODY,
+          files=frozenset({"image"})),
+    Route("POST", "/items/{id}/remove", "staff_item_remove", can("remove"), items.remove),
+    Route("GET", "/translations", "staff_translations", can("read"), items.translations_page),
+    Route("GET", "/items/{id}/{lang}/edit", "staff_edition_edit", can("edit"), editions.edit_page),
+    Route("POST", "/items/{id}/{lang}/edit", "staff_edition_save", can("edit"), editions.save, max_body=EDIT_BODY),
+    Route("GET", "/items/{id}/{lang}/preview", "staff_edition_preview", can("read"), editions.preview),
+    Route("POST", "/items/{id}/{lang}/new", "staff_edition_new", can("edit"), editions.act),
+    Route("POST", "/items/{id}/{lang}/submit", "staff_edition_submit", can("submit"), editions.act),
+    Route("POST", "/items/{id}/{lang}/approve", "staff_edition_approve", can("approve"), editions.act),
+    Route("POST", "/items/{id}/{lang}/publish", "staff_edition_publish", can("publish"), editions.act),
+    Route("POST", "/items/{id}/{lang}/review", "staff_edition_review", can("review"), editions.act),
+    Route("POST", "/items/{id}/{lang}/withdraw", "staff_edition_withdraw", can("withdraw"), editions.act),
+    Route("POST", "/items/{id}/{lang}/discard", "staff_edition_discard", can("discard"), editions.act),
 )  # fmt: skip
 
 ACCESS = {r.name: r.access for r in ROUTES}
+BODY_LIMITS = {r.name: r.max_body for r in ROUTES if r.max_body}
+FILE_FIELDS = {r.name: r.files for r in ROUTES if r.files}
 
 
 def setup_routes(app: web.Application) -> None:

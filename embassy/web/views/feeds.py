@@ -4,7 +4,7 @@ import xml.etree.ElementTree as ET
 
 from aiohttp import web
 
-from embassy.content.model import ALERT, NewsItem, Snapshot
+from embassy.content.model import ALERT, NewsItem, Snapshot, Translation
 from embassy.web import i18n
 from embassy.web.cache import CachedResponse, build_entry
 from embassy.web.site import SITE, Site
@@ -26,14 +26,15 @@ def atom_feed(site: Site, snap: Snapshot, lang: str, alerts_only: bool) -> bytes
     r = site.renderer
     w = i18n.words(lang)
     items: list[NewsItem] = [n for n in snap.news if lang in n.translations and (not alerts_only or n.kind == ALERT)]
-    items = items[:FEED_ENTRIES]
+    # An entry is updated by a major edition or a withdrawal (a minor edition changes the text only).
+    items = sorted(items, key=lambda n: entry_updated(n.translations[lang]), reverse=True)[:FEED_ENTRIES]
     self_path = f"/feed/alerts/{lang}.atom" if alerts_only else f"/feed/{lang}.atom"
     ET.register_namespace("", ATOM)
     feed = ET.Element(f"{{{ATOM}}}feed", {"{http://www.w3.org/XML/1998/namespace}lang": lang})
     ET.SubElement(feed, f"{{{ATOM}}}id").text = r.absolute(self_path)
     title = f"{site.config.mission.name}: {w['alerts'] if alerts_only else w['news']}"
     ET.SubElement(feed, f"{{{ATOM}}}title").text = title
-    updated = max((n.translations[lang].updated for n in items), default=snap.last_modified)
+    updated = max((entry_updated(n.translations[lang]) for n in items), default=snap.last_modified)
     ET.SubElement(feed, f"{{{ATOM}}}updated").text = updated
     author = ET.SubElement(feed, f"{{{ATOM}}}author")
     ET.SubElement(author, f"{{{ATOM}}}name").text = site.config.mission.name
@@ -46,12 +47,11 @@ def atom_feed(site: Site, snap: Snapshot, lang: str, alerts_only: bool) -> bytes
     for n in items:
         t = n.translations[lang]
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = (
-            f"urn:embassy:statement:{t.statement_id}" if t.statement_id else r.absolute(f"/{lang}/news/{n.slug}")
-        )
+        # one entry per item and language whatever its editions, so a reader sees an update, not a new item
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:embassy:item:{n.item}:{lang}" if n.item else r.absolute(f"/{lang}/news/{n.slug}")
         ET.SubElement(entry, f"{{{ATOM}}}title").text = t.title
         ET.SubElement(entry, f"{{{ATOM}}}published").text = n.published
-        ET.SubElement(entry, f"{{{ATOM}}}updated").text = t.updated
+        ET.SubElement(entry, f"{{{ATOM}}}updated").text = entry_updated(t)
         ET.SubElement(
             entry,
             f"{{{ATOM}}}link",
@@ -69,11 +69,25 @@ def atom_feed(site: Site, snap: Snapshot, lang: str, alerts_only: bool) -> bytes
                 {"rel": "related", "type": "application/json", "href": r.absolute(f"/statements/{t.statement_id}.json")},
             )  # fmt: skip
         ET.SubElement(entry, f"{{{ATOM}}}category", {"term": n.kind})
-        ET.SubElement(entry, f"{{{ATOM}}}summary").text = t.summary
+        ET.SubElement(entry, f"{{{ATOM}}}summary").text = entry_summary(t, w)
         ET.SubElement(entry, f"{{{ATOM}}}content", {"type": "html"}).text = t.body_html
     return b'<?xml version="1.0" encoding="utf-8"?>\n' + bytes(
         ET.tostring(feed, encoding="utf-8", xml_declaration=False)
     )
+
+
+def entry_updated(t: Translation) -> str:
+    return t.withdrawn.when if t.withdrawn is not None else (t.major_updated or t.updated)
+
+
+def entry_summary(t: Translation, w: i18n.Words) -> str:
+    """The summary, or what changed: the withdrawal's reason, the newest major edition's change note."""
+    if t.withdrawn is not None:
+        return f"{w['withdrawn_title']}: {t.withdrawn.reason}"
+    latest = next((h for h in t.history if not h.withdrawal), None)
+    if latest is not None and latest.edition > 1 and latest.change_note:
+        return f"{w['updated']}: {latest.change_note} — {t.summary}"
+    return t.summary
 
 
 async def feed(request: web.Request) -> web.Response:

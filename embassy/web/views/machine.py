@@ -11,6 +11,7 @@ from embassy.web.cache import CachedResponse, build_entry
 from embassy.web.site import SITE
 
 STATEMENT_ID_RE = re.compile(r"^[0-9a-f]{16}$")
+MEDIA_NAME_RE = re.compile(r"^[0-9a-f]{24}\.(jpg|png|webp)$")
 EPOCH = "1970-01-01T00:00:00Z"
 
 
@@ -34,13 +35,33 @@ async def statement(request: web.Request) -> web.Response:
         found = await site.content.call(lambda repo: repo.statement(sid))
         if found is None:
             raise web.HTTPNotFound()
-        doc = found.document()
+        if found.removed:  # its item was removed for legal reasons: never served again
+            raise web.HTTPGone()
+        doc = found.statement.document()
         body = (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
         entry = build_entry(
             body, "application/json", doc["statement"]["published"], cache_control="public, max-age=86400"
         )
         site.cache.put(request.path, entry, version)
     return entry.respond(request)
+
+
+async def media(request: web.Request) -> web.Response:
+    """An uploaded image's variant, named by the hash of its bytes: the same URL is always the same
+    bytes, so it may be cached for a year. Read from the database per request (images are not kept
+    in the page cache, which holds pages)."""
+    site = request.app[SITE]
+    name = request.match_info["name"]
+    if not MEDIA_NAME_RE.match(name):
+        raise web.HTTPNotFound()
+    etag = f'"{name.split(".")[0]}"'
+    found = await site.content.call(lambda repo: repo.image(name))
+    if found is None:
+        raise web.HTTPNotFound()
+    headers = {"Cache-Control": "public, max-age=31536000, immutable", "ETag": etag}
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=found.data, content_type=found.content_type, headers=headers)
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -5,7 +5,7 @@ from typing import Any
 
 from aiohttp import web
 
-from embassy.content.model import ALERT, Snapshot
+from embassy.content.model import ALERT, NewsItem, Page, Snapshot, Translation
 from embassy.web import i18n, params
 from embassy.web.cache import CachedResponse, build_entry
 from embassy.web.ratelimit import address_key, too_many_requests
@@ -69,7 +69,8 @@ async def home(request: web.Request) -> web.Response:
         news = [r.news_view(n, nt) for n in snap.news[:5] if (nt := n.pick(lang, order))]
         alerts = [r.news_view(a, at) for a in snap.alerts()[:2] if (at := a.pick(lang, order))]
         frame = r.frame(
-            lang, "", title="", description=t.summary, section="home", available=page.translations, shown=t.lang
+            lang, "", title="", description=t.summary, section="home", available=page.translations, shown=t.lang,
+            snap=snap,
         )
         body = r.render("home.html", frame, page=r.page_view(page, t), services=services, news=news, alerts=alerts)
         return _html(site, body, snap)
@@ -94,7 +95,7 @@ async def news_list(request: web.Request) -> web.Response:
         newer = (f"/{lang}/news/" + (f"?page={page_no - 1}" if page_no > 2 else "")) if page_no > 1 else None
         older = f"/{lang}/news/?page={page_no + 1}" if start + NEWS_PER_PAGE < len(snap.news) else None
         w = i18n.words(lang)
-        frame = r.frame(lang, "news/", title=w["news"], description=w["latest_news"], section="news")
+        frame = r.frame(lang, "news/", title=w["news"], description=w["latest_news"], section="news", snap=snap)
         body = r.render("news_list.html", frame, news=news, page_no=page_no, newer=newer, older=older)
         return _html(site, body, snap)
 
@@ -102,28 +103,50 @@ async def news_list(request: web.Request) -> web.Response:
     return await _serve(request, site, lang, "news/", key, build)
 
 
+def news_body(site: Site, snap: Snapshot, lang: str, item: NewsItem, t: Translation) -> bytes:
+    """A news item's page: what the site serves, and what a staff preview shows of an edition."""
+    r = site.renderer
+    frame = r.frame(
+        lang, f"news/{item.slug}", title=t.title, description=t.summary,
+        section="travel" if item.kind == ALERT else "news", available=item.translations, shown=t.lang,
+        og_type="article", snap=snap,
+    )  # fmt: skip
+    return r.render("news_item.html", frame, item=r.news_view(item, t))
+
+
+def page_body(site: Site, snap: Snapshot, lang: str, p: Page, t: Translation) -> bytes:
+    """A page: what the site serves, and what a staff preview shows of an edition."""
+    r, order = site.renderer, site.languages
+    children = [r.page_view(c, ct) for c in snap.children(p.slug) if (ct := c.pick(lang, order))]
+    alerts = None
+    if p.section == "travel":
+        alerts = [r.news_view(a, at) for a in snap.alerts()[:10] if (at := a.pick(lang, order))]
+    frame = r.frame(
+        lang, f"pages/{p.slug}", title=t.title, description=t.summary, section=p.section,
+        available=p.translations, shown=t.lang, snap=snap,
+    )  # fmt: skip
+    return r.render("page.html", frame, page=r.page_view(p, t), children=children, alerts=alerts)
+
+
+def _gone(site: Site, snap: Snapshot, lang: str) -> CachedResponse:
+    """An item removed for legal reasons: 410 with a short explanation, kept in the cache like any page."""
+    return _html(site, error_page(site, lang, 410), snap, status=410)
+
+
 async def news_item(request: web.Request) -> web.Response:
     site = request.app[SITE]
     lang = _lang(request, site)
     slug = request.match_info["slug"]
-    r, order = site.renderer, site.languages
+    order = site.languages
 
     def build(snap: Snapshot) -> CachedResponse:
+        if snap.is_removed("news", slug):
+            return _gone(site, snap, lang)
         item = snap.news_item(slug)
         t = item.pick(lang, order) if item else None
         if item is None or t is None:
             raise web.HTTPNotFound()
-        frame = r.frame(
-            lang,
-            f"news/{slug}",
-            title=t.title,
-            description=t.summary,
-            section="travel" if item.kind == ALERT else "news",
-            available=item.translations,
-            shown=t.lang,
-            og_type="article",
-        )
-        return _html(site, r.render("news_item.html", frame, item=r.news_view(item, t)), snap)
+        return _html(site, news_body(site, snap, lang, item, t), snap)
 
     return await _serve(request, site, lang, f"news/{slug}", request.path, build)
 
@@ -136,23 +159,16 @@ async def page(request: web.Request) -> web.Response:
         return web.Response(status=301, headers={"Location": f"/{lang}/contact"})
     if slug == "home":
         return web.Response(status=301, headers={"Location": f"/{lang}/"})
-    r, order = site.renderer, site.languages
+    order = site.languages
 
     def build(snap: Snapshot) -> CachedResponse:
+        if snap.is_removed("pages", slug):
+            return _gone(site, snap, lang)
         p = snap.page(slug)
         t = p.pick(lang, order) if p else None
         if p is None or t is None:
             raise web.HTTPNotFound()
-        children = [r.page_view(c, ct) for c in snap.children(slug) if (ct := c.pick(lang, order))]
-        alerts = None
-        if p.section == "travel":
-            alerts = [r.news_view(a, at) for a in snap.alerts()[:10] if (at := a.pick(lang, order))]
-        frame = r.frame(
-            lang, f"pages/{slug}", title=t.title, description=t.summary, section=p.section,
-            available=p.translations, shown=t.lang,
-        )  # fmt: skip
-        body = r.render("page.html", frame, page=r.page_view(p, t), children=children, alerts=alerts)
-        return _html(site, body, snap)
+        return _html(site, page_body(site, snap, lang, p, t), snap)
 
     return await _serve(request, site, lang, f"pages/{slug}", request.path, build)
 
@@ -164,7 +180,7 @@ def _contact_body(site: Site, snap: Snapshot, lang: str, not_open: bool) -> byte
     w = i18n.words(lang)
     frame = r.frame(
         lang, "contact", title=t.title if t else w["contact"], description=t.summary if t else w["contact_form"],
-        section="contact", available=p.translations if p else None, shown=t.lang if t else None,
+        section="contact", available=p.translations if p else None, shown=t.lang if t else None, snap=snap,
     )  # fmt: skip
     return r.render("contact.html", frame, page=r.page_view(p, t) if p and t else None, not_open=not_open)
 
@@ -194,10 +210,10 @@ async def contact_post(request: web.Request) -> web.Response:
     )
 
 
-def _case_body(site: Site, lang: str, code: str, message: str, invalid: bool) -> bytes:
+def _case_body(site: Site, lang: str, code: str, message: str, invalid: bool, snap: Snapshot | None = None) -> bytes:
     r = site.renderer
     w = i18n.words(lang)
-    frame = r.frame(lang, "case", title=w["case"], description=w["case_intro"], section="contact")
+    frame = r.frame(lang, "case", title=w["case"], description=w["case_intro"], section="contact", snap=snap)
     return r.render("case.html", frame, code=code, message=message, invalid=invalid)
 
 
@@ -206,7 +222,7 @@ async def case(request: web.Request) -> web.Response:
     lang = _lang(request, site)
 
     def build(snap: Snapshot) -> CachedResponse:
-        return _html(site, _case_body(site, lang, "", "", False), snap)
+        return _html(site, _case_body(site, lang, "", "", False, snap), snap)
 
     return await _serve(request, site, lang, "case", request.path, build)
 
@@ -243,7 +259,8 @@ async def search(request: web.Request) -> web.Response:
         for h in found:
             href = f"/{lang}/pages/{h.slug}" if h.kind == "page" else f"/{lang}/news/{h.slug}"
             hits.append({"kind": h.kind, "href": href, "title": h.title, "snippet": mark_snippet(h.snippet)})
-    frame = r.frame(lang, "search", title=w["search_results"], description=w["search_label"], query=query)
+    snap = await site.content.snapshot()
+    frame = r.frame(lang, "search", title=w["search_results"], description=w["search_label"], query=query, snap=snap)
     body = r.render("search.html", frame, hits=hits)
     site.count_view(request, "search", lang)  # the query itself is never stored
     return web.Response(body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store"})
@@ -251,7 +268,7 @@ async def search(request: web.Request) -> web.Response:
 
 def error_page(site: Site, lang: str, status: int) -> bytes:
     w = i18n.words(lang)
-    words_of = {404: "not_found", 400: "bad_request", 415: "bad_request", 413: "too_large", 429: "too_many"}
+    words_of = {404: "not_found", 400: "bad_request", 415: "bad_request", 413: "too_large", 429: "too_many", 410: "gone"}
     key = words_of.get(status, "error")
     heading, text = w[key], w[f"{key}_text"]
     r = site.renderer

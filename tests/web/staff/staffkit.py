@@ -36,16 +36,21 @@ class Client:
 
     def request(self, method: str, path: str, form: dict[str, str] | list[tuple[str, str]] | None = None,
                 headers: dict[str, str] | None = None) -> Resp:  # fmt: skip
-        host, port = self.base.removeprefix("http://").split(":")
-        h = {"Accept-Language": self.lang, **(headers or {})}
-        if self.cookies:
-            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        if self.address:
-            h["X-Forwarded-For"] = self.address
+        h = dict(headers or {})
         body = None
         if form is not None:
             body = urlencode(form).encode()
             h["Content-Type"] = "application/x-www-form-urlencoded"
+        return self.request_raw(method, path, body, h)
+
+    def request_raw(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Resp:
+        """A request with a body of any type (a form, JSON, an image, multipart), cookies kept."""
+        host, port = self.base.removeprefix("http://").split(":")
+        h = {"Accept-Language": self.lang, **headers}
+        if self.cookies:
+            h["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        if self.address:
+            h["X-Forwarded-For"] = self.address
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         try:
             conn.request(method, path, body=body, headers=h)

@@ -52,6 +52,18 @@ STAFF = {
     "staff_admin_audit": (200, 302),
     "staff_static": (200, 200),
 }
+# publishing: route name -> (status with a role that may, the roles that may); the item does not exist
+READ, WRITE, PUBLISH, ADMIN = {"admin", "editor", "publisher"}, {"editor", "publisher"}, {"publisher"}, {"admin"}
+PUBLISHING = {
+    "staff_items": (200, READ), "staff_item_new": (200, WRITE), "staff_item_create": (422, WRITE),
+    "staff_item": (404, READ), "staff_item_image": (415, WRITE), "staff_item_remove": (404, ADMIN),
+    "staff_translations": (200, READ), "staff_edition_edit": (404, WRITE), "staff_edition_save": (404, WRITE),
+    "staff_edition_preview": (404, READ), "staff_edition_new": (404, WRITE), "staff_edition_submit": (404, WRITE),
+    "staff_edition_discard": (404, WRITE), "staff_edition_approve": (404, PUBLISH),
+    "staff_edition_publish": (404, PUBLISH), "staff_edition_review": (404, PUBLISH),
+    "staff_edition_withdraw": (404, PUBLISH),
+}  # fmt: skip
+STAFF.update({name: (status, 302) for name, (status, _) in PUBLISHING.items()})
 ADMIN_ONLY = {"staff_admin_accounts", "staff_admin_accounts_post", "staff_admin_account_action",
               "staff_admin_sessions_end", "staff_admin_audit"}  # fmt: skip
 
@@ -62,13 +74,19 @@ API = {
     "api_me": ((200, 200, 200, 200), 401),
     "api_staff": ((200, 403, 403, 403), 401),
     "api_audit": ((200, 403, 403, 403), 401),
+    "api_items": ((200, 200, 200, 403), 401),
+    "api_item_create": ((200, 200, 200, 403), 401),  # a GET of /items: the list
+    "api_item": ((404, 404, 404, 404), 404),  # "{id}" is no id: no route
+    "api_translations": ((200, 200, 200, 403), 401),
 }
+API.update({e.name: ((404, 404, 404, 404), 404) for e in ENDPOINTS if e.name not in API})  # "{id}": no route
 
 _names = (f"matrix{i}" for i in itertools.count())
 
 
 def concrete(path: str) -> str:
-    return path.replace("/static/{name}", "/static/staff.js").replace("{name}", "nobody-here")
+    return (path.replace("/static/{name}", "/static/staff.js").replace("{name}", "nobody-here")
+            .replace("{id}", "000000000000").replace("{lang}", "en"))  # fmt: skip
 
 
 def test_the_tables_cover_every_route() -> None:
@@ -97,8 +115,9 @@ def test_every_staff_route_with_each_role(staff_server: ServerThread, staff_env:
         r = browser.request(route.method, path, {**form, "csrf": browser.csrf} if route.method == "POST" else None)
         got[route.name] = r.status
         allowed, anonymous = STAFF[route.name]
-        wanted[route.name] = anonymous if role is None else (403 if route.name in ADMIN_ONLY and role != "admin"
-                                                               else allowed)  # fmt: skip
+        forbidden = (route.name in ADMIN_ONLY and role != "admin") or (
+            route.name in PUBLISHING and role not in PUBLISHING[route.name][1])
+        wanted[route.name] = anonymous if role is None else (403 if forbidden else allowed)
         if r.status == 302 and role is None and route.name not in ("staff_login",):
             assert r.header("Location") == "/staff/login", route.name
     assert got == wanted

@@ -103,7 +103,7 @@ WORDS = {
     "tokens_blurb": "Tokens for scripts that use the staff API.",
     "accounts_blurb": "Add staff, set their roles, disable or reset accounts.",
     "audit_blurb": "Every staff action, in a hash-chained log.",
-    "coming": "Publishing and the inbox will appear here.",
+    "coming": "The inbox will appear here.",
     "role_admin": "administrator",
     "role_editor": "editor",
     "role_publisher": "publisher",
