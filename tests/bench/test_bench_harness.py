@@ -15,10 +15,14 @@ ALLOCATE = "import time; b = bytearray({n}); b[::4096] = b'x' * len(b[::4096]); 
 
 
 def test_peak_rss_counts_the_child_and_its_children() -> None:
+    # The parent allocates only once the child says it holds its memory, and both then hold theirs
+    # for a second: the sampler sees them together however loaded the machine is.
+    hold = "import sys, time; b = bytearray({n}); b[::4096] = b'x' * len(b[::4096]); print('held', flush=True); time.sleep(1.0)"
     parent = textwrap.dedent(f"""
         import subprocess, sys
-        child = subprocess.Popen([sys.executable, "-c", {ALLOCATE.format(n=80 * MiB)!r}])
-        exec({ALLOCATE.format(n=60 * MiB)!r})
+        child = subprocess.Popen([sys.executable, "-c", {hold.format(n=80 * MiB)!r}], stdout=subprocess.PIPE)
+        assert child.stdout is not None and child.stdout.readline() == b"held\\n"
+        exec({hold.format(n=60 * MiB)!r})
         child.wait()
     """)
     m = procs.run([sys.executable, "-c", parent], timeout=30)
