@@ -11,15 +11,19 @@ Who may hold a grant: an enabled account with the role ``consular`` or ``admin``
 """
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from embassy.audit.log import append, transaction
 from embassy.contact.cases import utc_now
 from embassy.contact.errors import WrongStateError
+from embassy.mission_db import MISSION_DB, connect
 from keys.inbox_keys import InboxKeyError, InboxKeyPair, OfficerKey, RecoverySplit, unwrap, wrap_for
+from keys.statement_keys import ServingKeys
 
 INBOX_ROLES = ("consular", "admin")
+CONTACT_KEY_PURPOSE = "contact-forms"  # the master key's subkey that signs the public forms' tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,3 +199,22 @@ def recover(conn: sqlite3.Connection, recovery_private: bytes, name: str, *, act
         _grant(conn, pairs, name, actor)
         append(conn, actor, "inbox.recovered", {"account": name, "inbox_keys": [p.id for p in pairs]})
     return [p.id for p in pairs]
+
+
+def serving_keys_with_inbox(keys: ServingKeys, data_dir: Path) -> ServingKeys:
+    """``keys`` with the current inbox key's public half, for the workers to publish and seal to."""
+    current = current_key_of(data_dir)
+    if current is None:
+        return keys
+    return replace(keys, inbox_key_id=current.id, inbox_public=current.public, inbox_created=current.created)
+
+
+def current_key_of(data_dir: Path) -> InboxKey | None:
+    """The current inbox key of the mission database in ``data_dir`` (None: none yet, or no database)."""
+    if not (data_dir / MISSION_DB).exists():
+        return None
+    conn = connect(data_dir / MISSION_DB)
+    try:
+        return current_key(conn)
+    finally:
+        conn.close()

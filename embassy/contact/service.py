@@ -176,12 +176,12 @@ class ContactService:
         if found is None:
             return None
         case = found[0]
-        inbox_public = await self.db(lambda c: inbox_public(c, case.inbox_key))
+        public = await self.db(lambda c: inbox_public(c, case.inbox_key))
 
         def sealed() -> tuple[bytes, list[bytes]]:
-            message = seal(text.encode(), [inbox_public], cases.message_label(case.id, "followup"))
+            message = seal(text.encode(), [public], cases.message_label(case.id, "followup"))
             label = cases.message_label(case.id, "attachment")
-            return message, [seal(a.sealed_bytes(), [inbox_public], label) for a in attachments]
+            return message, [seal(a.sealed_bytes(), [public], label) for a in attachments]
 
         message, files = await self.pool.run(sealed)
         await self.db(lambda c: cases.add_followup(c, case.id, message, files, [len(a.data) for a in attachments], nonce))

@@ -22,6 +22,7 @@ the same way; the site's frame middleware maps them for everything it wraps.
 
 import asyncio
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote_to_bytes
 
 from aiohttp import BodyPartReader, MultipartReader, hdrs, web
@@ -53,6 +54,22 @@ class UnsupportedFormError(InputError):
     """A body in a content type or charset the site does not read."""
 
     status = 415
+
+
+@dataclass(frozen=True, slots=True)
+class UploadedFile:
+    """A file part of a multipart form (:func:`read_form_with_files`): bytes in memory, never on disk.
+    ``filename`` is whatever the browser sent: a label, never a path."""
+
+    field: str
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    fields: frozenset[str]  # the field names that may carry files
+    count: int  # at most this many non-empty files
 
 
 def parse_urlencoded(raw: bytes, *, max_fields: int = MAX_FIELDS) -> Params:
@@ -109,6 +126,15 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     A body without a Content-Type is read as urlencoded. The size is bounded by the application's
     ``client_max_size`` (413, at once when Content-Length says so). A body that does not arrive in time, or cannot be de-chunked or
     decompressed, is an InputError."""
+    return (await read_form_with_files(request, timeout=timeout, files=None))[0]
+
+
+async def read_form_with_files(
+    request: web.BaseRequest, *, timeout: float, files: FileLimits | None
+) -> tuple[Params, list[UploadedFile]]:
+    """As :func:`read_form`, and a multipart body may carry up to ``files.count`` files in the fields
+    ``files.fields`` (each kept in memory, never written to disk; the request's ``client_max_size``
+    bounds them all). An empty file part (a file input left empty) is skipped."""
     limit = request.client_max_size
     if request.content_length is not None and request.content_length > limit:  # refuse before waiting for it
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
@@ -119,29 +145,37 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     charset = request.charset
     if charset is not None and charset.lower() not in UTF8_NAMES:
         raise UnsupportedFormError(f"charset {charset!r}; forms are read in UTF-8 only")
+    return await _read(request, ctype, timeout, files)
+
+
+async def _read(
+    request: web.BaseRequest, ctype: str, timeout: float, files: FileLimits | None
+) -> tuple[Params, list[UploadedFile]]:
     try:
         async with asyncio.timeout(timeout):
             if ctype == MULTIPART:
-                return await _read_multipart(request)
-            return parse_urlencoded(await request.read())
+                return await _read_multipart(request, files)
+            return parse_urlencoded(await request.read()), []
     except TimeoutError as e:
         raise InputError(f"the form did not arrive within {timeout:g} s") from e
     except RequestPayloadError as e:
         raise InputError("a body that could not be read (bad chunking or compression)") from e
 
 
-async def _read_multipart(request: web.BaseRequest) -> Params:
+async def _read_multipart(request: web.BaseRequest, files: FileLimits | None) -> tuple[Params, list[UploadedFile]]:
     try:
         reader = MultipartReader(request.headers, request.content)
     except (ValueError, KeyError, AssertionError) as e:  # no or a broken boundary
         raise InputError("multipart/form-data without a usable boundary") from e
     limit = request.client_max_size
     out: MultiDict[str] = MultiDict()
+    uploaded: list[UploadedFile] = []
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise InputError("a nested multipart body")
-            if part.name is None or part.filename is not None:
+            is_file = part.filename is not None
+            if part.name is None or (is_file and (files is None or part.name not in files.fields)):
                 raise InputError("a multipart part without a field name, or a file")
             if len(out) >= MAX_FIELDS:
                 raise InputError(f"more than {MAX_FIELDS} fields")
@@ -156,9 +190,16 @@ async def _read_multipart(request: web.BaseRequest) -> Params:
                 if request.content.total_bytes > limit:
                     raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content.total_bytes)
                 data.extend(chunk)
+            if is_file:
+                assert files is not None
+                if data:
+                    if len(uploaded) >= files.count:
+                        raise InputError(f"more than {files.count} files")
+                    uploaded.append(UploadedFile(part.name, str(part.filename), bytes(data)))
+                continue
             out.add(part.name, data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise InputError("a multipart field that is not UTF-8") from e
     except (HttpProcessingError, ValueError, RuntimeError, AssertionError, LookupError) as e:  # a broken body
         raise InputError(f"a broken multipart body ({type(e).__name__})") from e
-    return MultiDictProxy(out)
+    return MultiDictProxy(out), uploaded

@@ -9,10 +9,11 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from embassy.web.api import views
+from embassy.web.api import views, views_inbox
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ANY_TOKEN: frozenset[str] = frozenset()
+OFFICERS = frozenset({"consular", "admin"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,11 @@ ENDPOINTS = (
     Endpoint("GET", "/me", "api_me", ANY_TOKEN, views.me, "The account and roles the token speaks for"),
     Endpoint("GET", "/staff", "api_staff", frozenset({"admin"}), views.staff, "Staff accounts (admin)"),
     Endpoint("GET", "/audit", "api_audit", frozenset({"admin"}), views.audit, "Audit log entries after seq N (admin)"),
+    Endpoint("GET", "/inbox", "api_inbox", OFFICERS, views_inbox.inbox, "The consular queue, emergency first (consular)"),
+    Endpoint("GET", "/cases/{id}", "api_case", OFFICERS, views_inbox.case, "A case's metadata; content stays sealed"),
+    Endpoint("POST", "/cases/{id}/reply", "api_case_reply", OFFICERS, views_inbox.reply,
+             "Reply to a case, sealed to its code holder and the inbox"),
+    Endpoint("POST", "/cases/{id}/status", "api_case_status", OFFICERS, views_inbox.status, "Set a case's status"),
 )
 
 ROLES_BY_NAME = {e.name: e.roles for e in ENDPOINTS}

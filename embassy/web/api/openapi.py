@@ -38,9 +38,17 @@ SCHEMAS: dict[str, Any] = {
         },
     },
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
+    "Inbox": {"type": "object", "required": ["cases"], "properties": {"cases": {"type": "array", "items": {
+        "$ref": "#/components/schemas/Case"}}}},
+    "Case": {"type": "object", "required": ["id", "channel", "type", "lang", "status", "received", "priority"],
+             "properties": {"id": {"type": "string"}, "channel": {"type": "string", "enum": ["emergency", "consular", "general"]},
+                            "type": {"type": "string"}, "lang": {"type": "string"},
+                            "status": {"type": "string", "enum": ["new", "in_progress", "waiting", "closed"]},
+                            "received": {"type": "string"}, "priority": {"type": "integer"}}},
 }  # fmt: skip
 
-RESPONSE_SCHEMA = {"api_index": "Index", "api_me": "Me", "api_staff": "Accounts", "api_audit": "Audit"}
+RESPONSE_SCHEMA = {"api_index": "Index", "api_me": "Me", "api_staff": "Accounts", "api_audit": "Audit",
+                   "api_inbox": "Inbox", "api_case": "Case", "api_case_reply": "Case", "api_case_status": "Case"}
 
 
 def openapi_document(public_url: str, mission: str) -> dict[str, Any]:
@@ -61,7 +69,13 @@ def openapi_document(public_url: str, mission: str) -> dict[str, Any]:
             op["parameters"] = [{"name": "after", "in": "query", "required": False,
                                  "schema": {"type": "integer", "minimum": 0}}]  # fmt: skip
             op["responses"]["400"] = ERROR
-        paths[e.path] = {e.method.lower(): op}
+        if "{id}" in e.path:
+            op["parameters"] = [{"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}]
+            op["responses"]["404"] = ERROR
+        if e.method == "POST":
+            op["requestBody"] = {"required": True, "content": {"application/json": {"schema": {"type": "object"}}}}
+            op["responses"]["422"] = ERROR
+        paths.setdefault(e.path, {})[e.method.lower()] = op
     return {
         "openapi": "3.1.0",
         "info": {

@@ -4,8 +4,12 @@ A mission language without an entry here gets the staff area in English: staff p
 offered in :data:`STAFF_LANGUAGES` only, whichever the browser prefers.
 """
 
-from embassy.web.staff.words import en, kk, ru
+from embassy.web.staff.words import en, inbox, kk, ru
 
 STAFF_LANGUAGES = ("kk", "ru", "en")
 
-STAFF_WORDS = {"en": en.WORDS, "ru": ru.WORDS, "kk": kk.WORDS}
+STAFF_WORDS = {
+    "en": {**en.WORDS, **inbox.EN},
+    "ru": {**ru.WORDS, **inbox.RU},
+    "kk": {**kk.WORDS, **inbox.KK},
+}
