@@ -16,7 +16,7 @@ from embassy.staff import accounts
 
 def test_a_fresh_database_gets_every_feature(tmp_path: Path) -> None:
     conn = connect_mission(tmp_path / "mission.db")
-    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1, "contact": 1}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
@@ -34,7 +34,7 @@ def test_a_database_from_before_keeps_its_content_and_staff(tmp_path: Path) -> N
     old.execute("INSERT INTO page (slug, section) VALUES ('home', 'home')")
     old.close()
     conn = connect_mission(path)
-    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": 2, "staff": 1, "audit": 1, "contact": 1}
     a = accounts.get(conn, "ambassador")
     assert (a.roles, a.one_time, a.password_expires, len(a.webauthn_user_id)) == (("admin",), True, None, 32)
     assert conn.execute("SELECT slug FROM page").fetchall() == [("home",)]
@@ -74,4 +74,4 @@ def test_a_new_step_runs_once_and_a_failing_one_changes_nothing(tmp_path: Path) 
     conn = connect(path, [two])
     assert conn.execute("SELECT x FROM a").fetchall() == [(1,)] and versions(conn) == {"demo": 2}
     conn.close()
-    assert [f.name for f in MISSION_FEATURES] == ["content", "staff", "audit"]
+    assert [f.name for f in MISSION_FEATURES] == ["content", "staff", "audit", "contact"]

@@ -116,10 +116,12 @@ async def contact(request: web.Request) -> web.Response:
 
 
 async def _read(request: web.Request, site: Site) -> tuple[params.Params, list[params.UploadedFile]]:
+    """The form: only a multipart body (attachments) may be larger than the site's 64 KiB."""
     if not same_site(request, site):
         raise web.HTTPForbidden()
-    big = request.clone(client_max_size=MAX_CONTACT_BODY)
-    return await params.read_form_with_files(big, timeout=site.config.server.body_timeout, files=FILES)
+    if request.content_type == params.MULTIPART:
+        request = request.clone(client_max_size=MAX_CONTACT_BODY)
+    return await params.read_form_with_files(request, timeout=site.config.server.body_timeout, files=FILES)
 
 
 def _take(limiters: list[tuple[TokenBucketLimiter, str]]) -> Verdict | None:
@@ -135,6 +137,11 @@ async def contact_post(request: web.Request) -> web.Response:
     site = request.app[SITE]
     state = request.app[CONTACT]
     lang = _lang(request, site)
+    try:
+        await state.service.inbox()
+    except NotOpenError:
+        await _read(request, site)  # checked, then dropped
+        return await _contact_page(request, lang, status=503, extra={"Retry-After": "86400"})
     form, files = await _read(request, site)
     channel = params.text(form, "channel", max_chars=20)
     if channel not in CHANNELS:
