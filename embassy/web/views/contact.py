@@ -154,12 +154,14 @@ async def contact_post(request: web.Request) -> web.Response:
         again = _fresh(state, channel, values, notice=f"form_{e.reason}")
         return await _contact_page(request, lang, status=400 if e.reason == "forged" else 422, again=again)
     if params.text(form, "website", max_chars=200):
-        return await _contact_page(request, lang, status=422, again=_fresh(state, channel, values, {"website": "honeypot"}))
+        return await _contact_page(request, lang, status=422, again=_fresh(state, channel, values, notice="err_honeypot"))
     limits, key = state.limits, address_key(site.resolver.client(request))
     if checked.proof_of_work:
         refused = _take([(limits.address, key), (limits.site, "site")])
     else:
-        refused = _take([(limits.address_nojs, key), (limits.site_nojs, "site"), (limits.site, "site")])
+        # stricter: its own smaller bucket, and the same per-address and site-wide ones besides
+        refused = _take([(limits.address_nojs, key), (limits.address, key), (limits.site_nojs, "site"),
+                         (limits.site, "site")])  # fmt: skip
     if refused is not None:
         again = _fresh(state, channel, values, notice="form_too_many")
         again.minutes = minutes(refused)

@@ -35,7 +35,7 @@ class Client:
     lang: str = "en"
 
     def request(self, method: str, path: str, form: dict[str, str] | list[tuple[str, str]] | None = None,
-                headers: dict[str, str] | None = None) -> Resp:  # fmt: skip
+                headers: dict[str, str] | None = None, raw: tuple[bytes, str] | None = None) -> Resp:  # fmt: skip
         host, port = self.base.removeprefix("http://").split(":")
         h = {"Accept-Language": self.lang, **(headers or {})}
         if self.cookies:
@@ -46,6 +46,8 @@ class Client:
         if form is not None:
             body = urlencode(form).encode()
             h["Content-Type"] = "application/x-www-form-urlencoded"
+        if raw is not None:  # a body of its own (multipart): (bytes, content type)
+            body, h["Content-Type"] = raw
         conn = http.client.HTTPConnection(host, int(port), timeout=60)
         try:
             conn.request(method, path, body=body, headers=h)
