@@ -33,7 +33,7 @@ INBOX_RECHECK_SECONDS = 10.0
 class CryptoPool:
     """CPU-heavy work (Argon2id, sealing) on ``threads`` threads with at most ``queue`` more waiting."""
 
-    def __init__(self, threads: int = 2, queue: int = 16) -> None:
+    def __init__(self, threads: int = 2, queue: int = 32) -> None:
         self.capacity = threads + queue
         self.in_use = 0
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="contact-crypto")

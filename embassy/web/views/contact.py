@@ -192,8 +192,8 @@ async def _submit(request: web.Request, lang: str, channel: str, values: dict[st
         code = await state.service.submit(submission, found, lang, checked.nonce, review=not checked.proof_of_work)
     except FormTokenError:
         return await _contact_page(request, lang, status=409, again=_fresh(state, channel, values, notice="form_spent"))
-    except BusyError:
-        return await _contact_page(request, lang, status=503, again=_fresh(state, channel, values, notice="form_busy"),
+    except BusyError:  # more submissions at once than the pool takes: too many requests, try again soon
+        return await _contact_page(request, lang, status=429, again=_fresh(state, channel, values, notice="form_busy"),
                                    extra={"Retry-After": "10"})  # fmt: skip
     except NotOpenError:
         return await _contact_page(request, lang, status=503, extra={"Retry-After": "3600"})
@@ -252,7 +252,7 @@ async def case_post(request: web.Request) -> web.Response:
     except CodeFormatError:
         return await _case_page(request, lang, status=400, message=w["case_bad_code"], invalid=True, code=typed[:40])
     except BusyError:
-        return await _case_page(request, lang, status=503, message=w["form_busy"], extra={"Retry-After": "10"})
+        return await _case_page(request, lang, status=429, message=w["form_busy"], extra={"Retry-After": "10"})
     if view is None:
         return await _case_page(request, lang, status=404, message=w["case_not_found"], code=typed[:40])
     if params.text(form, "action", max_chars=20) != "followup":
