@@ -197,7 +197,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_mission(root: Path, contact: str) -> bytes:
+def make_mission(root: Path, contact: str, registries: tuple[str, ...] = (), environ: dict[str, str] | None = None) -> bytes:
     """A mission in ``root`` (config, low-cost keyring, migrated database, an inbox key); the inbox
     private key, which a benchmark may hold to check what was stored (no server ever does)."""
     sys.path.insert(0, str(ROOT))
@@ -214,9 +214,10 @@ def make_mission(root: Path, contact: str) -> bytes:
         '[replication]\ninterval = "24h"\n' + contact,
         encoding="utf-8",
     )
-    config = load_config(root / "embassy.toml")
+    config = load_config(root / "embassy.toml", {**os.environ, **(environ or {})})
     config.data_dir.mkdir(parents=True, exist_ok=True)
-    config.keyring_path.write_bytes(Keyring.create([]).seal(PASSPHRASE.encode(), KdfParams.low_cost_for_tests()))
+    ring = Keyring.create(registries)
+    config.keyring_path.write_bytes(ring.seal(PASSPHRASE.encode(), KdfParams.low_cost_for_tests()))
     config.keyring_path.chmod(0o600)
     prepare_all(config.data_dir)
     from embassy.demo import seed_content
@@ -234,9 +235,9 @@ def make_mission(root: Path, contact: str) -> bytes:
 class Served:
     """`embassy serve --workers N` on a free loopback port, stopped by its process id."""
 
-    def __init__(self, root: Path, workers: int = 2) -> None:
+    def __init__(self, root: Path, workers: int = 2, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}, **(env or {})}
         env["EMBASSY_PASSPHRASE"] = PASSPHRASE
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "embassy", "serve", "--port", str(self.port), "--workers", str(workers)],
@@ -244,6 +245,7 @@ class Served:
         )  # fmt: skip
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()
+        self.first_line = line
         if not line.startswith("serving"):
             self.stop()
             raise RuntimeError(f"embassy serve did not start: {line}")
@@ -253,10 +255,12 @@ class Served:
         return f"http://127.0.0.1:{self.port}"
 
     def stop(self) -> int:
+        """Stop it; its exit status (what it printed is in :attr:`output`)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            return self.proc.wait(timeout=60)
+            self.output = self.first_line + (self.proc.communicate(timeout=60)[0] or "")
+            return self.proc.returncode
         finally:
             if self.proc.stdout:
                 self.proc.stdout.close()
