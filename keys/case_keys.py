@@ -9,8 +9,8 @@ code and no private half.
 
 Strength: finding a code from a stolen database means guessing 80-bit codes at one Argon2id each
 (16 MiB, 2 passes: ~27 ms on one core here), matched against every stored lookup value at once:
-2^80 / N tries for N cases - out of reach even at a billion tries a second for N = 10^6 (2^80 is
-~1.2 x 10^24). The memory-hard KDF keeps dedicated hardware from doing much better than that;
+2^80 / N tries for N cases: for N = 10^6, 38 years at a billion tries a second, a rate that 16 MiB of
+memory per try puts far beyond any hardware. The memory-hard KDF keeps dedicated hardware from doing much better than that;
 the 80 bits alone would already make a fast hash infeasible on anything short of a mining farm.
 The parameters travel with each case, so they can be raised later without breaking old codes.
 """
