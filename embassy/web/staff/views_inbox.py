@@ -7,6 +7,8 @@ under ``Content-Security-Policy: sandbox; default-src 'none'``: the browser save
 runs or renders them in the staff area's origin.
 """
 
+import sqlite3
+from collections.abc import Callable
 from urllib.parse import quote, urlencode
 
 from aiohttp import web
@@ -115,49 +117,43 @@ async def _case_page(request: web.Request, error: str, status: int = 200) -> web
     )  # fmt: skip
 
 
-async def reply_post(request: web.Request) -> web.StreamResponse:
+async def _act(request: web.Request, done: str, change: Callable[[sqlite3.Connection, str], object],
+               invalid: str) -> web.StreamResponse:  # fmt: skip
+    """Apply ``change`` (its own audit entry) to the case, then show it again; 422 when refused."""
     state = request.app[STAFF]
-    session = session_of(request)
     case_id = _case_id(request)
-    fields = await form(request)
-    text = fields.get("body", "").strip()
-    status = fields.get("status", "")
-    if not text or len(text) > REPLY_LIMIT or (status and status not in STATUSES):
-        return await _case_page(request, "reply_invalid", 422)
     try:
-        await state.contact.db(lambda c: reading.reply(c, case_id, text, actor=session.account, status=status or None))
-    except CaseNotFoundError as e:
-        raise web.HTTPNotFound() from e
-    return redirect(f"/staff/inbox/cases/{case_id}?done=reply")
-
-
-async def status_post(request: web.Request) -> web.StreamResponse:
-    state = request.app[STAFF]
-    session = session_of(request)
-    case_id = _case_id(request)
-    status = (await form(request)).get("status", "")
-    if status not in STATUSES:
-        return await _case_page(request, "status_invalid", 422)
-    try:
-        await state.contact.db(lambda c: cases.set_status(c, case_id, status, actor=session.account))
-    except CaseNotFoundError as e:
-        raise web.HTTPNotFound() from e
-    return redirect(f"/staff/inbox/cases/{case_id}?done=status")
-
-
-async def assign_post(request: web.Request) -> web.StreamResponse:
-    state = request.app[STAFF]
-    session = session_of(request)
-    case_id = _case_id(request)
-    who = (await form(request)).get("account", "")
-    account = session.account if who == "me" else (who or None)
-    try:
-        await state.contact.db(lambda c: cases.assign(c, case_id, account, actor=session.account))
+        await state.contact.db(lambda c: change(c, case_id))
     except CaseNotFoundError as e:
         raise web.HTTPNotFound() from e
     except WrongStateError:
-        return await _case_page(request, "assign_invalid", 422)
-    return redirect(f"/staff/inbox/cases/{case_id}?done=assign")
+        return await _case_page(request, invalid, 422)
+    return redirect(f"/staff/inbox/cases/{case_id}?done={done}")
+
+
+async def reply_post(request: web.Request) -> web.StreamResponse:
+    actor = session_of(request).account
+    fields = await form(request)
+    text, status = fields.get("body", "").strip(), fields.get("status", "")
+    if not text or len(text) > REPLY_LIMIT or (status and status not in STATUSES):
+        return await _case_page(request, "reply_invalid", 422)
+    return await _act(request, "reply", lambda c, i: reading.reply(c, i, text, actor=actor, status=status or None),
+                      "reply_invalid")  # fmt: skip
+
+
+async def status_post(request: web.Request) -> web.StreamResponse:
+    actor = session_of(request).account
+    status = (await form(request)).get("status", "")
+    if status not in STATUSES:
+        return await _case_page(request, "status_invalid", 422)
+    return await _act(request, "status", lambda c, i: cases.set_status(c, i, status, actor=actor), "status_invalid")
+
+
+async def assign_post(request: web.Request) -> web.StreamResponse:
+    actor = session_of(request).account
+    who = (await form(request)).get("account", "")
+    account = actor if who == "me" else (who or None)
+    return await _act(request, "assign", lambda c, i: cases.assign(c, i, account, actor=actor), "assign_invalid")
 
 
 async def attachment(request: web.Request) -> web.StreamResponse:

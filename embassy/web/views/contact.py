@@ -170,6 +170,17 @@ async def contact_post(request: web.Request) -> web.Response:
     return await _submit(request, lang, channel, values, files, checked)
 
 
+def _attachments(files: list[params.UploadedFile]) -> tuple[list[attachments.Attachment], str]:
+    """The files that are attachments we take, and the reason one is not ("" when all are)."""
+    found, reason = [], ""
+    for f in files:
+        try:
+            found.append(attachments.check_attachment(f.filename, f.data))
+        except AttachmentError as e:
+            reason = e.reason
+    return found, reason
+
+
 async def _submit(request: web.Request, lang: str, channel: str, values: dict[str, str],
                   files: list[params.UploadedFile], checked: Checked) -> web.Response:  # fmt: skip
     site = request.app[SITE]
@@ -179,12 +190,9 @@ async def _submit(request: web.Request, lang: str, channel: str, values: dict[st
         submission = check_submission(channel, values)
     except InvalidSubmissionError as e:
         errors.update(e.problems)
-    found = []
-    for f in files:
-        try:
-            found.append(attachments.check_attachment(f.filename, f.data))
-        except AttachmentError as e:
-            errors["attachment"] = e.reason
+    found, reason = _attachments(files)
+    if reason:
+        errors["attachment"] = reason
     if errors:
         return await _contact_page(request, lang, status=422, again=_fresh(state, channel, values, errors,
                                                                            "form_refilled" if files else ""))  # fmt: skip
@@ -269,12 +277,8 @@ async def _follow_up(request: web.Request, lang: str, form: params.Params, files
     except FormTokenError as e:
         return await _case_page(request, lang, status=422, view=view, followup_error=f"form_{e.reason}")
     error = "err_missing" if not text else "err_too_long" if len(text) > LIMITS["message"] else ""
-    found = []
-    for f in files:
-        try:
-            found.append(attachments.check_attachment(f.filename, f.data))
-        except AttachmentError as e:
-            error = f"err_{e.reason}"
+    found, reason = _attachments(files)
+    error = f"err_{reason}" if reason else error
     if error:
         return await _case_page(request, lang, status=422, view=view, followup_error=error)
     try:

@@ -53,7 +53,7 @@ def open_site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SiteEn
 
 
 FUZZ = settings(max_examples=120, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])  # fmt: skip
 
 
 def _cases(env: SiteEnv) -> int:
