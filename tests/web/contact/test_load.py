@@ -10,12 +10,15 @@ inbox key, none twice, and every other answer a 429: never a 5xx.
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
+import urllib.request
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3]))  # the repository root: bench/ is not installed
 
 from bench.contact import Served, check, load, make_mission
+from keys.inbox_keys import InboxKeyPair
 
 SETTINGS = "[contact]\npow_iterations = 1\npow_bits = 4\ncode_kdf_mib = 1\ncode_kdf_passes = 1\nsite_per_minute = 300\n"
 
@@ -24,6 +27,9 @@ def test_500_submissions_by_50_submitters_are_each_stored_once_or_refused_with_4
     private = make_mission(tmp_path, SETTINGS)
     served = Served(tmp_path, workers=2)
     try:
+        # the workers publish the inbox key of the mission database (it is in no keyring)
+        keys = json.loads(urllib.request.urlopen(served.url + "/.well-known/embassy-keys.json").read())  # noqa: S310
+        assert [k["id"] for k in keys["inbox_keys"]] == [InboxKeyPair.from_private(private).id]
         addresses = [f"198.51.100.{i + 1}" for i in range(50)]
         result = asyncio.run(load(served.url, 50, 500, addresses))
     finally:
