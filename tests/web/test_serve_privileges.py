@@ -142,7 +142,7 @@ def test_workers_hold_no_key_but_the_statement_key(mission: tuple[Path, dict[str
         secrets = {
             "master key": forms(ring.master_key),
             "snapshot-signing seed": forms(bytes(ring.signing_key())),
-            "legacy inbox private key": forms(legacy_inbox_private(root / "var" / "keyring")),
+            "legacy inbox private key": forms(legacy_inbox_private(LEGACY / "legacy-keyring")),
             "passphrase": [PASSPHRASE.encode()],
             "store secret": [env["TEST_S3_SECRET"].encode()],
             "dump command's password": [PG_SECRET.encode()],

@@ -171,3 +171,36 @@ def test_contact_and_case_pages_pass_axe(browser: Browser, mission: tuple[SiteEn
         context.close()
     assert not found, found
 
+
+
+def test_keyboard_only_through_a_form_and_its_errors(browser: Browser,
+                                                     mission: tuple[SiteEnv, ServerThread, str, RecoverySplit]) -> None:
+    server = mission[1]
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    try:
+        page.goto(server.url + "/en/contact")
+        for _ in range(80):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.id") == "consular-type":
+                break
+        else:
+            pytest.fail("the consular form was not reachable with Tab")
+        assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
+        page.keyboard.press("ArrowDown")
+        for field, text in (("consular-name", "Aigerim Abenova"), ("consular-email", "not an address")):
+            page.keyboard.press("Tab")
+            assert page.evaluate("document.activeElement.id") == field
+            page.keyboard.type(text)
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.id") == "consular-message"
+        page.keyboard.type("My passport was stolen in Lima.")
+        page.evaluate("document.querySelector('#consular-email').type = 'text'")  # past the browser's own check
+        page.locator("#form-consular button[type=submit]").focus()
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#consular-email[aria-invalid=true]")
+        assert page.locator("#consular-message").input_value() == "My passport was stolen in Lima."  # kept
+        assert page.locator("#consular-email-error").inner_text() == "This does not look right; check it."
+    finally:
+        context.close()
