@@ -8,7 +8,10 @@ envelopes (keys/sealing.py) and the tracking code's Argon2id lookup value and pu
 """
 
 import asyncio
+import contextlib
+import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +33,21 @@ T = TypeVar("T")
 INBOX_RECHECK_SECONDS = 10.0
 
 
+def _lower_priority() -> None:
+    """Run this pool thread at nice 10 (Linux schedules threads one by one): when the machine is
+    busy, the event loop that serves the public pages goes first, and sealing waits."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+
+
 class CryptoPool:
-    """CPU-heavy work (Argon2id, sealing) on ``threads`` threads with at most ``queue`` more waiting."""
+    """CPU-heavy work (Argon2id, sealing, proof-of-work checks) on ``threads`` threads at a lower
+    priority, with at most ``queue`` more waiting."""
 
     def __init__(self, threads: int = 2, queue: int = 32) -> None:
         self.capacity = threads + queue
         self.in_use = 0
-        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="contact-crypto")
+        self._executor = ThreadPoolExecutor(threads, thread_name_prefix="contact-crypto", initializer=_lower_priority)
 
     async def run(self, fn: Callable[..., T], *args: object) -> T:
         if self.in_use >= self.capacity:

@@ -1,7 +1,7 @@
 """The contact channels' state in one serving process: the service, the form guard, the limits."""
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -57,6 +57,7 @@ class ContactState:
     service: ContactService
     guard: FormGuard
     limits: ContactLimits
+    pages: dict[tuple[str, int, bool], str] = field(default_factory=dict)  # the contact page, markers for its forms
 
 
 CONTACT = web.AppKey("contact", ContactState)

@@ -9,6 +9,7 @@ submission is sealed and stored, and its tracking code shown once (201). Nothing
 is ever logged, cached, counted or put in a URL.
 """
 
+import html
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from embassy.contact.errors import (
 )
 from embassy.contact.guard import Checked
 from embassy.contact.model import CHANNELS, CONSULAR_TYPES, LIMITS, check_submission
+from embassy.content.model import Snapshot
 from embassy.web import i18n, params
 from embassy.web.contact_state import CONTACT, MAX_CONTACT_BODY, ContactState, minutes
 from embassy.web.contact_words import CONTACT_WORDS
@@ -85,27 +87,53 @@ def _fresh(state: ContactState, channel: str, values: dict[str, str] | None = No
     return FormView(channel, token, state.guard.challenge(token), dict(values or {}), dict(errors or {}), notice)
 
 
+def _placeholder(channel: str) -> FormView:
+    """A form whose token and challenge are markers, for the page rendered once per language."""
+    return FormView(channel, f"@@token-{channel}@@", f"@@challenge-{channel}@@")
+
+
 async def _contact_page(request: web.Request, lang: str, *, status: int = 200, again: FormView | None = None,
                         extra: dict[str, str] | None = None) -> web.Response:  # fmt: skip
+    """The contact page. Its every form carries a fresh token and challenge; the rest is rendered
+    once per language and content version and the markers replaced (a GET costs a cached page,
+    not a render: the contact page is what a flood fetches)."""
     site = request.app[SITE]
     state = request.app[CONTACT]
-    w = words(lang)
     snap = await site.content.snapshot()
-    page = snap.page("contact")
-    t = page.pick(lang, site.languages) if page else None
-    frame = _frame(site, lang, "contact", t.title if t else w["contact"], t.summary if t else w["contact_form"])
     try:
         await state.service.inbox()
         is_open = True
     except NotOpenError:
         is_open = False
-    forms = {ch: (again if again is not None and again.channel == ch else _fresh(state, ch)) for ch in CHANNELS}
-    body = site.renderer.render(
+    if again is not None:
+        forms = {ch: (again if again.channel == ch else _fresh(state, ch)) for ch in CHANNELS}
+        body = _render_contact(site, snap, lang, forms, is_open)
+    else:
+        key = (lang, snap.version, is_open)
+        page = state.pages.get(key)
+        if page is None:
+            page = _render_contact(site, snap, lang, {ch: _placeholder(ch) for ch in CHANNELS}, is_open).decode()
+            if len(state.pages) > 64:
+                state.pages.clear()
+            state.pages[key] = page
+        for ch in CHANNELS:
+            form = _fresh(state, ch)
+            page = page.replace(f"@@token-{ch}@@", form.token, 1)
+            page = page.replace(f"@@challenge-{ch}@@", html.escape(form.challenge, quote=True), 1)
+        body = page.encode()
+    return web.Response(status=status, body=body, headers={**NO_STORE, **(extra or {})})
+
+
+def _render_contact(site: Site, snap: Snapshot, lang: str, forms: dict[str, FormView], is_open: bool) -> bytes:
+    w = words(lang)
+    page = snap.page("contact")
+    t = page.pick(lang, site.languages) if page else None
+    frame = _frame(site, lang, "contact", t.title if t else w["contact"], t.summary if t else w["contact_form"])
+    return site.renderer.render(
         "contact.html", frame, page=site.renderer.page_view(page, t) if page and t else None, forms=forms,
         is_open=is_open, consular_types=CONSULAR_TYPES, limits=LIMITS, contact=site.config.contact,
         contact_js=site.extra_assets["contact.js"].url, max_files=attachments.MAX_FILES,
     )  # fmt: skip
-    return web.Response(status=status, body=body, headers={**NO_STORE, **(extra or {})})
 
 
 async def contact(request: web.Request) -> web.Response:
@@ -147,9 +175,12 @@ async def contact_post(request: web.Request) -> web.Response:
     if channel not in CHANNELS:
         raise web.HTTPBadRequest()
     values = {k: params.text(form, k, max_chars=LIMITS.get(k, 40) + 1) for k in FIELDS}
-    try:
-        checked = state.guard.check("contact", params.text(form, "token", max_chars=200),
-                                    params.text(form, "altcha", max_chars=4096))  # fmt: skip
+    try:  # one PBKDF2 derivation when a solution came: on the crypto pool, not the event loop
+        checked = await state.service.pool.run(state.guard.check, "contact", params.text(form, "token", max_chars=200),
+                                               params.text(form, "altcha", max_chars=4096))  # fmt: skip
+    except BusyError:
+        return await _contact_page(request, lang, status=429, again=_fresh(state, channel, values, notice="form_busy"),
+                                   extra={"Retry-After": "10"})  # fmt: skip
     except FormTokenError as e:
         again = _fresh(state, channel, values, notice=f"form_{e.reason}")
         return await _contact_page(request, lang, status=400 if e.reason == "forged" else 422, again=again)
@@ -170,15 +201,22 @@ async def contact_post(request: web.Request) -> web.Response:
     return await _submit(request, lang, channel, values, files, checked)
 
 
-def _attachments(files: list[params.UploadedFile]) -> tuple[list[attachments.Attachment], str]:
-    """The files that are attachments we take, and the reason one is not ("" when all are)."""
-    found, reason = [], ""
-    for f in files:
-        try:
-            found.append(attachments.check_attachment(f.filename, f.data))
-        except AttachmentError as e:
-            reason = e.reason
-    return found, reason
+async def _attachments(state: ContactState, files: list[params.UploadedFile]) -> tuple[list[attachments.Attachment], str]:
+    """The files that are attachments we take, and the reason one is not ("" when all are);
+    checked on the crypto pool (Pillow parses them)."""
+    if not files:
+        return [], ""
+
+    def check() -> tuple[list[attachments.Attachment], str]:
+        found, reason = [], ""
+        for f in files:
+            try:
+                found.append(attachments.check_attachment(f.filename, f.data))
+            except AttachmentError as e:
+                reason = e.reason
+        return found, reason
+
+    return await state.service.pool.run(check)
 
 
 async def _submit(request: web.Request, lang: str, channel: str, values: dict[str, str],
@@ -190,7 +228,7 @@ async def _submit(request: web.Request, lang: str, channel: str, values: dict[st
         submission = check_submission(channel, values)
     except InvalidSubmissionError as e:
         errors.update(e.problems)
-    found, reason = _attachments(files)
+    found, reason = await _attachments(state, files)
     if reason:
         errors["attachment"] = reason
     if errors:
@@ -277,7 +315,11 @@ async def _follow_up(request: web.Request, lang: str, form: params.Params, files
     except FormTokenError as e:
         return await _case_page(request, lang, status=422, view=view, followup_error=f"form_{e.reason}")
     error = "err_missing" if not text else "err_too_long" if len(text) > LIMITS["message"] else ""
-    found, reason = _attachments(files)
+    try:
+        found, reason = await _attachments(state, files)
+    except BusyError:
+        return await _case_page(request, lang, status=429, view=view, followup_error="form_busy",
+                                extra={"Retry-After": "10"})  # fmt: skip
     error = f"err_{reason}" if reason else error
     if error:
         return await _case_page(request, lang, status=422, view=view, followup_error=error)
