@@ -20,6 +20,7 @@ inbox key: zero lost, zero duplicated. The load generator is also the suite's lo
 
 import argparse
 import asyncio
+import contextlib
 import html
 import json
 import os
@@ -32,8 +33,10 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,6 +68,16 @@ def solve(challenge: str) -> str:
     return solve_challenge(challenge)
 
 
+def _visitor_priority() -> None:
+    """The proof of work is each visitor's, on their own device: here, on the server's cores, it
+    runs below everything the server does (nice 19), so that it is not measured as the server's."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+
+
+SOLVERS = ThreadPoolExecutor(4, thread_name_prefix="visitor-pow", initializer=_visitor_priority)
+
+
 def forms_of(page: str) -> dict[str, tuple[str, str]]:
     return {m.group(1): (html.unescape(m.group(2)), m.group(3)) for m in TOKEN_RE.finditer(page)}
 
@@ -78,7 +91,7 @@ async def submit_one(session: aiohttp.ClientSession, url: str, address: str, cha
             result.statuses[r.status] += 1
             return
     challenge, token = forms_of(page)[channel]
-    solution = await asyncio.to_thread(solve, challenge)
+    solution = await asyncio.get_running_loop().run_in_executor(SOLVERS, solve, challenge)
     fields = {"channel": channel, "token": token, "altcha": solution, "website": "", "name": "Load Test",
               "email": "load@test.example", "message": text}  # fmt: skip
     if channel == "consular":

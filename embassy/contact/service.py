@@ -44,7 +44,7 @@ class CryptoPool:
     """CPU-heavy work (Argon2id, sealing, proof-of-work checks) on ``threads`` threads at a lower
     priority, with at most ``queue`` more waiting."""
 
-    def __init__(self, threads: int = 2, queue: int = 32) -> None:
+    def __init__(self, threads: int = 2, queue: int = 64) -> None:
         self.capacity = threads + queue
         self.in_use = 0
         self._executor = ThreadPoolExecutor(threads, thread_name_prefix="contact-crypto", initializer=_lower_priority)
