@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,12 +17,21 @@ from embassy.contact import custody
 from embassy.contact.codes import display, new_code
 from embassy.mission_db import MISSION_DB, connect
 from embassy.staff import accounts, recovery, tokens
+from embassy.staff.passwords import new_one_time_password
 from embassy.web.app import create_app
 from keys.custody import parse_share
-from keys.inbox_keys import RECOVERY_SHARES, RecoverySplit, recovery_key_from_shares
+from keys.inbox_keys import (
+    RECOVERY_SHARES,
+    RecoverySplit,
+    WrongOfficerPasswordError,
+    new_officer_key,
+    recovery_key_from_shares,
+    unlock_officer_key,
+)
+from keys.kdf import KdfParams
 from web.conftest import ServerThread, SiteEnv
 from web.contact.contactkit import CODE_RE, contact_env, filled, form_of, multipart, urlencoded
-from web.staff.staffkit import Client, close, conns, make_account, sign_in
+from web.staff.staffkit import Client, cached_hash, close, code_now, conns, make_account, sign_in
 
 NEW_PASSWORD = "seven amber kites over the harbour"
 
@@ -233,3 +243,41 @@ def test_limits_answer_429_in_the_visitors_language_and_give_the_text_back(stric
     looks = [visitor.request("POST", "/en/case", raw=urlencoded({"code": display(new_code())})).status
              for _ in range(4)]  # fmt: skip
     assert looks == [404, 404, 404, 429]
+
+
+SECRET_RE = re.compile(r'name="secret" value="([A-Z2-7]{32})"')
+
+
+def test_the_first_sign_in_of_an_officer_granted_with_a_one_time_password_keeps_the_inbox(
+    story: tuple[SiteEnv, RecoverySplit, ServerThread],
+) -> None:
+    """As the demo's ambassador: granted at `inbox init` under the one-time password, which the first
+    sign-in replaces; the officer key follows the new password, so the inbox stays open."""
+    env, split, server = story
+    data = env.config.data_dir
+    one_time = new_one_time_password()
+    conn = connect(data / MISSION_DB)
+    accounts.create(conn, "daniyar", ["consular"], cached_hash(one_time), actor="test")
+    custody.set_officer_key(conn, "daniyar", new_officer_key(one_time, KdfParams.low_cost_for_tests())[0], actor="t")
+    shares = [parse_share(split.shares[i].text, str(i), RECOVERY_SHARES) for i in (0, 2)]
+    custody.recover(conn, recovery_key_from_shares(shares, split.public), "daniyar", actor="custodians")
+    conn.close()
+    browser = Client(server.url, address="203.0.113.9")
+    browser.get("/staff/login")
+    r = browser.post("/staff/login", {"name": "daniyar", "password": one_time})
+    assert (r.status, r.header("Location")) == (303, "/staff/account/password")
+    browser.get("/staff/account/password")
+    r = browser.post("/staff/account/password", {"new": NEW_PASSWORD, "repeat": NEW_PASSWORD})
+    assert (r.status, r.header("Location")) == (303, "/staff/account/factors")
+    secret = SECRET_RE.search(browser.get("/staff/account/totp").text).group(1)  # type: ignore[union-attr]
+    assert browser.post("/staff/account/totp", {"secret": secret, "code": code_now(secret)}).status == 200
+    queue = browser.get("/staff/inbox")
+    assert queue.status == 200 and "does not hold the inbox key" not in queue.text
+    conn = connect(data / MISSION_DB)
+    key = custody.officer_key(conn, "daniyar")
+    assert key is not None
+    private = unlock_officer_key(key, NEW_PASSWORD)  # the same key, now under the new password
+    assert custody.open_grants(conn, "daniyar", private) != []
+    conn.close()
+    with pytest.raises(WrongOfficerPasswordError):
+        unlock_officer_key(key, one_time)
