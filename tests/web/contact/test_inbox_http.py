@@ -31,7 +31,7 @@ from keys.inbox_keys import (
 from keys.kdf import KdfParams
 from web.conftest import ServerThread, SiteEnv
 from web.contact.contactkit import CODE_RE, contact_env, filled, form_of, multipart, urlencoded
-from web.staff.staffkit import Client, cached_hash, close, code_now, conns, make_account, sign_in
+from web.staff.staffkit import Client, cached_hash, close, code_now, conns, make_account, sign_in, signed_in
 
 NEW_PASSWORD = "seven amber kites over the harbour"
 
@@ -281,3 +281,19 @@ def test_the_first_sign_in_of_an_officer_granted_with_a_one_time_password_keeps_
     conn.close()
     with pytest.raises(WrongOfficerPasswordError):
         unlock_officer_key(key, one_time)
+
+
+def test_failing_duty_notifications_are_shown_in_the_inbox(story: tuple[SiteEnv, RecoverySplit, ServerThread]) -> None:
+    env, _, server = story
+    data = env.config.data_dir
+    make_account(data, "farida", ["consular"], totp=False)
+    conn = connect(data / MISSION_DB)
+    conn.execute("INSERT INTO contact_outbox (case_id, kind, created, attempts, next_attempt, last_error) "
+                 "VALUES ('0123456789abcdef', 'duty', '2026-12-01T10:00:00Z', 3, 0, 'SMTPConnectError: refused')")
+    conn.commit()
+    conn.close()
+    officer = Client(server.url)
+    signed_in(officer, data, "farida")
+    page = officer.get("/staff/inbox").text
+    assert 'id="outbox-failing"' in page and "since 2026-12-01T10:00:00Z (3 attempts)" in page
+    assert "SMTPConnectError: refused" in page
