@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish dev-stores clean
+.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish bench-contact dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -80,7 +80,11 @@ bench-site: bench-deps
 bench-publish: bench-deps
 	$(BIN)/python -m bench.publish $(ARGS)
 
-bench: bench-backup bench-verify bench-site bench-publish
+# The contact channels: 200 concurrent submitters, 5,000 sealed submissions on `embassy serve`.
+bench-contact: $(TEST_STAMP)
+	$(BIN)/python -m bench.contact $(ARGS)
+
+bench: bench-backup bench-verify bench-site bench-publish bench-contact
 
 dev-stores: $(TEST_STAMP)
 	$(BIN)/python deploy/dev-stores $(ARGS)

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from embassy.child_env import minimal_environment
+from embassy.contact.config import ContactConfig, SmtpConfig, parse_contact, parse_smtp
 from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
@@ -82,6 +83,8 @@ class Config:
     registries: tuple[RegistrySpec, ...]
     stores: tuple[StoreSpec, ...]
     replication: ReplicationConfig
+    contact: ContactConfig = field(default_factory=ContactConfig)
+    smtp: SmtpConfig | None = None  # holds the name of the password's variable, never the password
 
     @property
     def data_dir(self) -> Path:
@@ -267,7 +270,7 @@ class _Parser:
     # -- sections --------------------------------------------------------------------------------
 
     def parse(self, raw: dict[str, Any]) -> Config:
-        self.known_keys(raw, {"mission", "server", "registries", "stores", "replication"}, "")
+        self.known_keys(raw, {"mission", "server", "registries", "stores", "replication", "contact", "smtp"}, "")
         if "mission" not in raw:
             raise self.fail("[mission]", 'missing required section; add [mission] with name = "..."')
         mission = self.mission(self.table(raw["mission"], "mission"))
@@ -275,7 +278,9 @@ class _Parser:
         registries = self.registries(raw.get("registries", []), self.secret_variables(raw, server))
         stores = self.stores(raw.get("stores"))
         replication = self.replication(self.table(raw.get("replication", {}), "replication"), mission, stores)
-        return Config(self.path, mission, server, registries, stores, replication)
+        smtp = parse_smtp(self, self.table(raw["smtp"], "smtp")) if "smtp" in raw else None
+        contact = parse_contact(self, self.table(raw.get("contact", {}), "contact"), smtp is not None)
+        return Config(self.path, mission, server, registries, stores, replication, contact, smtp)
 
     def mission(self, t: dict[str, Any]) -> MissionConfig:
         w = "mission"

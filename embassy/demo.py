@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from embassy.config import Config
+from embassy.contact import custody
 from embassy.content.model import PAGE
 from embassy.content.repo import utc_now
 from embassy.content.statements import Signer
@@ -27,6 +28,7 @@ from embassy.publishing.workflow import Workflow
 from embassy.staff import accounts
 from embassy.staff.passwords import hash_password, new_one_time_password, verify_password
 from keys import Keyring
+from keys.inbox_keys import InboxKeyPair, new_officer_key, new_recovery_key
 from replication.fsutil import atomic_write
 
 DEMO_DIR = Path(__file__).parent / "content" / "demo"
@@ -36,6 +38,7 @@ DEMO_EDITOR = "aizhan"
 _EDITOR = Actor(DEMO_EDITOR, frozenset({"editor"}))
 _AMBASSADOR = Actor(DEMO_STAFF, frozenset(DEMO_STAFF_ROLES))
 DEMO_LOGIN_FILE = "demo-staff-login"
+DEMO_INBOX_SHARES = "demo-inbox-shares"
 
 _FIRST = ["Aigerim", "Dana", "Yerlan", "Marat", "Aliya", "Olga", "Sergey", "Asel", "Nurlan", "Zhanna"]
 _LAST = ["Abenova", "Sadykov", "Ivanova", "Tokayev", "Kim", "Petrov", "Nurpeisova", "Bekov", "Smagulov"]
@@ -169,6 +172,8 @@ def seed_staff(config: Config) -> Iterator[str]:
             return
         password = new_one_time_password()
         accounts.create(conn, DEMO_STAFF, DEMO_STAFF_ROLES, hash_password(password), actor="demo", one_time_days=None)
+        # Its officer key, under the one-time password: the demo inbox is granted to it at once.
+        custody.set_officer_key(conn, DEMO_STAFF, new_officer_key(password)[0], actor="demo")
         atomic_write(login_file, f"{DEMO_STAFF}\n{password}\n".encode(), mode=0o600)
         yield f"demo staff account {DEMO_STAFF!r} (admin, publisher) created; its login is kept in {login_file} (demo only)"
     finally:
@@ -194,8 +199,31 @@ def demo_login(config: Config) -> tuple[str, str] | None:
     return name, ""
 
 
+def seed_inbox(config: Config) -> Iterator[str]:
+    """The demo's inbox key, its recovery key split 2 of 3 into share files kept under the data dir
+    (demo only: a real mission hands them to custodians, `embassy inbox init`)."""
+    conn = connect(config.data_dir / MISSION_DB)
+    try:
+        if custody.current_key(conn) is not None:
+            return
+        pair = InboxKeyPair.generate()
+        split = new_recovery_key(2, 3, config.mission.name)
+        folder = config.data_dir / DEMO_INBOX_SHARES
+        folder.mkdir(mode=0o700, exist_ok=True)
+        for number, share in enumerate(split.shares, start=1):
+            atomic_write(folder / f"inbox-share-{number}-of-3.txt", share.text.encode(), mode=0o600)
+        granted = custody.init(conn, pair, split, 2, actor="demo")
+        yield (
+            f"demo inbox key {pair.id}: open to {', '.join(granted) or 'nobody yet'}; its recovery shares are in "
+            f"{folder} (demo only)"
+        )
+    finally:
+        conn.close()
+
+
 def seed_demo(config: Config, ring: Keyring) -> Iterator[str]:
     """Seed what is missing; what exists is left alone, so running it again changes nothing."""
     yield from seed_registries(config)
     yield from seed_staff(config)
     yield from seed_content(config, ring)
+    yield from seed_inbox(config)

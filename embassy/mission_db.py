@@ -1,7 +1,7 @@
 """The service's databases and the features whose migrations make them.
 
 - ``<data_dir>/mission.db``, the mission database, replicated as the registry ``mission-site``:
-  content, staff accounts, the audit log (and later the inbox), in this order;
+  content, staff accounts, the audit log, the contact channels and inbox, in this order;
 - ``<data_dir>/sessions.db``: staff sessions and sign-in throttling, never replicated;
 - ``<data_dir>/analytics/analytics.db``: page-view counts (embassy/analytics/db.py).
 
@@ -13,10 +13,11 @@ from pathlib import Path
 
 from embassy import migrations
 from embassy.audit.schema import AUDIT
+from embassy.contact.schema import CONTACT
 from embassy.content.db import CONTENT, MISSION_DB
 from embassy.staff.schema import SESSIONS, SESSIONS_DB, STAFF
 
-MISSION_FEATURES = (CONTENT, STAFF, AUDIT)
+MISSION_FEATURES = (CONTENT, STAFF, AUDIT, CONTACT)
 SESSION_FEATURES = (SESSIONS,)
 
 __all__ = ["MISSION_DB", "SESSIONS_DB", "connect", "connect_sessions", "prepare_all"]

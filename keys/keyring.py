@@ -1,11 +1,15 @@
 """The keyring: the master key and every key wrapped by it, sealed with a passphrase.
 
 Layout of the plaintext (canonical JSON, see :meth:`Keyring._public_body`): the master key, the
-snapshot-signing and inbox key pairs with their private halves wrapped by the master key's
-key-encryption key, the statement-signing keys (``keys/statement_keys.py``: the current one wrapped
+snapshot-signing key pair with its private half wrapped by the master key's key-encryption key, the statement-signing keys (``keys/statement_keys.py``: the current one wrapped
 likewise, earlier ones as public halves with their validity), and per registry a chunk-id key
 (stable for the registry's life, so dedup survives key rotation) and its data keys (one active, any
 number retired, all still able to decrypt what they encrypted).
+
+The mission's inbox key is not here: nothing that opens the keyring may open a contact message.
+Its custody is the inbox's own (keys/inbox_keys.py, in the mission database). A keyring from
+before held an inbox key pair (``"inbox"``) to which no message was ever sealed; it is read and
+dropped (:attr:`Keyring.legacy_inbox_id` names it until the keyring is next saved).
 
 The sealed file is JSON ``{"header": ..., "ciphertext": ...}``: the header names the KDF with its
 parameters and salt and the AEAD nonce, and is itself the associated data, so editing any of it (or
@@ -22,7 +26,6 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from nacl.public import PrivateKey
 from nacl.signing import SigningKey
 
 from keys.derive import MASTER_KEY_BYTES, master_key_id, public_key_id, subkey
@@ -147,7 +150,6 @@ class Keyring:
     master_key: bytes = field(repr=False)
     created: str
     signing: PublicKey
-    inbox: PublicKey
     registries: tuple[RegistryKeys, ...] = ()
     custody: Custody | None = None
     # Bumped whenever anything a fresh machine needs changes, so stores get a new key bundle.
@@ -155,6 +157,9 @@ class Keyring:
     # Statement-signing keys, the current one last. Empty in a keyring made before they existed,
     # whose statements the snapshot-signing key signed (see with_statement_key).
     statement_keys: tuple[StatementKey, ...] = ()
+    # The id of the inbox key an older keyring held (never used: see the module's docstring); None
+    # once this keyring is saved without it.
+    legacy_inbox_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         check_history(self.statement_keys)
@@ -169,14 +174,10 @@ class Keyring:
         signing = SigningKey.generate()
         sign_pub = bytes(signing.verify_key)
         sign_id = public_key_id(sign_pub)
-        inbox = PrivateKey.generate()
-        inbox_pub = bytes(inbox.public_key)
-        inbox_id = public_key_id(inbox_pub)
         ring = cls(
             master_key=master,
             created=now,
             signing=PublicKey(sign_id, "ed25519", sign_pub, now, wrap(kek, bytes(signing), f"signing:{sign_id}")),
-            inbox=PublicKey(inbox_id, "x25519", inbox_pub, now, wrap(kek, bytes(inbox), f"inbox:{inbox_id}")),
             statement_keys=(new_statement_key(kek, now),),
         )
         return ring.with_registries(registries)
@@ -257,8 +258,15 @@ class Keyring:
             return (StatementKey(self.signing.id, self.signing.public, self.signing.created),)
         return tuple(k.public_only() for k in self.statement_keys)
 
+    def without_legacy_inbox(self) -> "Keyring":
+        """This keyring without an older keyring's inbox key (bundles published from now on lack it)."""
+        if self.legacy_inbox_id is None:
+            return self
+        return replace(self, legacy_inbox_id=None, bundle_seq=self.bundle_seq + 1)
+
     def serving_keys(self) -> ServingKeys:
-        """What a serving worker may hold; raises :class:`UnknownKeyError` without a statement key."""
+        """What a serving worker may hold (the inbox's public key is the mission database's, added by
+        the caller); raises :class:`UnknownKeyError` without a statement key."""
         current = self.statement
         if current is None:
             raise UnknownKeyError("the keyring has no statement-signing key yet")
@@ -266,9 +274,6 @@ class Keyring:
             statement_seed=bytes(self.statement_signing_key()),
             statement_key_id=current.id,
             statement_keys=self.statement_verification_keys(),
-            inbox_key_id=self.inbox.id,
-            inbox_public=self.inbox.public,
-            inbox_created=self.inbox.created,
         )
 
     # -- unwrapping ------------------------------------------------------------------------------
@@ -289,9 +294,6 @@ class Keyring:
     def signing_key(self) -> SigningKey:
         return SigningKey(unwrap(self._kek, self.signing.wrapped_private, f"signing:{self.signing.id}"))
 
-    def inbox_key(self) -> PrivateKey:
-        return PrivateKey(unwrap(self._kek, self.inbox.wrapped_private, f"inbox:{self.inbox.id}"))
-
     def statement_signing_key(self) -> SigningKey:
         current = self.statement
         if current is None or current.wrapped_private is None:
@@ -301,7 +303,6 @@ class Keyring:
     def check_all_keys(self) -> None:
         """Unwrap every key once: proves the wrapped values belong to this master key."""
         self.signing_key()
-        self.inbox_key()
         if self.statement is not None:
             self.statement_signing_key()
         for reg in self.registries:
@@ -317,7 +318,6 @@ class Keyring:
             "master_key_id": self.master_key_id,
             "created": self.created,
             "signing": self.signing.to_json(),
-            "inbox": self.inbox.to_json(),
             "registries": [r.to_json() for r in self.registries],
             "custody": self.custody.to_json() if self.custody else None,
             "bundle_seq": self.bundle_seq,
@@ -330,11 +330,11 @@ class Keyring:
             master_key=master_key,
             created=str(body["created"]),
             signing=PublicKey.from_json(body["signing"]),
-            inbox=PublicKey.from_json(body["inbox"]),
             registries=tuple(RegistryKeys.from_json(r) for r in body["registries"]),
             custody=Custody.from_json(body.get("custody")),
             bundle_seq=int(body["bundle_seq"]),
             statement_keys=tuple(StatementKey.from_json(k) for k in body.get("statement_keys", [])),
+            legacy_inbox_id=str(body["inbox"]["id"]) if isinstance(body.get("inbox"), dict) else None,
         )
 
     def seal(self, passphrase: bytes, params: KdfParams | None = None) -> bytes:

@@ -92,9 +92,10 @@ class ServingKeys:
     statement_seed: bytes = field(repr=False)
     statement_key_id: str
     statement_keys: tuple[StatementKey, ...]  # every one, current last, public halves only
-    inbox_key_id: str
-    inbox_public: bytes
-    inbox_created: str
+    # The inbox's public key (from the mission database; None until `embassy inbox init`).
+    inbox_key_id: str | None = None
+    inbox_public: bytes | None = None
+    inbox_created: str | None = None
 
     def __post_init__(self) -> None:
         if any(k.wrapped_private is not None for k in self.statement_keys):

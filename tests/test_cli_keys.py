@@ -96,7 +96,7 @@ def test_status_text(tmp_path: Path) -> None:
     assert f"signing key    {m.ring.signing.id}  ed25519" in result.out
     assert m.ring.statement is not None
     assert f"statement key  {m.ring.statement.id}  ed25519" in result.out
-    assert f"inbox key      {m.ring.inbox.id}  x25519" in result.out
+    assert "inbox key      none yet: `embassy inbox init`" in result.out  # the inbox keeps its own key
     for reg in m.ring.registries:
         assert re.search(rf"data key +{reg.registry} +{reg.active.id} +active", result.out)
     assert "custody        not split: run `embassy keys split`" in result.out
@@ -194,7 +194,7 @@ def test_status_json_has_the_contract_fields(tmp_path: Path) -> None:
     assert doc["signing_key_id"] == m.ring.signing.id
     assert m.ring.statement is not None and doc["statement_key_id"] == m.ring.statement.id != m.ring.signing.id
     assert doc["statement_keys"] == [{"id": m.ring.statement.id, "created": m.ring.statement.created, "retired": None}]
-    assert doc["inbox_key_id"] == m.ring.inbox.id
+    assert doc["inbox_key_id"] is None  # no inbox key yet, and never one in the keyring
     assert doc["custody"] is None
     assert [set(k) for k in doc["data_keys"]] == [{"registry", "id", "state", "created"}] * 2
     assert [(k["registry"], k["id"], k["state"]) for k in doc["data_keys"]] == [
@@ -322,7 +322,7 @@ def test_every_three_shares_recover_the_same_master_key(split: Split, tmp_path: 
     original = Keyring.unseal(m.keyring.read_bytes(), PASSPHRASE.encode())
     assert recovered.master_key == original.master_key
     assert recovered.registries == original.registries
-    assert recovered.signing == original.signing and recovered.inbox == original.inbox
+    assert recovered.signing == original.signing
     assert recovered.signing_key().encode() == original.signing_key().encode()
 
 
@@ -482,7 +482,6 @@ def test_no_command_prints_a_secret(tmp_path: Path) -> None:
     secrets: dict[str, bytes] = {
         "master key": ring.master_key,
         "signing key": ring.signing_key().encode(),
-        "inbox key": bytes(ring.inbox_key()),
         "statement key": bytes(ring.statement_signing_key()),
         "first statement key": bytes(m.ring.statement_signing_key()),
         "passphrase": PASSPHRASE.encode(),

@@ -56,9 +56,9 @@ def test_serving_keys_hold_the_statement_key_and_public_halves_only() -> None:
     assert [k.id for k in keys.statement_keys] == [k.id for k in ring.statement_keys]
     assert all(k.wrapped_private is None for k in keys.statement_keys)
     held = pickle.dumps(keys)  # what travels to a worker
-    secrets = [ring.master_key, bytes(ring.signing_key()), bytes(ring.inbox_key()), ring.id_key("population")]
+    secrets = [ring.master_key, bytes(ring.signing_key()), ring.id_key("population")]
     secrets += [ring.data_key("population", k.id) for k in ring.registry("population").data_keys]
-    secrets += [ring.signing.wrapped_private, ring.inbox.wrapped_private]
+    secrets += [ring.signing.wrapped_private]
     for secret in secrets:
         assert secret not in held
 

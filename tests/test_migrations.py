@@ -16,7 +16,7 @@ from embassy.staff import accounts
 
 def test_a_fresh_database_gets_every_feature(tmp_path: Path) -> None:
     conn = connect_mission(tmp_path / "mission.db")
-    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1, "contact": 1}
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     conn.close()
 
@@ -35,7 +35,7 @@ def test_a_database_from_before_keeps_its_content_and_staff(tmp_path: Path) -> N
     old.execute("INSERT INTO page_text VALUES ('home', 'en', 'Home', '', '<p>Hi</p>', '2026-11-27T08:00:00Z')")
     old.close()
     conn = connect_mission(path)
-    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1}
+    assert versions(conn) == {"content": len(CONTENT_STEPS), "staff": 1, "audit": 1, "contact": 1}
     a = accounts.get(conn, "ambassador")
     assert (a.roles, a.one_time, a.password_expires, len(a.webauthn_user_id)) == (("admin",), True, None, 32)
     assert conn.execute("SELECT i.slug, e.state FROM item i JOIN edition e ON e.item = i.id").fetchall() == [
@@ -76,4 +76,4 @@ def test_a_new_step_runs_once_and_a_failing_one_changes_nothing(tmp_path: Path) 
     conn = connect(path, [two])
     assert conn.execute("SELECT x FROM a").fetchall() == [(1,)] and versions(conn) == {"demo": 2}
     conn.close()
-    assert [f.name for f in MISSION_FEATURES] == ["content", "staff", "audit"]
+    assert [f.name for f in MISSION_FEATURES] == ["content", "staff", "audit", "contact"]

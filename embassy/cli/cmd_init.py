@@ -51,6 +51,10 @@ def run(ctx: Context) -> int:
     stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     for name, result in stores.items():
         ctx.say(f"store {name}: {result}")
+    from embassy.contact.custody import current_key_of
+
+    if current_key_of(config.data_dir) is None:
+        ctx.say("the contact channels open once `embassy inbox init` has made the inbox key (docs/inbox.md)")
     if ctx.json:
         ctx.emit(
             {

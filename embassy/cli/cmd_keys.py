@@ -49,13 +49,16 @@ def register(sub: Any, common: Any) -> None:
 
 
 def status(ctx: Context) -> int:
+    from embassy.contact.custody import current_key_of
+
     ring, _ = ctx.load_keyring()
+    inbox = current_key_of(ctx.config.data_dir)
     params = Keyring.sealed_params(ctx.keyring_path().read_bytes())
     doc = {
         "master_key_id": ring.master_key_id,
         "signing_key_id": ring.signing.id,
         "statement_key_id": ring.statement.id if ring.statement else None,
-        "inbox_key_id": ring.inbox.id,
+        "inbox_key_id": inbox.id if inbox else None,
         "data_keys": [
             {"registry": reg.registry, "id": k.id, "state": k.state, "created": k.created}
             for reg in ring.registries
@@ -92,7 +95,12 @@ def status(ctx: Context) -> int:
     for earlier in ring.statement_keys:
         if earlier.retired:
             ctx.say(f"  earlier      {earlier.id}  ed25519  valid {earlier.created} to {earlier.retired}")
-    ctx.say(f"inbox key      {ring.inbox.id}  x25519   created {ring.inbox.created}")
+    if inbox:
+        ctx.say(f"inbox key      {inbox.id}  x25519   created {inbox.created}  (not in the keyring: `embassy inbox status`)")
+    else:
+        ctx.say("inbox key      none yet: `embassy inbox init` makes it and splits its recovery key")
+    if ring.legacy_inbox_id:
+        ctx.say(f"  legacy       {ring.legacy_inbox_id}  x25519   in the keyring, never used; dropped at the next save")
     if ring.custody:
         ctx.say(
             f"custody        {ring.custody.threshold} of {ring.custody.shares} shares, split {ring.custody.created}"

@@ -42,6 +42,15 @@ def run(ctx: Context) -> int:
     token = None
     if config.server.metrics_token_env:
         token = secret_from_environment(config.server.metrics_token_env, ctx.environ)
+    smtp_password = None
+    if config.smtp is not None and config.smtp.password_env:  # the supervisor sends the duty e-mails
+        smtp_password = secret_from_environment(config.smtp.password_env, ctx.environ)
+        if smtp_password is None:
+            raise CliError(
+                f"smtp.password_env: {config.smtp.password_env} is not set (nor a systemd credential); "
+                "export it, or remove password_env",
+                USAGE,
+            )
     shown = f"[{host}]" if ":" in host else host
     configured = config.server.host
     default_url = f"http://{f'[{configured}]' if ':' in configured else configured}:{config.server.port}"
@@ -55,14 +64,17 @@ def run(ctx: Context) -> int:
     def prepare() -> Keyring:
         """Runs in the supervisor once the workers are spawned, before they get their keys."""
         ring, passphrase = ctx.load_keyring()
-        migrated = ring.with_statement_key()
+        migrated = ring.with_statement_key().without_legacy_inbox()
         if migrated is not ring:
             ctx.save_keyring(migrated, passphrase)
+        if ring.statement is None and migrated.statement is not None:
             log.info(
                 "made statement-signing key %s; statements signed before stay verifiable with signing key %s",
-                migrated.statement.id if migrated.statement else "",
+                migrated.statement.id,
                 ring.signing.id,
             )
+        if ring.legacy_inbox_id:
+            log.info("dropped the unused inbox key %s from the keyring (the inbox keeps its own)", ring.legacy_inbox_id)
         return migrated
 
     def ready() -> None:
@@ -79,6 +91,8 @@ def run(ctx: Context) -> int:
             ctx.say(f"staff sign-in: http://{staff_host}:{port}/staff/  name {login[0]}  (its own password is set)")
 
     try:
-        return serve_workers(config, prepare, host, port, workers, minimal_environment(ctx.environ), token, ready)
+        return serve_workers(
+            config, prepare, host, port, workers, minimal_environment(ctx.environ), token, ready, smtp_password
+        )
     except ServeError as e:
         raise CliError(str(e), USAGE) from e

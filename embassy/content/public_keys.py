@@ -66,7 +66,9 @@ def keys_document(mission: str, keys: ServingKeys) -> bytes:
                 "public": b64e(keys.inbox_public),
                 "created": keys.inbox_created,
             }
-        ],
+        ]
+        if keys.inbox_public is not None
+        else [],
     }
     doc["signature"] = _sign(doc, keys.statement_signing_key(), keys.statement_key_id)
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()

@@ -99,5 +99,8 @@ SESSIONS = Feature(
             locked_until REAL NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
         """,
+        # 2: an officer's unlocked keys for the session's life, sealed under a key that only the
+        # officer's browser holds (embassy/contact/officer_session.py).
+        "ALTER TABLE session ADD COLUMN inbox BLOB;",
     ),
 )

@@ -11,10 +11,13 @@ Rules:
 4. Each step that succeeds gives the session a new id (:meth:`SessionStore.advance`).
 5. A session waiting for its second factor allows :data:`MAX_FACTOR_FAILURES` wrong codes; then it
    ends and the sign-in starts again from the password.
+6. A :class:`PasswordHook` (the inbox's, embassy/contact/officer_session.py) sees the password once
+   it is verified, to open what that password protects, and keeps it with the new session.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from embassy.staff import accounts, passkeys, recovery, totp
 from embassy.staff.accounts import Account
@@ -38,6 +41,7 @@ class Result:
     token: str = ""
     session: Session | None = None
     wait: float = 0.0
+    hook_secret: str = ""  # what the password hook keeps for the browser (the inbox cookie), if anything
 
     @property
     def ok(self) -> bool:
@@ -57,11 +61,20 @@ def next_stage_after_factor(account: Account) -> str:
     return "password" if account.one_time else "full"
 
 
+class PasswordHook(Protocol):
+    async def after_password(self, name: str, password: str) -> object | None:
+        """What the verified ``password`` of ``name`` opens (None: nothing for this account)."""
+
+    def attach(self, c: Conns, session: Session, unlocked: object) -> str:
+        """Keep ``unlocked`` with the new ``session``; the secret the browser must hold for it."""
+
+
 class SignIn:
-    def __init__(self, db: StaffDb, pool: PasswordPool, rp: RelyingParty | None) -> None:
+    def __init__(self, db: StaffDb, pool: PasswordPool, rp: RelyingParty | None, hook: PasswordHook | None = None) -> None:
         self.db = db
         self.pool = pool
         self.rp = rp
+        self.hook = hook
 
     async def password(self, name: str, password: str, address: str, user_agent: str) -> Result:
         name = name.strip()[:64]
@@ -103,14 +116,16 @@ class SignIn:
             name = account.name
             await self.db.run(lambda c: accounts.set_password(c.mission, name, new_hash, actor=name, rehash=True))
         stage = next_stage_after_password(account)
+        unlocked = await self.hook.after_password(account.name, password) if self.hook is not None else None
 
-        def start(c: Conns) -> tuple[str, Session]:
+        def start(c: Conns) -> tuple[str, Session, str]:
             token, session = c.sessions.create(account.name, stage, address, user_agent)
+            secret = self.hook.attach(c, session, unlocked) if self.hook is not None and unlocked is not None else ""
             c.audit(account.name, "sign_in.password_ok", {"address": address, "next": stage})
-            return token, session
+            return token, session, secret
 
-        token, session = await self.db.run(start)
-        return Result("ok", token, session)
+        token, session, secret = await self.db.run(start)
+        return Result("ok", token, session, hook_secret=secret)
 
     # -- second factors ------------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ supervising process (``embassy/web/workers.py``), never in an app.
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from embassy.staff.passwords import PasswordPool
 from embassy.staff.service import StaffDb
 from embassy.web.api.app import create_api_app
 from embassy.web.cache import PageCache
+from embassy.web.contact_state import CONTACT, contact_state
 from embassy.web.content_service import ContentService
 from embassy.web.metrics import SiteMetrics
 from embassy.web.middleware import frame_middleware
@@ -50,9 +52,12 @@ def create_app(
     *,
     metrics_token: str | None = None,
     shared_metrics_dir: Path | None = None,
+    contact_key: bytes | None = None,
 ) -> web.Application:
     """The site for one process. ``shared_metrics_dir`` is where workers exchange their counters so
-    any of them answers /metrics for all."""
+    any of them answers /metrics for all. ``contact_key`` signs the public forms' tokens and
+    challenges (the supervisor derives it, so every worker and every restart agrees); without it a
+    random one serves this process alone."""
     app = web.Application(middlewares=[frame_middleware()], client_max_size=MAX_BODY)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -78,8 +83,11 @@ def create_app(
         icon=icon,
         metrics_token=metrics_token,
         search_limiter=search_limiter(config),
+        extra_assets={"contact.js": load_asset("contact.js", "text/javascript; charset=utf-8")},
     )
+    app[CONTACT] = contact_state(config, contact_key or secrets.token_bytes(32))
     app.cleanup_ctx.append(_content_ctx)
+    app.cleanup_ctx.append(_contact_ctx)
     app.cleanup_ctx.append(_flush_ctx)
     setup_routes(app)
     # The staff area and the API: sub-applications with their own routes and middleware (sessions
@@ -91,9 +99,17 @@ def create_app(
     desk = Desk(staff_db, app[SITE].signer, config.mission.languages, version)
     app[DESK] = desk
     app.cleanup_ctx.append(desk_ctx(desk))
-    app.add_subapp("/staff/", create_staff_app(config, staff_db, pool))
-    app.add_subapp("/api/v1/", create_api_app(staff_db))
+    app.add_subapp("/staff/", create_staff_app(config, staff_db, pool, app[CONTACT].service))
+    app.add_subapp("/api/v1/", create_api_app(staff_db, app[CONTACT].service))
     return app
+
+
+async def _contact_ctx(app: web.Application) -> AsyncIterator[None]:
+    state = app[CONTACT]
+    await state.service.open()
+    yield
+    await state.service.close()
+    state.limits.close()
 
 
 def search_limiter(config: Config) -> TokenBucketLimiter | None:

@@ -2,11 +2,11 @@
 
 The supervisor writes it once to the worker's standard input (a pipe only the two share) and closes
 it; the worker reads it before anything else. It carries the config without secrets and the
-serving keys, never the keyring, a data key or the snapshot-signing key.
+serving keys and the contact forms' key, never the keyring, a data key or the snapshot-signing key.
 """
 
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -31,6 +31,9 @@ class Handoff:
     metrics_token: str | None
     ready_fd: int  # the worker writes one byte there once it listens
     supervisor: int  # the supervisor's pid
+    # Signs the public forms' tokens and proof-of-work challenges: a subkey of the master key for
+    # this one purpose (embassy/contact/guard.py), so every worker and every restart agree.
+    contact_key: bytes = field(default=b"", repr=False)
 
     def encode(self) -> bytes:
         return pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL)

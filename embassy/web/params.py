@@ -11,8 +11,9 @@ broken, reaches a view as an exception it did not expect. The rules:
   for pages served in UTF-8, so any other charset is a client we did not write the form for.
 - ``multipart/form-data`` needs its boundary; each part needs a name, may not be a nested
   multipart or compressed/transfer-encoded, and is text in UTF-8 - or, read with
-  :func:`read_upload`, a file in one of the fields it names (its bytes kept as sent, for the caller
-  to check by content). Other content types are an :class:`UnsupportedFormError` (415).
+  :func:`read_form_with_files` or :func:`read_upload`, a file in one of the fields they name (its
+  bytes kept in memory as sent, for the caller to check by content). Other content types are an
+  :class:`UnsupportedFormError` (415).
 - Text fields may hold no control characters other than tab, line feed and carriage return.
 - Numbers are ASCII digits only: ``str.isdigit`` accepts ``²`` and ``①``, on which ``int()``
   fails, and ``int()`` takes Arabic-Indic ``٣``, which would give one page several addresses.
@@ -61,12 +62,18 @@ class UnsupportedFormError(InputError):
 
 @dataclass(frozen=True, slots=True)
 class UploadedFile:
-    """A file part of a multipart form: what the browser said about it, and its bytes."""
+    """A file part of a multipart form (:func:`read_form_with_files`): bytes in memory, never on disk.
+    ``filename`` is whatever the browser sent: a label, never a path."""
 
     field: str
     filename: str
-    content_type: str
     data: bytes = dataclass_field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class FileLimits:
+    fields: frozenset[str]  # the field names that may carry files
+    count: int  # at most this many non-empty files
 
 
 def parse_urlencoded(raw: bytes, *, max_fields: int = MAX_FIELDS) -> Params:
@@ -123,6 +130,15 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     A body without a Content-Type is read as urlencoded. The size is bounded by the application's
     ``client_max_size`` (413, at once when Content-Length says so). A body that does not arrive in time, or cannot be de-chunked or
     decompressed, is an InputError."""
+    return (await read_form_with_files(request, timeout=timeout, files=None))[0]
+
+
+async def read_form_with_files(
+    request: web.BaseRequest, *, timeout: float, files: FileLimits | None
+) -> tuple[Params, list[UploadedFile]]:
+    """As :func:`read_form`, and a multipart body may carry up to ``files.count`` files in the fields
+    ``files.fields`` (each kept in memory, never written to disk; the request's ``client_max_size``
+    bounds them all). An empty file part (a file input left empty) is skipped."""
     limit = request.client_max_size
     if request.content_length is not None and request.content_length > limit:  # refuse before waiting for it
         raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
@@ -133,50 +149,38 @@ async def read_form(request: web.BaseRequest, *, timeout: float) -> Params:
     charset = request.charset
     if charset is not None and charset.lower() not in UTF8_NAMES:
         raise UnsupportedFormError(f"charset {charset!r}; forms are read in UTF-8 only")
+    return await _read(request, ctype, timeout, files)
+
+
+async def _read(
+    request: web.BaseRequest, ctype: str, timeout: float, files: FileLimits | None
+) -> tuple[Params, list[UploadedFile]]:
     try:
         async with asyncio.timeout(timeout):
             if ctype == MULTIPART:
-                return (await _read_multipart(request, frozenset()))[0]
-            return parse_urlencoded(await request.read())
+                return await _read_multipart(request, files)
+            return parse_urlencoded(await request.read()), []
     except TimeoutError as e:
         raise InputError(f"the form did not arrive within {timeout:g} s") from e
     except RequestPayloadError as e:
         raise InputError("a body that could not be read (bad chunking or compression)") from e
 
 
-async def read_upload(
-    request: web.BaseRequest, *, timeout: float, files: frozenset[str]
-) -> tuple[Params, dict[str, UploadedFile]]:
-    """A ``multipart/form-data`` form whose ``files`` fields may carry a file (one each), read as
-    strictly as :func:`read_form` within ``timeout`` and ``request.client_max_size``."""
-    if request.content_length is not None and request.content_length > request.client_max_size:
-        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=request.content_length)
-    if hdrs.CONTENT_TYPE not in request.headers or request.content_type != MULTIPART:
-        raise UnsupportedFormError(f"an upload is sent as {MULTIPART}")
-    try:
-        async with asyncio.timeout(timeout):
-            return await _read_multipart(request, files)
-    except TimeoutError as e:
-        raise InputError(f"the form did not arrive within {timeout:g} s") from e
-    except RequestPayloadError as e:
-        raise InputError("a body that could not be read (bad chunking or compression)") from e
-
-
-async def _read_multipart(request: web.BaseRequest, files: frozenset[str]) -> tuple[Params, dict[str, UploadedFile]]:
+async def _read_multipart(request: web.BaseRequest, files: FileLimits | None) -> tuple[Params, list[UploadedFile]]:
     try:
         reader = MultipartReader(request.headers, request.content)
     except (ValueError, KeyError, AssertionError) as e:  # no or a broken boundary
         raise InputError("multipart/form-data without a usable boundary") from e
     limit = request.client_max_size
     out: MultiDict[str] = MultiDict()
-    uploads: dict[str, UploadedFile] = {}
+    uploaded: list[UploadedFile] = []
     try:
         while (part := await reader.next()) is not None:
             if not isinstance(part, BodyPartReader):
                 raise InputError("a nested multipart body")
             is_file = part.filename is not None
-            if part.name is None or (is_file and (part.name not in files or part.name in uploads)):
-                raise InputError("a multipart part without a field name, or a file where none is read")
+            if part.name is None or (is_file and (files is None or part.name not in files.fields)):
+                raise InputError("a multipart part without a field name, or a file")
             if len(out) >= MAX_FIELDS:
                 raise InputError(f"more than {MAX_FIELDS} fields")
             charset = part.get_charset(default="utf-8")
@@ -191,12 +195,33 @@ async def _read_multipart(request: web.BaseRequest, files: frozenset[str]) -> tu
                     raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content.total_bytes)
                 data.extend(chunk)
             if is_file:
-                ctype = part.headers.get(hdrs.CONTENT_TYPE, "application/octet-stream")[:100]
-                uploads[part.name] = UploadedFile(part.name, (part.filename or "")[:200], ctype, bytes(data))
-            else:
-                out.add(part.name, data.decode("utf-8"))
+                assert files is not None
+                if data:
+                    if len(uploaded) >= files.count:
+                        raise InputError(f"more than {files.count} files")
+                    uploaded.append(UploadedFile(part.name, str(part.filename), bytes(data)))
+                continue
+            out.add(part.name, data.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise InputError("a multipart field that is not UTF-8") from e
     except (HttpProcessingError, ValueError, RuntimeError, AssertionError, LookupError) as e:  # a broken body
         raise InputError(f"a broken multipart body ({type(e).__name__})") from e
-    return MultiDictProxy(out), uploads
+    return MultiDictProxy(out), uploaded
+
+
+async def read_upload(
+    request: web.BaseRequest, *, timeout: float, files: frozenset[str]
+) -> tuple[Params, dict[str, UploadedFile]]:
+    """A ``multipart/form-data`` form whose ``files`` fields may each carry one file (the staff
+    area's image upload), read as strictly as :func:`read_form_with_files`; files by field name."""
+    if request.content_length is not None and request.content_length > request.client_max_size:
+        raise web.HTTPRequestEntityTooLarge(max_size=request.client_max_size, actual_size=request.content_length)
+    if hdrs.CONTENT_TYPE not in request.headers or request.content_type != MULTIPART:
+        raise UnsupportedFormError(f"an upload is sent as {MULTIPART}")
+    form, uploaded = await read_form_with_files(request, timeout=timeout, files=FileLimits(files, len(files)))
+    by_field: dict[str, UploadedFile] = {}
+    for upload in uploaded:
+        if upload.field in by_field:
+            raise InputError(f"two files in the field {upload.field!r}")
+        by_field[upload.field] = upload
+    return form, by_field

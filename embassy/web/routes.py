@@ -3,7 +3,7 @@ are sub-applications with tables of their own (embassy/web/staff/routes.py, emba
 
 from aiohttp import web
 
-from embassy.web.views import feeds, machine, public
+from embassy.web.views import contact, feeds, machine, public
 
 
 async def _to_staff(request: web.Request) -> web.Response:
@@ -38,8 +38,8 @@ def setup_routes(app: web.Application) -> None:
     r.add_get("/{lang}/news/", public.news_list, name="news_list")
     r.add_get("/{lang}/news/{slug}", public.news_item, name="news_item")
     r.add_get("/{lang}/pages/{slug}", public.page, name="page")
-    r.add_get("/{lang}/contact", public.contact, name="contact")
-    r.add_post("/{lang}/contact", public.contact_post, name="contact_post")
-    r.add_get("/{lang}/case", public.case, name="case")
-    r.add_post("/{lang}/case", public.case_post, name="case_post")
+    r.add_get("/{lang}/contact", contact.contact, name="contact")
+    r.add_post("/{lang}/contact", contact.contact_post, name="contact_post")
+    r.add_get("/{lang}/case", contact.case, name="case")
+    r.add_post("/{lang}/case", contact.case_post, name="case_post")
     r.add_get("/{lang}/search", public.search, name="search")

@@ -34,6 +34,7 @@ class Site:
     metrics_token: str | None
     error_pages: dict[tuple[int, str], bytes] = field(default_factory=dict)  # (status, lang) -> HTML
     search_limiter: TokenBucketLimiter | None = None  # None: searches are not limited
+    extra_assets: dict[str, Asset] = field(default_factory=dict)  # /static/<name> besides the stylesheet
 
     @property
     def languages(self) -> tuple[str, ...]:

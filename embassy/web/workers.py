@@ -39,6 +39,8 @@ from pathlib import Path
 
 import embassy
 from embassy.config import Config
+from embassy.contact.custody import CONTACT_KEY_PURPOSE, serving_keys_with_inbox
+from embassy.contact.upkeep import upkeep_loop
 from embassy.replicator import replication_loop
 from embassy.web.handoff import Handoff
 from keys import Keyring
@@ -84,6 +86,7 @@ def serve_workers(
     environment: Mapping[str, str],
     metrics_token: str | None,
     on_ready: Callable[[], None],
+    smtp_password: str | None = None,
 ) -> int:
     """Start ``workers`` serving processes, replicate here, stop them all on SIGINT/SIGTERM.
 
@@ -102,8 +105,10 @@ def serve_workers(
         for _ in range(workers):
             children.append(_spawn(env, ready_w))
         ring = prepare()
+        keys = serving_keys_with_inbox(ring.serving_keys(), config.data_dir)
         handoff = Handoff(
-            config.without_secrets(), ring.serving_keys(), host, port, metrics_dir, metrics_token, ready_w, os.getpid()
+            config.without_secrets(), keys, host, port, metrics_dir, metrics_token, ready_w, os.getpid(),
+            contact_key=ring.derived_key(CONTACT_KEY_PURPOSE),
         ).encode()
         for child in children:
             _hand_off(child, handoff)
@@ -111,7 +116,7 @@ def serve_workers(
         ready_w = -1
         _wait_ready(ready_r, workers, children)
         on_ready()
-        return asyncio.run(_supervise(config, ring, children))
+        return asyncio.run(_supervise(config, ring, children, smtp_password))
     finally:
         for fd in (ready_r, ready_w):
             with contextlib.suppress(OSError):
@@ -155,7 +160,9 @@ def _wait_ready(ready_r: int, workers: int, children: list["subprocess.Popen[byt
                 )
 
 
-async def _supervise(config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"]) -> int:
+async def _supervise(
+    config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"], smtp_password: str | None
+) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
     loop = asyncio.get_running_loop()
@@ -170,12 +177,15 @@ async def _supervise(config: Config, ring: Keyring, children: list["subprocess.P
 
     loop.add_signal_handler(signal.SIGCHLD, reap)
     replication = asyncio.create_task(replication_loop(config, ring, stop))
+    upkeep = asyncio.create_task(upkeep_loop(config, smtp_password, stop))  # duty e-mails, retention
     await stop.wait()
     _signal_children(children, signal.SIGTERM)
     try:
         await asyncio.wait_for(replication, timeout=30)
     except TimeoutError:
         log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(upkeep, timeout=35)
     for reason in failed:
         log.error("%s; stopping the server", reason)
     return 1 if failed else 0

@@ -72,6 +72,25 @@ def found_in(pid: int, secrets: dict[str, list[bytes]]) -> set[str]:
     return found
 
 
+def legacy_inbox_private(keyring: Path) -> bytes:
+    """The inbox private key an older keyring held, unwrapped by hand (today's code never does)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from keys.encoding import canonical_json
+    from keys.kdf import KdfParams
+    from keys.wrap import unwrap
+
+    doc = json.loads(keyring.read_bytes())
+    params, salt = KdfParams.from_json(doc["header"]["kdf"])
+    plain = AESGCM(params.derive(PASSPHRASE.encode(), salt)).decrypt(
+        base64.b64decode(doc["header"]["nonce"]), base64.b64decode(doc["ciphertext"]), canonical_json(doc["header"])
+    )
+    body = json.loads(plain)
+    master = base64.b64decode(body["master_key"])
+    inbox = body["inbox"]
+    return unwrap(subkey(master, "wrap"), base64.b64decode(inbox["wrapped_private"]), f"inbox:{inbox['id']}")
+
+
 def forms(secret: bytes) -> list[bytes]:
     return [secret, base64.b64encode(secret), secret.hex().encode()]
 
@@ -123,7 +142,7 @@ def test_workers_hold_no_key_but_the_statement_key(mission: tuple[Path, dict[str
         secrets = {
             "master key": forms(ring.master_key),
             "snapshot-signing seed": forms(bytes(ring.signing_key())),
-            "inbox private key": forms(bytes(ring.inbox_key())),
+            "legacy inbox private key": forms(legacy_inbox_private(LEGACY / "legacy-keyring")),
             "passphrase": [PASSPHRASE.encode()],
             "store secret": [env["TEST_S3_SECRET"].encode()],
             "dump command's password": [PG_SECRET.encode()],
@@ -139,6 +158,9 @@ def test_workers_hold_no_key_but_the_statement_key(mission: tuple[Path, dict[str
             assert found_in(pid, secrets) == set(), f"worker {pid} holds secrets"
             assert found_in(pid, statement_seed) == {"statement key"}, "the scan does not see the worker's heap"
         assert "master key" in found_in(proc.pid, {"master key": secrets["master key"]})
+        # The keyring's old inbox key is dropped unopened: not even the supervisor unwraps it.
+        assert found_in(proc.pid, {"legacy": secrets["legacy inbox private key"]}) == set()
+        assert Keyring.unseal((root / "var" / "keyring").read_bytes(), PASSPHRASE.encode()).legacy_inbox_id is None
 
         # The workers sign: the keys document they serve verifies with the current statement key,
         # and lists the old snapshot-signing key, which signed the statement published before.

@@ -230,7 +230,7 @@ def test_statements_are_signed_and_verifiable(server: ServerThread, site_env: Si
     assert keys_doc["statement_key_id"] == statement_key.id == doc["signature"]["key_id"]
     assert [k["id"] for k in keys_doc["signing_keys"]] == [statement_key.id]  # never the snapshot key
     assert keys_doc["signing_keys"][0]["valid_until"] is None
-    assert keys_doc["inbox_keys"][0]["id"] == site_env.ring.inbox.id
+    assert keys_doc["inbox_keys"] == []  # this mission has no inbox key yet (embassy inbox init)
     assert "wrapped_private" not in r.text and "private" not in json.dumps(keys_doc)
 
     public = trusted_keys(keys_doc)  # checks the document's own signature too
@@ -270,16 +270,16 @@ def test_search_finds_words_in_one_language(server: ServerThread) -> None:
 
 
 def test_contact_and_case_pages_keep_nothing(server: ServerThread) -> None:
-    contact = fetch(server.url, "/kk/contact").text
-    for field in ('id="channel"', 'id="name"', 'id="email"', 'id="phone"', 'id="message"'):
-        assert field in contact
-    assert '<label for="message">' in contact
+    from embassy.contact.codes import display, new_code
+
+    contact = fetch(server.url, "/kk/contact").text  # this mission has no inbox key: no form to fill in
+    assert 'role="alert"' in contact and "form-emergency" not in contact and "+7 700" not in contact
     posted = fetch(
         server.url, "/en/contact", "POST", {"Content-Type": "application/x-www-form-urlencoded"}, b"name=A&message=help"
     )
     assert posted.status == 503 and "not being accepted yet" in posted.text and posted.header("Retry-After")
     form = {"Content-Type": "application/x-www-form-urlencoded"}
-    found = fetch(server.url, "/ru/case", "POST", form, b"code=k7q2-9mxd-4tra")
+    found = fetch(server.url, "/ru/case", "POST", form, b"code=" + display(new_code()).lower().encode())
     assert found.status == 404 and "Обращения с таким кодом нет" in found.text
     assert found.header("Cache-Control") == "no-store"
     bad = fetch(server.url, "/ru/case", "POST", form, b"code=<script>")

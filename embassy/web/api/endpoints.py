@@ -15,11 +15,13 @@ from pydantic import BaseModel
 
 from embassy.publishing.rules import ACTION_ROLES
 from embassy.web.api import models as m
-from embassy.web.api import views
+from embassy.web.api import models_inbox as mi
+from embassy.web.api import views, views_inbox
 from embassy.web.api import views_items as items
 
 View = Callable[[web.Request], Awaitable[web.StreamResponse]]
 ANY_TOKEN: frozenset[str] = frozenset()
+OFFICERS = frozenset({"consular", "admin"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +93,16 @@ ENDPOINTS = (
              "published edition (the page stays, with the reason)", m.Outcome, request=m.Reason, conflicts=True),
     Endpoint("GET", "/translations", "api_translations", R["read"], items.translations, "Per item, which languages "
              "are missing or older than the newest major edition", m.TranslationsOverview),
+    Endpoint("GET", "/inbox", "api_inbox", OFFICERS, views_inbox.inbox, "The consular queue, emergency first, then "
+             "oldest", mi.Inbox, query=(Query("channel", "cases of this channel", ("emergency", "consular", "general")),
+                                        Query("status", "cases in this status (default: every open one)",
+                                              ("new", "in_progress", "waiting", "closed", "all")))),
+    Endpoint("GET", "/cases/{id}", "api_case", OFFICERS, views_inbox.case, "A case's metadata and its entries' kinds "
+             "and times; their content stays sealed (a token holds no inbox key)", mi.CaseDetail),
+    Endpoint("POST", "/cases/{id}/reply", "api_case_reply", OFFICERS, views_inbox.reply, "Reply to a case, sealed to "
+             "its code holder and the inbox", mi.CaseSummary, 201, mi.Reply),
+    Endpoint("POST", "/cases/{id}/status", "api_case_status", OFFICERS, views_inbox.status, "Set a case's status",
+             mi.CaseSummary, request=mi.StatusChange),
 )  # fmt: skip
 
 ROLES_BY_NAME = {e.name: e.roles for e in ENDPOINTS}

@@ -19,11 +19,12 @@ PATH_PARAMS: dict[str, dict[str, Any]] = {
     "id": {"type": "string", "pattern": r"^[0-9a-f]{12}$", "description": "The item's id"},
     "lang": {"type": "string", "pattern": r"^[a-z]{2,3}$", "description": "One of the mission's languages"},
 }
+CASE_ID = {"type": "string", "pattern": r"^[0-9a-f]{16}$", "description": "The case's id (from the inbox)"}
 ERROR_TEXT = {
     400: "The request or its body is malformed",
     401: "No or a bad token",
     403: "The token's roles, or the two-person rule, do not allow this",
-    404: "No such item or edition",
+    404: "No such item, edition or case",
     409: "The edition is not in a state that allows this",
     413: "The body is too large",
     415: "The body is not of the type this endpoint reads",
@@ -60,7 +61,7 @@ def _operation(e: Endpoint, languages: tuple[str, ...]) -> dict[str, Any]:
     op: dict[str, Any] = {"summary": e.summary, "operationId": e.name.removeprefix("api_")}
     parameters = []
     for name in _PARAM.findall(e.path):
-        path_schema = dict(PATH_PARAMS[name])
+        path_schema = dict(CASE_ID if e.path.startswith("/cases/") else PATH_PARAMS[name])
         description = path_schema.pop("description")
         if name == "lang":
             path_schema = {"type": "string", "enum": list(languages)}

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from embassy.contact.service import ContactService
 from embassy.staff.service import StaffDb
 from embassy.staff.tokens import Principal
 
@@ -11,6 +12,7 @@ from embassy.staff.tokens import Principal
 @dataclass(frozen=True, slots=True)
 class ApiState:
     db: StaffDb
+    contact: ContactService
 
 
 API = web.AppKey("api", ApiState)

@@ -30,6 +30,7 @@ class Access:
 PUBLIC = Access()
 SIGNED_IN = Access(frozenset({"full"}))
 ADMIN = Access(frozenset({"full"}), frozenset({"admin"}))
+INBOX = Access(frozenset({"full"}), frozenset({"consular", "admin"}))
 SECOND_FACTOR = Access(frozenset({"factor"}))
 NEW_PASSWORD = Access(frozenset({"password", "full"}))
 ENROL = Access(frozenset({"enrol", "full"}))

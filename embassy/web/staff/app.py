@@ -6,6 +6,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from embassy.config import Config
+from embassy.contact.officer_session import InboxUnlock
+from embassy.contact.service import ContactService
 from embassy.staff.enrol import Enrolment
 from embassy.staff.passkeys import relying_party
 from embassy.staff.passwords import PasswordPool
@@ -22,8 +24,9 @@ def staff_asset(name: str, content_type: str) -> Asset:
     return Asset(name, body, content_type, f"/staff/static/{name}?v={hashlib.sha256(body).hexdigest()[:10]}")
 
 
-def create_staff_app(config: Config, db: StaffDb, pool: PasswordPool) -> web.Application:
+def create_staff_app(config: Config, db: StaffDb, pool: PasswordPool, contact: ContactService) -> web.Application:
     app = web.Application(middlewares=[staff_middleware()])
+    unlock = InboxUnlock(db, pool)
     rp = relying_party(config.server.public_url, config.mission.name)
     public = urlsplit(config.server.public_url)
     origins = {f"{public.scheme}://{public.netloc}"} | ({rp.origin} if rp else set())
@@ -31,7 +34,7 @@ def create_staff_app(config: Config, db: StaffDb, pool: PasswordPool) -> web.App
         config=config,
         db=db,
         pool=pool,
-        signin=SignIn(db, pool, rp),
+        signin=SignIn(db, pool, rp, unlock),
         enrolment=Enrolment(db, pool, rp, config.mission.name),
         rp=rp,
         assets={
@@ -39,6 +42,8 @@ def create_staff_app(config: Config, db: StaffDb, pool: PasswordPool) -> web.App
             "staff.css": staff_asset("staff.css", "text/css; charset=utf-8"),
         },
         origins=frozenset(origins),
+        unlock=unlock,
+        contact=contact,
     )
     setup_routes(app)
     return app

@@ -97,7 +97,8 @@ def staff_middleware() -> Middleware:
         if token:
             set_login_cookie(response, token)
         h = response.headers
-        h["Content-Security-Policy"] = STAFF_CSP
+        if route != "staff_case_attachment" or response.status != 200:  # an attachment keeps its sandbox
+            h["Content-Security-Policy"] = STAFF_CSP
         if route != "staff_static" or response.status != 200:
             h["Cache-Control"] = "no-store"
         return response

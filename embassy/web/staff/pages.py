@@ -7,6 +7,8 @@ from typing import Any
 from aiohttp import web
 
 from embassy.config import Config
+from embassy.contact.officer_session import INBOX_COOKIE, InboxUnlock
+from embassy.contact.service import ContactService
 from embassy.staff.accounts import Account
 from embassy.staff.enrol import Enrolment
 from embassy.staff.passkeys import RelyingParty
@@ -44,6 +46,8 @@ class StaffState:
     rp: RelyingParty | None
     assets: dict[str, Asset]
     origins: frozenset[str]  # the origins a state-changing request may come from
+    unlock: InboxUnlock  # the officers' keys for their sessions (embassy/contact/officer_session.py)
+    contact: ContactService  # the inbox's database thread
     error_pages: dict[tuple[int, str], bytes] = field(default_factory=dict)
 
 
@@ -56,6 +60,7 @@ NAV = (
     ("nav_items", "/staff/items", "editor publisher admin"),
     ("nav_translations", "/staff/translations", "editor publisher admin"),
     ("nav_tokens", "/staff/tokens", ""),
+    ("nav_inbox", "/staff/inbox", "consular admin"),
     ("nav_accounts", "/staff/admin/accounts", "admin"),
     ("nav_audit", "/staff/admin/audit", "admin"),
 )
@@ -68,6 +73,12 @@ def set_session_cookie(response: web.StreamResponse, token: str) -> None:
 
 def clear_session_cookie(response: web.StreamResponse) -> None:
     response.set_cookie(SESSION_COOKIE, "", path="/", secure=True, httponly=True, samesite="Strict", max_age=0)
+    response.set_cookie(INBOX_COOKIE, "", path="/", secure=True, httponly=True, samesite="Strict", max_age=0)
+
+
+def set_inbox_cookie(response: web.StreamResponse, secret: str) -> None:
+    """The secret that opens this session's inbox keys (embassy/contact/officer_session.py)."""
+    response.set_cookie(INBOX_COOKIE, secret, path="/", secure=True, httponly=True, samesite="Strict")
 
 
 def set_login_cookie(response: web.StreamResponse, token: str) -> None:

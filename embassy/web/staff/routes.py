@@ -9,6 +9,7 @@ from embassy.web.staff import access
 from embassy.web.staff import views_account as account
 from embassy.web.staff import views_admin as admin
 from embassy.web.staff import views_editions as editions
+from embassy.web.staff import views_inbox as inbox
 from embassy.web.staff import views_items as items
 from embassy.web.staff import views_signin as signin
 from embassy.web.staff.access import Access, can
@@ -61,6 +62,14 @@ ROUTES = (
     Route("POST", "/admin/accounts/{name}", "staff_admin_account_action", access.ADMIN, admin.account_action),
     Route("POST", "/admin/sessions/end", "staff_admin_sessions_end", access.ADMIN, admin.sessions_end),
     Route("GET", "/admin/audit", "staff_admin_audit", access.ADMIN, admin.audit_page),
+    Route("GET", "/inbox", "staff_inbox", access.INBOX, inbox.inbox_page),
+    Route("GET", "/inbox/access", "staff_inbox_access", access.INBOX, inbox.access_page),
+    Route("POST", "/inbox/access", "staff_inbox_access_post", access.INBOX, inbox.access_post),
+    Route("GET", "/inbox/cases/{case}", "staff_case", access.INBOX, inbox.case_page),
+    Route("POST", "/inbox/cases/{case}/reply", "staff_case_reply", access.INBOX, inbox.reply_post),
+    Route("POST", "/inbox/cases/{case}/status", "staff_case_status", access.INBOX, inbox.status_post),
+    Route("POST", "/inbox/cases/{case}/assign", "staff_case_assign", access.INBOX, inbox.assign_post),
+    Route("GET", "/inbox/cases/{case}/attachments/{n}", "staff_case_attachment", access.INBOX, inbox.attachment),
     Route("GET", "/static/{name}", "staff_static", access.PUBLIC, signin.static),
     # publishing: the roles of each action are embassy/publishing/rules.py's (the workflow checks them again)
     Route("GET", "/items", "staff_items", can("read"), items.items_page),

@@ -4,6 +4,7 @@ import time
 
 from aiohttp import web
 
+from embassy.contact.officer_session import INBOX_COOKIE
 from embassy.staff import accounts, tokens, totp
 from embassy.staff.accounts import Account
 from embassy.staff.enrol import Changed, ReauthenticationError
@@ -88,8 +89,20 @@ async def password_post(request: web.Request) -> web.StreamResponse:
     except WeakPasswordError as e:
         return render(request, "password.html", "password_title", status=400, error="pw_" + e.reason,
                       first=not session.full)  # fmt: skip
+    await _rewrap_officer_key(request, session, fields.get("password", ""), fields.get("new", ""))
     target = "/staff/account?done=password" if changed.session.full and session.full else CONTINUE[changed.session.stage]
     return _apply(request, changed, redirect(target))
+
+
+async def _rewrap_officer_key(request: web.Request, session: Session, current: str, new: str) -> None:
+    """The officer key follows the password: the same key, wrapped under the new one (from this
+    session's unlocked keys, else opened with the current password just checked)."""
+    state = request.app[STAFF]
+    keys = await state.unlock.keys_of(session, request.cookies.get(INBOX_COOKIE, ""))
+    if keys is None and session.full and current:
+        keys = await state.unlock.after_password(session.account, current)
+    if keys is not None:
+        await state.unlock.rewrap(session.account, keys, new)
 
 
 # -- second factors ----------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from embassy.web.staff.pages import (
     redirect,
     render,
     session_of,
+    set_inbox_cookie,
     set_session_cookie,
 )
 
@@ -51,6 +52,8 @@ def _advanced(result: Result) -> web.StreamResponse:
     assert result.session is not None
     response = redirect(CONTINUE[result.session.stage])
     set_session_cookie(response, result.token)
+    if result.hook_secret:
+        set_inbox_cookie(response, result.hook_secret)
     return response
 
 

@@ -94,7 +94,7 @@ async def metrics(request: web.Request) -> web.Response:
 async def static(request: web.Request) -> web.Response:
     site = request.app[SITE]
     name = request.match_info["name"]
-    asset = site.css if name == site.css.name else None
+    asset = site.css if name == site.css.name else site.extra_assets.get(name)
     if asset is None:
         raise web.HTTPNotFound()
 

@@ -1,6 +1,6 @@
-"""The public pages: home, news, pages, search, contact and case, in every configured language."""
+"""The public pages: home, news, pages and search, in every configured language (contact and case:
+contact.py)."""
 
-import re
 from typing import Any
 
 from aiohttp import web
@@ -15,7 +15,6 @@ from embassy.web.site import SITE, Site
 HTML = "text/html; charset=utf-8"
 NEWS_PER_PAGE = 10
 MAX_NEWS_PAGE = 10000
-CODE_RE = re.compile(r"^[A-Z0-9]{4}-?[A-Z0-9]{4}-?[A-Z0-9]{4}$")
 
 
 def _lang(request: web.Request, site: Site) -> str:
@@ -171,76 +170,6 @@ async def page(request: web.Request) -> web.Response:
         return _html(site, page_body(site, snap, lang, p, t), snap)
 
     return await _serve(request, site, lang, f"pages/{slug}", request.path, build)
-
-
-def _contact_body(site: Site, snap: Snapshot, lang: str, not_open: bool) -> bytes:
-    r = site.renderer
-    p = snap.page("contact")
-    t = p.pick(lang, site.languages) if p else None
-    w = i18n.words(lang)
-    frame = r.frame(
-        lang, "contact", title=t.title if t else w["contact"], description=t.summary if t else w["contact_form"],
-        section="contact", available=p.translations if p else None, shown=t.lang if t else None, snap=snap,
-    )  # fmt: skip
-    return r.render("contact.html", frame, page=r.page_view(p, t) if p and t else None, not_open=not_open)
-
-
-async def contact(request: web.Request) -> web.Response:
-    site = request.app[SITE]
-    lang = _lang(request, site)
-    return await _serve(
-        request,
-        site,
-        lang,
-        "contact",
-        request.path,
-        lambda snap: _html(site, _contact_body(site, snap, lang, False), snap),
-    )
-
-
-async def contact_post(request: web.Request) -> web.Response:
-    """Submissions arrive with the contact channels; until then say so plainly and keep nothing."""
-    site = request.app[SITE]
-    lang = _lang(request, site)
-    await params.read_form(request, timeout=site.config.server.body_timeout)  # checked, then dropped
-    snap = await site.content.snapshot()
-    body = _contact_body(site, snap, lang, True)
-    return web.Response(
-        status=503, body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store", "Retry-After": "86400"}
-    )
-
-
-def _case_body(site: Site, lang: str, code: str, message: str, invalid: bool, snap: Snapshot | None = None) -> bytes:
-    r = site.renderer
-    w = i18n.words(lang)
-    frame = r.frame(lang, "case", title=w["case"], description=w["case_intro"], section="contact", snap=snap)
-    return r.render("case.html", frame, code=code, message=message, invalid=invalid)
-
-
-async def case(request: web.Request) -> web.Response:
-    site = request.app[SITE]
-    lang = _lang(request, site)
-
-    def build(snap: Snapshot) -> CachedResponse:
-        return _html(site, _case_body(site, lang, "", "", False, snap), snap)
-
-    return await _serve(request, site, lang, "case", request.path, build)
-
-
-async def case_post(request: web.Request) -> web.Response:
-    """A tracking code is its holder's secret: it comes in a POST body (never a URL), is never
-    cached, counted or logged. Cases arrive with the contact channels, so none is found yet."""
-    site = request.app[SITE]
-    lang = _lang(request, site)
-    w = i18n.words(lang)
-    form = await params.read_form(request, timeout=site.config.server.body_timeout)
-    code = params.text(form, "code", max_chars=40).upper()
-    valid = bool(CODE_RE.match(code))
-    message = w["case_not_found"] if valid else w["case_bad_code"]
-    body = _case_body(site, lang, code if valid else "", message, not valid)
-    return web.Response(
-        status=404 if valid else 400, body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store"}
-    )
 
 
 async def search(request: web.Request) -> web.Response:

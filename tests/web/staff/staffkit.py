@@ -35,12 +35,14 @@ class Client:
     lang: str = "en"
 
     def request(self, method: str, path: str, form: dict[str, str] | list[tuple[str, str]] | None = None,
-                headers: dict[str, str] | None = None) -> Resp:  # fmt: skip
+                headers: dict[str, str] | None = None, raw: tuple[bytes, str] | None = None) -> Resp:  # fmt: skip
         h = dict(headers or {})
         body = None
         if form is not None:
             body = urlencode(form).encode()
             h["Content-Type"] = "application/x-www-form-urlencoded"
+        if raw is not None:  # a body of its own (multipart): (bytes, content type)
+            body, h["Content-Type"] = raw
         return self.request_raw(method, path, body, h)
 
     def request_raw(self, method: str, path: str, body: bytes | None, headers: dict[str, str]) -> Resp:

@@ -51,6 +51,14 @@ STAFF = {
     "staff_admin_sessions_end": (303, 302),
     "staff_admin_audit": (200, 302),
     "staff_static": (200, 200),
+    "staff_inbox": (200, 302),
+    "staff_inbox_access": (200, 302),
+    "staff_inbox_access_post": (400, 302),  # no action chosen
+    "staff_case": (404, 302),  # no such case
+    "staff_case_reply": (404, 302),
+    "staff_case_status": (404, 302),
+    "staff_case_assign": (404, 302),
+    "staff_case_attachment": (403, 302),  # this session holds no inbox key
 }
 # publishing: route name -> (status with a role that may, the roles that may); the item does not exist
 READ, WRITE, PUBLISH, ADMIN = {"admin", "editor", "publisher"}, {"editor", "publisher"}, {"publisher"}, {"admin"}
@@ -64,6 +72,8 @@ PUBLISHING = {
     "staff_edition_withdraw": (404, PUBLISH),
 }  # fmt: skip
 STAFF.update({name: (status, 302) for name, (status, _) in PUBLISHING.items()})
+INBOX_ONLY = {"staff_inbox", "staff_inbox_access", "staff_inbox_access_post", "staff_case", "staff_case_reply",
+              "staff_case_status", "staff_case_assign", "staff_case_attachment"}  # consular and admin
 ADMIN_ONLY = {"staff_admin_accounts", "staff_admin_accounts_post", "staff_admin_account_action",
               "staff_admin_sessions_end", "staff_admin_audit"}  # fmt: skip
 
@@ -78,6 +88,10 @@ API = {
     "api_item_create": ((200, 200, 200, 403), 401),  # a GET of /items: the list
     "api_item": ((404, 404, 404, 404), 404),  # "{id}" is no id: no route
     "api_translations": ((200, 200, 200, 403), 401),
+    "api_inbox": ((200, 403, 403, 200), 401),
+    "api_case": ((404, 403, 403, 404), 401),  # no such case
+    "api_case_reply": ((405, 405, 405, 405), 405),  # POST only
+    "api_case_status": ((405, 405, 405, 405), 405),
 }
 API.update({e.name: ((404, 404, 404, 404), 404) for e in ENDPOINTS if e.name not in API})  # "{id}": no route
 
@@ -85,8 +99,10 @@ _names = (f"matrix{i}" for i in itertools.count())
 
 
 def concrete(path: str) -> str:
-    return (path.replace("/static/{name}", "/static/staff.js").replace("{name}", "nobody-here")
-            .replace("{id}", "000000000000").replace("{lang}", "en"))  # fmt: skip
+    case = "0123456789abcdef"
+    path = path.replace("{case}", case).replace("{n}", "1")
+    path = path.replace("{id}", case) if path.startswith("/cases/") else path.replace("{id}", "000000000000")
+    return path.replace("/static/{name}", "/static/staff.js").replace("{name}", "nobody-here").replace("{lang}", "en")
 
 
 def test_the_tables_cover_every_route() -> None:
@@ -115,8 +131,11 @@ def test_every_staff_route_with_each_role(staff_server: ServerThread, staff_env:
         r = browser.request(route.method, path, {**form, "csrf": browser.csrf} if route.method == "POST" else None)
         got[route.name] = r.status
         allowed, anonymous = STAFF[route.name]
-        forbidden = (route.name in ADMIN_ONLY and role != "admin") or (
-            route.name in PUBLISHING and role not in PUBLISHING[route.name][1])
+        forbidden = (
+            (route.name in ADMIN_ONLY and role != "admin")
+            or (route.name in PUBLISHING and role not in PUBLISHING[route.name][1])
+            or (route.name in INBOX_ONLY and role not in ("consular", "admin"))
+        )
         wanted[route.name] = anonymous if role is None else (403 if forbidden else allowed)
         if r.status == 302 and role is None and route.name not in ("staff_login",):
             assert r.header("Location") == "/staff/login", route.name
@@ -135,9 +154,9 @@ def test_every_api_endpoint_with_each_role(staff_server: ServerThread, staff_env
     client = Client(staff_server.url)
     for e in ENDPOINTS:
         with_roles, without = API[e.name]
-        got = tuple(client.get("/api/v1" + e.path, headers={"Authorization": f"Bearer {bearer[r]}"}).status
+        got = tuple(client.get("/api/v1" + concrete(e.path), headers={"Authorization": f"Bearer {bearer[r]}"}).status
                     for r in ROLES)  # fmt: skip
-        assert (got, client.get("/api/v1" + e.path).status) == (with_roles, without), e.name
+        assert (got, client.get("/api/v1" + concrete(e.path)).status) == (with_roles, without), e.name
     assert client.set_cookies == []  # a token never opens a session
 
 

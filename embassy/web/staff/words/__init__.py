@@ -4,10 +4,11 @@ A mission language without an entry here gets the staff area in English: staff p
 offered in :data:`STAFF_LANGUAGES` only, whichever the browser prefers.
 """
 
-from embassy.web.staff.words import en, kk, publishing, ru
+from embassy.web.staff.words import en, inbox, kk, publishing, ru
 
 STAFF_LANGUAGES = ("kk", "ru", "en")
 
 STAFF_WORDS = {
-    lang: {**base, **publishing.WORDS[lang]} for lang, base in (("en", en.WORDS), ("ru", ru.WORDS), ("kk", kk.WORDS))
+    lang: {**base, **publishing.WORDS[lang], **extra}
+    for lang, base, extra in (("en", en.WORDS, inbox.EN), ("ru", ru.WORDS, inbox.RU), ("kk", kk.WORDS, inbox.KK))
 }
