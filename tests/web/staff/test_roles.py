@@ -86,14 +86,15 @@ API = {
     "api_audit": ((200, 403, 403, 403), 401),
     "api_items": ((200, 200, 200, 403), 401),
     "api_item_create": ((200, 200, 200, 403), 401),  # a GET of /items: the list
-    "api_item": ((404, 404, 404, 404), 404),  # "{id}" is no id: no route
+    "api_item": ((404, 404, 404, 403), 401),  # no such item (a role that may not read: 403 first)
     "api_translations": ((200, 200, 200, 403), 401),
     "api_inbox": ((200, 403, 403, 200), 401),
     "api_case": ((404, 403, 403, 404), 401),  # no such case
     "api_case_reply": ((405, 405, 405, 405), 405),  # POST only
     "api_case_status": ((405, 405, 405, 405), 405),
 }
-API.update({e.name: ((404, 404, 404, 404), 404) for e in ENDPOINTS if e.name not in API})  # "{id}": no route
+# the rest are written to (POST, PUT, DELETE) at a path that has no GET: a GET there is 405 for anyone
+API.update({e.name: ((405, 405, 405, 405), 405) for e in ENDPOINTS if e.name not in API})
 
 _names = (f"matrix{i}" for i in itertools.count())
 
