@@ -179,8 +179,9 @@ def test_versioned_buckets_lose_every_version_once_retention_has_passed(
     lu, ee = m.client("lu"), m.client("ee")
     # In lu a delete marker hides the oldest snapshot (it still counts: readers look beneath markers).
     lu.delete_object(Bucket=m.buckets["lu"], Key=manifest_keys(m, "lu")[ids[0]])
-    # In ee the unused pack is locked for a few more seconds.
-    until = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)  # S3 keeps whole seconds
+    # In ee the unused pack is locked for a few more seconds: long enough to outlast the first prune's
+    # start-up and listing on a loaded machine (2 s did not), short enough to wait for it after.
+    until = (datetime.now(UTC) + timedelta(seconds=10)).replace(microsecond=0)  # S3 keeps whole seconds
     ee.put_object_retention(Bucket=m.buckets["ee"], Key=p2, Retention={"Mode": "COMPLIANCE", "RetainUntilDate": until})
 
     doc = m.prune("--grace", "0")
