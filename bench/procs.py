@@ -62,8 +62,21 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _hwm(pid: int) -> int:
+    """The process's own peak RSS so far (VmHWM): it belongs to the image it runs now, so unlike
+    ``ru_maxrss`` it does not carry the RSS of the process it was forked from."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, IndexError, ValueError):
+        pass
+    return 0
+
+
 def tree_rss(pid: int) -> tuple[int, int]:
-    """(sum of RSS over ``pid`` and all its descendants, largest single RSS) right now."""
+    """(sum of RSS over ``pid`` and all its descendants right now, largest single peak RSS so far)."""
     total = biggest = 0
     stack = [pid]
     seen: set[int] = set()
@@ -74,7 +87,7 @@ def tree_rss(pid: int) -> tuple[int, int]:
         seen.add(p)
         r = _rss(p)
         total += r
-        biggest = max(biggest, r)
+        biggest = max(biggest, r, _hwm(p))
         stack.extend(_children(p))
     return total, biggest
 
@@ -84,8 +97,8 @@ class Measured:
     argv: tuple[str, ...]
     returncode: int
     seconds: float
-    peak_rss: int  # bytes: the peak of the sum over the process tree (sampled), at least the kernel's maxrss
-    peak_rss_single: int  # bytes: the largest single process
+    peak_rss: int  # bytes: the peak of the sum over the process tree (sampled), at least the largest single peak
+    peak_rss_single: int  # bytes: the largest single process's peak (VmHWM of every process seen)
     stdout: str
     stderr: str
     timed_out: bool = False
@@ -123,6 +136,7 @@ def run(
     """
     settle()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        launcher_rss = _rss(os.getpid())
         started = time.monotonic()
         proc = subprocess.Popen(
             list(argv),
@@ -164,15 +178,20 @@ def run(
             _LIVE_GROUPS.discard(proc.pid)
         seconds = time.monotonic() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
+        # ``usage.ru_maxrss`` is the larger of the command's own peak and the RSS of the image it
+        # was forked from (this process, when the kernel ran exec): a 175 MiB test runner made every
+        # command look that big. So it counts only when it is clearly above what we had at the fork;
+        # else the VmHWM of each process, read while it lives, stands alone.
         maxrss = usage.ru_maxrss * 1024  # KiB on Linux
+        own = maxrss if maxrss > launcher_rss * 1.05 + 4 * 2**20 else 0
         out.seek(0)
         err.seek(0)
         return Measured(
             tuple(argv),
             proc.returncode,
             seconds,
-            max(peak[0], maxrss),
-            max(peak[1], maxrss),
+            max(peak[0], peak[1], own),
+            max(peak[1], own),
             out.read().decode(errors="replace"),
             err.read().decode(errors="replace"),
             timed_out.is_set(),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 import urllib.request
 from pathlib import Path
 
@@ -31,13 +32,20 @@ def test_500_submissions_by_50_submitters_are_each_stored_once_or_refused_with_4
         keys = json.loads(urllib.request.urlopen(served.url + "/.well-known/embassy-keys.json").read())  # noqa: S310
         assert [k["id"] for k in keys["inbox_keys"]] == [InboxKeyPair.from_private(private).id]
         addresses = [f"198.51.100.{i + 1}" for i in range(50)]
+        started = time.monotonic()
         result = asyncio.run(load(served.url, 50, 500, addresses))
+        elapsed = time.monotonic() - started
     finally:
         assert served.stop() == 0
     assert result.errors == []
     assert set(result.statuses) <= {201, 429}, result.statuses
     assert result.statuses[201] == len(result.accepted) >= 300  # the site's burst, at least
-    assert result.statuses[429] >= 1  # the flood met the site-wide limit
+    # The site-wide bucket holds 300 and refills 5 a second: however slow the machine made the
+    # flood, no more got through than that, and whatever was beyond it was refused.
+    allowed = 300 + 5 * elapsed
+    assert len(result.accepted) <= allowed + 5, (len(result.accepted), elapsed)
+    if allowed < 490:
+        assert result.statuses[429] >= 1  # the flood met the site-wide limit
     checked = check(tmp_path / "var", private, result.accepted)
     assert (checked.found, checked.lost, checked.duplicated) == (len(result.accepted), 0, 0)
     assert checked.cases == len(result.accepted)

@@ -33,9 +33,12 @@ def test_a_flood_of_sign_ins_gets_503_and_public_pages_keep_answering(staff_serv
     started = time.perf_counter()
     public = fetch(staff_server.url, "/en/")
     answered_in = time.perf_counter() - started
+    still_signing_in = 40 - len(statuses)
     for t in threads:
         t.join(60)
-    assert public.status == 200 and answered_in < 0.5, answered_in
+    # The public page did not wait for the password checks: it answered while they were still going
+    # (and quickly; the bound is loose because other work shares this machine's two cores).
+    assert public.status == 200 and still_signing_in > 0 and answered_in < 2.0, (answered_in, still_signing_in)
     assert statuses.count(503) >= 20 and statuses.count(401) >= 10
     assert set(statuses) <= {401, 503}
 
