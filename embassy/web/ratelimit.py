@@ -12,8 +12,10 @@ second they were counted at (shared by all processes of one boot; 0 = never used
 Keys are never stored. A key picks two buckets by a keyed BLAKE2b of the salt and the key, and is
 judged by the fuller of its two (as in a count-min sketch): a client is refused only when both of
 its buckets are empty, so sharing one bucket with a busy stranger does not lock it out, and an
-attacker who cannot read the salt cannot aim at another client's buckets. A bucket that no process
-has touched since before a reboot (its time is in the future) counts as full.
+attacker who cannot read the salt cannot aim at another client's buckets. A bucket stamped more
+than ``REBOOT_SKEW`` seconds in the future was last touched before a reboot and counts as full; one
+stamped a moment ahead (a caller's own ``now`` lagging another process's) keeps its tokens, without
+refill: the clock is read only once the lock is held, so one process's lag never refills a bucket.
 
 Every read-modify-write of buckets happens under an exclusive ``flock`` of the file, held for a few
 microseconds and never across an ``await``; each process opens the file itself, as flock locks
@@ -38,6 +40,7 @@ MAGIC = b"embassy-ratelimit-v1\n".ljust(32, b"\0")
 HEADER = 64
 _BUCKET = struct.Struct("<dd")
 DEFAULT_SLOTS = 16384  # 256 KiB
+REBOOT_SKEW = 60.0  # a stamp further ahead than this is from before a reboot
 
 
 class RateLimitError(Exception):
@@ -81,17 +84,19 @@ class TokenBucketLimiter:
 
     def take(self, key: str, cost: float = 1.0, now: float | None = None) -> Verdict:
         """Spend ``cost`` tokens of ``key``'s buckets if they hold them; a refused request spends nothing."""
-        now = time.monotonic() if now is None else now
         offsets = tuple(HEADER + i * _BUCKET.size for i in self.buckets(key))
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
         try:
+            # read under the lock: a clock read before it lags the stamp of whoever held it meanwhile
+            now = time.monotonic() if now is None else now
             levels = [self._level(offset, now) for offset in offsets]
             best = max(levels)
             if best < cost:
                 return Verdict(False, (cost - best) / self.rate)
             for offset, level in zip(offsets, levels, strict=True):
-                _BUCKET.pack_into(self._map, offset, max(0.0, level - cost), now)
+                stamp = max(now, _BUCKET.unpack_from(self._map, offset)[1])
+                _BUCKET.pack_into(self._map, offset, max(0.0, level - cost), stamp if stamp <= now + REBOOT_SKEW else now)
             return Verdict(True, 0.0)
         finally:
             if self._fd is not None:
@@ -106,9 +111,9 @@ class TokenBucketLimiter:
 
     def _level(self, offset: int, now: float) -> float:
         tokens, stamp = _BUCKET.unpack_from(self._map, offset)
-        if stamp <= 0 or stamp > now or not math.isfinite(tokens):
+        if stamp <= 0 or stamp > now + REBOOT_SKEW or not math.isfinite(tokens):
             return self.burst
-        return float(min(self.burst, tokens + (now - stamp) * self.rate))
+        return float(min(self.burst, max(0.0, tokens) + max(0.0, now - stamp) * self.rate))
 
     def close(self) -> None:
         self._map.close()

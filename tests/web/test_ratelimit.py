@@ -26,8 +26,18 @@ def test_cost_and_time_going_backwards() -> None:
     limiter = TokenBucketLimiter(rate=1.0, burst=10)
     assert limiter.take("k", cost=10, now=50.0).allowed
     assert limiter.take("k", cost=4, now=50.0).retry_after == pytest.approx(4.0)
-    # buckets stamped in the future (the file outlived a reboot) count as full
-    assert limiter.take("k", cost=10, now=10.0).allowed
+    # buckets stamped far in the future (the file outlived a reboot) count as full
+    assert limiter.take("k", cost=10, now=-20.0).allowed
+
+
+def test_a_stamp_a_moment_ahead_is_no_refill() -> None:
+    """Another worker stamped the bucket a moment after this caller's clock read: the tokens stay
+    spent (this once refilled the site-wide bucket to its burst under lock contention)."""
+    limiter = TokenBucketLimiter(rate=5.0, burst=300)
+    assert limiter.take("site", cost=300, now=100.0).allowed
+    assert not limiter.take("site", now=99.9).allowed  # lagging by 0.1 s: still empty
+    assert limiter.take("site", now=100.2).allowed  # one token refilled, counted from the later stamp
+    assert not limiter.take("site", now=100.2).allowed
 
 
 def test_a_busy_neighbour_in_one_bucket_does_not_lock_a_key_out() -> None:
