@@ -95,6 +95,20 @@ def test_a_page_over_https_carries_hsts_and_the_sites_security_headers(site: Sit
         assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
 
+def test_the_sites_cookies_reach_the_browser_secure_through_nginx(site: Site) -> None:
+    """The sign-in form's CSRF cookie as the browser gets it over HTTPS: every attribute intact."""
+    page = site.front.fetch("/staff/login")
+    assert page.status == 200
+    assert page.all("Strict-Transport-Security") == [HSTS]
+    (cookie,) = page.all("Set-Cookie")
+    name, _, attributes = cookie.partition(";")
+    assert name.startswith("__Host-embassy-login=") and len(name) > len("__Host-embassy-login=") + 20
+    flags = {part.strip().split("=")[0].lower(): part.strip() for part in attributes.split(";") if part.strip()}
+    assert {"secure", "httponly", "samesite", "path"} <= flags.keys(), cookie
+    assert flags["samesite"] == "SameSite=Strict" and flags["path"] == "Path=/" and "domain" not in flags
+    assert page.headers["Cache-Control"] == "no-store"
+
+
 def test_plain_http_is_sent_to_https(site: Site) -> None:
     reply = site.front.fetch_plain("/en/news/?x=1")
     assert reply.status == 301
