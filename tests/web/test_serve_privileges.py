@@ -228,7 +228,7 @@ def test_a_process_of_the_same_user_cannot_read_the_supervisors_memory() -> None
 
 def test_a_wrong_passphrase_stops_the_workers_it_had_spawned(mission: tuple[Path, dict[str, str]]) -> None:
     root, env = mission
-    before = set(_workers())
+    before = set(_workers(root))
     result = subprocess.run(
         [sys.executable, "-m", "embassy", "serve", "--port", str(free_port()), "--workers", "2"],
         cwd=root, env={**env, "EMBASSY_PASSPHRASE": "not the passphrase at all"},
@@ -236,15 +236,20 @@ def test_a_wrong_passphrase_stops_the_workers_it_had_spawned(mission: tuple[Path
     )  # fmt: skip
     assert result.returncode == 4
     assert result.stderr.strip() == f"embassy: wrong passphrase or damaged keyring ({root / 'var' / 'keyring'})"
-    assert set(_workers()) <= before, "a worker outlived its supervisor"
+    assert set(_workers(root)) <= before, "a worker outlived its supervisor"
 
 
-def _workers() -> list[int]:
+def _workers(root: Path) -> list[int]:
+    """The serving workers of this mission (their working folder is its root): other servers that
+    run on the machine meanwhile, in other tests or other checkouts, are not this test's."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if b"embassy.web.worker" in (entry / "cmdline").read_bytes():
+                if (
+                    b"embassy.web.worker" in (entry / "cmdline").read_bytes()
+                    and (entry / "cwd").resolve() == root.resolve()
+                ):
                     found.append(int(entry.name))
             except OSError:
                 continue
