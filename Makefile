@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish bench-contact dev-stores clean
+.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish bench-contact bench-history dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,7 +84,11 @@ bench-publish: bench-deps
 bench-contact: $(TEST_STAMP)
 	$(BIN)/python -m bench.contact $(ARGS)
 
-bench: bench-backup bench-verify bench-site bench-publish bench-contact
+# How cost grows with history: backup, restore, verify, prune --dry-run, status at 10, 100, 1,000 snapshots.
+bench-history: $(TEST_STAMP)
+	$(BIN)/python -m bench.history $(ARGS)
+
+bench: bench-backup bench-verify bench-site bench-publish bench-contact bench-history
 
 dev-stores: $(TEST_STAMP)
 	$(BIN)/python deploy/dev-stores $(ARGS)
