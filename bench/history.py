@@ -11,6 +11,9 @@ snapshots). At each point (10, 100 and 1,000 snapshots) the operations are timed
 runs makes the point's snapshot count), `restore latest` (checked byte for byte), `verify`
 (metadata: every manifest and the packs it names, no pack read), `prune --dry-run` and `status`.
 Goal: no operation's time grows more than 1.5x from the first point to the last, peak RSS flat.
+Beside the wall-time ratio stands the ratio of CPU time (the process tree's user + system), which
+another load on this shared machine moves far less, and an info row with the builder's own backups
+(no start-up: the engine's cost alone, the median of the rounds just before each point).
 Prints the table and writes it as markdown to bench/out/history.md.
 """
 
@@ -33,6 +36,8 @@ REGISTRY = "records"
 TIME_LIMIT = 1.5  # last point / first point
 RSS_SLACK = 16 * MiB  # flat: within 1.2x + 16 MiB of the first point's peak
 ROOT = Path(__file__).resolve().parent.parent
+IN_PROCESS = "backup in-process (no start-up)"
+IN_PROCESS_ROUNDS = 20  # the median of (at most) this many builder rounds right before each point
 OPERATIONS = (
     "start-up + unlock (keys status)",
     "backup (1 % changed)",
@@ -49,9 +54,11 @@ class Series:
 
     operation: str
     seconds: dict[int, float] = field(default_factory=dict)
+    cpu: dict[int, float] = field(default_factory=dict)
     rss: dict[int, int] = field(default_factory=dict)
     runs: dict[int, list[float]] = field(default_factory=dict)
     error: str = ""
+    info: bool = False  # no goal: shown for what it tells
 
     def add(self, point: int, results: list[ours.Result]) -> None:
         bad = next((r for r in results if not r.ok), None)
@@ -61,17 +68,14 @@ class Series:
         times = [r.seconds for r in results]
         self.runs[point] = times
         self.seconds[point] = statistics.median(times)
+        self.cpu[point] = statistics.median(r.measured.cpu_user + r.measured.cpu_sys for r in results)
         self.rss[point] = max(r.measured.peak_rss for r in results)
 
-    def ratio(self, first: int, last: int, minus: "Series | None" = None) -> float | None:
-        if first not in self.seconds or last not in self.seconds:
+    def ratio(self, first: int, last: int, figures: dict[int, float] | None = None) -> float | None:
+        values = self.seconds if figures is None else figures
+        if first not in values or last not in values or values[first] <= 0:
             return None
-        a, b = self.seconds[first], self.seconds[last]
-        if minus is not None:
-            if first not in minus.seconds or last not in minus.seconds:
-                return None
-            a, b = a - minus.seconds[first], b - minus.seconds[last]
-        return b / a if a > 0 else None
+        return values[last] / values[first]
 
 
 def verdict(value: float | None, limit: float) -> str:
@@ -80,12 +84,11 @@ def verdict(value: float | None, limit: float) -> str:
 
 def table(series: list[Series], points: list[int]) -> tuple[list[str], list[list[str]]]:
     first, last = points[0], points[-1]
-    startup = series[0]
     header = [
         "operation",
         *(f"at {p}" for p in points),
         f"ratio {last}/{first}",
-        "ratio net of start-up",
+        "CPU ratio",
         "peak RSS " + " / ".join(str(p) for p in points),
         "goal",
         "result",
@@ -93,20 +96,20 @@ def table(series: list[Series], points: list[int]) -> tuple[list[str], list[list
     lines = []
     for s in series:
         ratio = s.ratio(first, last)
-        net = s.ratio(first, last, startup) if s is not startup else None
-        info = s is startup
+        cpu = s.ratio(first, last, s.cpu)
         lines.append(
             [
                 s.operation,
                 *(f"{s.seconds[p]:.2f} s" if p in s.seconds else "n/a" for p in points),
                 f"{ratio:.2f}" if ratio is not None else "n/a",
-                f"{net:.2f}" if net is not None else "-",
-                " / ".join(format_size(s.rss[p]) if p in s.rss else "n/a" for p in points),
-                "-" if info else f"ratio <= {TIME_LIMIT}",
-                "info" if info else verdict(ratio, TIME_LIMIT),
+                f"{cpu:.2f}" if cpu is not None else ("-" if s.info else "n/a"),
+                " / ".join(format_size(s.rss[p]) if p in s.rss else "n/a" for p in points) if s.rss else "-",
+                "-" if s.info else f"ratio <= {TIME_LIMIT}",
+                "info" if s.info else verdict(ratio, TIME_LIMIT),
             ]
         )
-    peaks = {p: max((s.rss[p] for s in series if p in s.rss), default=0) for p in points}
+    measured = [s for s in series if s.rss]
+    peaks = {p: max((s.rss[p] for s in measured if p in s.rss), default=0) for p in points}
     rss_ok = all(peaks.values())
     limit = 1.2 * peaks[first] + RSS_SLACK
     lines.append(
@@ -154,6 +157,7 @@ class History:
         self.snapshots = 0
         self.built_seconds = 0.0
         self.built_rounds = 0
+        self.round_seconds: dict[int, float] = {}  # snapshot number -> its in-process backup's seconds
 
     def build_to(self, count: int) -> None:
         """In-process backups (each after a 1 % change) until the store holds ``count`` snapshots."""
@@ -169,9 +173,17 @@ class History:
         m = procs.run(argv, env, cwd=ROOT, timeout=self.args.total_timeout)
         if not m.ok:
             raise RuntimeError(f"building the history failed: {m.last_error_line()}")
-        self.built_seconds += float(json.loads(m.stdout.strip().splitlines()[-1])["seconds"])
+        doc = json.loads(m.stdout.strip().splitlines()[-1])
+        self.built_seconds += float(doc["seconds"])
         self.built_rounds += rounds
+        for n, t in enumerate(doc["round_seconds"], start=self.snapshots + 1):
+            self.round_seconds[n] = float(t)
         self.snapshots = count
+
+    def in_process(self, point: int) -> float | None:
+        """The median in-process backup of the (at most 20) rounds that made the snapshots just before."""
+        recent = [t for n, t in sorted(self.round_seconds.items()) if n <= point][-IN_PROCESS_ROUNDS:]
+        return statistics.median(recent) if recent else None
 
     def backup(self) -> ours.Result:
         """`embassy backup` after the next 1 % change: one more snapshot."""
@@ -201,13 +213,15 @@ class History:
 
 def measure_point(h: History, point: int, series: list[Series], repeat: int) -> None:
     """``repeat`` runs of each operation at ``point`` snapshots, taking turns; medians recorded."""
-    startup, backup, restore, verify, prune, status = series
+    startup, backup, restore, verify, prune, status, in_process = series
     h.build_to(point - repeat)
+    if (t := h.in_process(point)) is not None:
+        in_process.seconds[point] = t
     log(f"at {point} snapshots: {repeat} CLI backups, each after a 1 % change")
     backup.add(point, [h.backup() for _ in range(repeat)])
     if h.snapshots != point:  # a failed backup: build the rest so the other operations see ``point``
         h.build_to(point)
-    runs: dict[str, list[ours.Result]] = {s.operation: [] for s in series[:1] + series[2:]}
+    runs: dict[str, list[ours.Result]] = {s.operation: [] for s in (startup, restore, verify, prune, status)}
     ops: list[tuple[Series, Callable[[int], ours.Result]]] = [
         (startup, lambda i: h.mission.unlock_only()),
         (restore, h.restore),
@@ -239,11 +253,19 @@ def render(series: list[Series], h: History, args: argparse.Namespace, points: l
         *(
             f"{s.operation}: runs " + "; ".join(f"at {p}: " + ", ".join(f"{t:.2f}" for t in s.runs[p]) for p in s.runs)
             for s in series
+            if s.runs
+        ),
+        *(
+            f"{s.operation}: CPU (user + system) " + "; ".join(f"at {p}: {c:.2f} s" for p, c in s.cpu.items())
+            for s in series
+            if s.cpu
         ),
         f"Times are the median of {args.repeat} runs of the real `embassy` command at each point, start-up and "
-        "keyring unlock included (first row); 'net of start-up' subtracts that row's median. The backups at a point "
-        f"are its last {args.repeat} snapshots. Peak RSS: the peak of the command's process tree; flat means the "
-        f"last point within 1.2x + {format_size(RSS_SLACK)} of the first.",
+        f"keyring unlock included (first row). The backups at a point are its last {args.repeat} snapshots. CPU "
+        "ratio: the same for the median CPU time of the command's process tree. The in-process row is the "
+        f"builder's own backups (bench/history_build.py), the median of the {IN_PROCESS_ROUNDS} rounds before "
+        "the point (fewer at the first), with no start-up: the engine's cost alone. Peak RSS: the peak of the "
+        f"command's process tree; flat means the last point within 1.2x + {format_size(RSS_SLACK)} of the first.",
     ]
     engine = f"engine: {engine_version(args.engine_src)}"
     text = "\n".join([title, engine, reg, built, "", report.plain_table(header, lines), "", *(f"- {n}" for n in notes)])
@@ -304,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     points: list[int] = args.snapshots
     if points[0] <= args.repeat:
         ap.error(f"the first point ({points[0]}) must be above --repeat ({args.repeat}): its backups are timed")
-    series = [Series(op) for op in OPERATIONS]
+    series = [Series(op, info=op == OPERATIONS[0]) for op in OPERATIONS] + [Series(IN_PROCESS, info=True)]
     try:
         with Session("history", args.total_timeout, args.keep, needs_restic=False) as s:
             h = History(s, args)

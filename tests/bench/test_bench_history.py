@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the repository root: bench/ is not installed
 
 from bench import history_build  # noqa: E402
-from bench.history import OPERATIONS, parse_points  # noqa: E402
+from bench.history import IN_PROCESS, OPERATIONS, parse_points  # noqa: E402
 
 SECONDS = r"\d+\.\d\d s"
 SIZE = r"\d+(?:\.\d)? (?:MiB|KiB|GiB)"
@@ -60,18 +60,19 @@ def test_quick_history_prints_a_row_per_operation_with_figures(tmp_path: Path) -
     header = lines[0]
     assert re.search(r"at 3\s+at 6\s+at 12\s+ratio 12/3", header), header
     assert "history built in-process: 8 snapshots" in run.stdout  # 12 - 1 (first, CLI) - 3 timed backups
-    for op in OPERATIONS:
+    for op in (*OPERATIONS, IN_PROCESS):
         row = next((ln for ln in lines if ln.startswith(op)), None)
         assert row is not None, f"no row for {op!r} in:\n{run.stdout}"
-        # three times, the ratio, and a peak RSS at each point
+        # three times and the ratio; every command also its CPU ratio and a peak RSS at each point
         assert re.search(rf"{SECONDS}\s+{SECONDS}\s+{SECONDS}\s+\d+\.\d\d\s", row), row
-        assert re.search(rf"{SIZE} / {SIZE} / {SIZE}", row), row
+        if op != IN_PROCESS:
+            assert re.search(rf"\d+\.\d\d\s+\d+\.\d\d\s+{SIZE} / {SIZE} / {SIZE}", row), row
         assert row.rstrip().endswith(("PASS", "FAIL", "info")), row
     rss = next(ln for ln in lines if ln.startswith("peak RSS, all of the above"))
     assert re.search(rf"{SIZE}\s+{SIZE}\s+{SIZE}\s+\d+\.\d\d\s", rss), rss
-    assert len(lines) == 2 + len(OPERATIONS) + 1  # header, rule, the operations, the RSS row
+    assert len(lines) == 2 + len(OPERATIONS) + 2  # header, rule, the commands, in-process, the RSS row
     assert not any("n/a" in ln for ln in lines), "\n".join(lines)  # every figure measured: no command failed
     md = markdown.read_text()
-    assert md.count("\n| ") == len(OPERATIONS) + 2  # the header and one line per row after the first
-    for op in OPERATIONS:
+    assert md.count("\n| ") == len(OPERATIONS) + 3  # the header and one line per row
+    for op in (*OPERATIONS, IN_PROCESS):
         assert f"| {op} |" in md
