@@ -28,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench import dataset, ours, procs, report
+from bench.cli import in_session, write_out
 from bench.dataset import MiB, format_size
 from bench.history_build import FILE_SIZE, FILES, change, create
-from bench.session import BenchTimeoutError, Session, engine_version, log
+from bench.session import Session, engine_version, log
 
 REGISTRY = "records"
 TIME_LIMIT = 1.5  # last point / first point
@@ -342,27 +343,21 @@ def main(argv: list[str] | None = None) -> int:
     if points[0] <= args.repeat:
         ap.error(f"the first point ({points[0]}) must be above --repeat ({args.repeat}): its backups are timed")
     series = [Series(op, info=op == OPERATIONS[0]) for op in OPERATIONS] + [Series(IN_PROCESS, info=True)]
-    try:
-        with Session("history", args.total_timeout, args.keep, needs_restic=False) as s:
-            h = History(s, args)
-            log("the first snapshot, through the CLI (it publishes the key bundle)")
-            first = h.backup()
-            if not first.ok:
-                raise RuntimeError(f"the first backup failed: {first.error}")
-            for point in points:
-                measure_point(h, point, series, args.repeat)
-            text, md = render(series, h, args, points)
-    except KeyboardInterrupt:
-        log("interrupted: measured commands killed, stores stopped")
-        return 130
-    except BenchTimeoutError as e:
-        log(f"stopped: {e}")
-        return 124
-    print(text)
-    target: Path = args.markdown or dataset.OUT / "history.md"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(md)
-    print(f"\nmarkdown: {target}")
+
+    def body(s: Session) -> tuple[str, str]:
+        h = History(s, args)
+        log("the first snapshot, through the CLI (it publishes the key bundle)")
+        first = h.backup()
+        if not first.ok:
+            raise RuntimeError(f"the first backup failed: {first.error}")
+        for point in points:
+            measure_point(h, point, series, args.repeat)
+        return render(series, h, args, points)
+
+    out = in_session(Session("history", args.total_timeout, args.keep, needs_restic=False), body)
+    if isinstance(out, int):
+        return out
+    write_out(*out, args.markdown or dataset.OUT / "history.md")
     _, lines = table(series, points)
     if args.strict and any(line[-1] not in ("PASS", "info") for line in lines):
         return 1
