@@ -28,9 +28,17 @@ from typing import Any, TypeVar
 from nacl.signing import VerifyKey
 
 from keys import BundleError, Keyring
+from replication.bundles import read_bundles
 from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id, open_chunks
-from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
+from replication.errors import (
+    ForeignRepositoryError,
+    IntegrityError,
+    ObjectNotFoundError,
+    ReplicationError,
+    SignatureError,
+    StoreError,
+)
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
@@ -275,8 +283,20 @@ class Verifier:
             except StoreError as e:
                 report.error = str(e)
 
-        await check(REPO_CONFIG, lambda d: RepoConfig.from_bytes(d, repo_mac_key(self.ring), f"store {store.name}"))
+        def config(data: bytes) -> None:
+            owner = RepoConfig.claimed_owner(data)
+            if owner is not None and owner != self.ring.master_key_id:
+                raise ForeignRepositoryError(store.name, owner)
+            RepoConfig.from_bytes(data, repo_mac_key(self.ring), f"store {store.name}")
+
+        await check(REPO_CONFIG, config)
         await check(bundle_key(self.ring.bundle_seq), lambda d: Keyring.from_bundle(self.ring.master_key, d))
+        if report.error is None:
+            # Every other bundle too: one whose sealed header disagrees with its name is damage.
+            held = await read_bundles(store, self.ring.master_key)
+            for finding in held.findings:
+                if finding.key not in report.damaged:
+                    report.damaged.append(finding.key)
 
     # -- one registry --------------------------------------------------------------------------------
 

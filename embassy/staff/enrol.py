@@ -180,4 +180,3 @@ class Enrolment:
             return Changed(token, new)
 
         return await self.db.run(run)
-

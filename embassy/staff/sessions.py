@@ -121,7 +121,8 @@ class SessionStore:
         if not token or len(token) > 64:
             return None
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM session WHERE id_hash = ?", (id_hash(token),)  # noqa: S608
+            f"SELECT {_COLUMNS} FROM session WHERE id_hash = ?",
+            (id_hash(token),),
         ).fetchone()
         if row is None:
             return None

@@ -4,6 +4,7 @@ from replication.errors import StorePermanentError
 from replication.spec import StoreSpec
 from replication.stores.base import Backend, ObjectInfo, ObjectVersion, StoreTransientError
 from replication.stores.filesystem import FilesystemBackend
+from replication.stores.layers import Layer
 from replication.stores.store import RetryPolicy, Store
 
 
@@ -27,6 +28,7 @@ def open_store(spec: StoreSpec, concurrency: int = 8, retry: RetryPolicy | None 
 __all__ = [
     "Backend",
     "FilesystemBackend",
+    "Layer",
     "ObjectInfo",
     "ObjectVersion",
     "RetryPolicy",
