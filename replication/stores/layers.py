@@ -7,7 +7,6 @@ the others. From the outside in, :class:`replication.stores.store.Store` stacks:
 
     extra layers (given by the caller: circuit breaker, metrics)
     Counting    bytes written and read, for progress and metrics
-    Retaining   the store's Object Lock policy for writes that name no retention
     Bounded     no read longer than the format allows for that kind of object
     Retrying    transient faults retried with back-off, up to a deadline
     Limited     at most N operations in flight
@@ -33,8 +32,7 @@ from tenacity import (
 )
 
 from replication.errors import ObjectTooLargeError, StoreUnavailableError
-from replication.layout import LOCKS_PREFIX, read_cap
-from replication.retention import retain_until
+from replication.layout import read_cap
 from replication.stores.base import Backend, StoreTransientError
 
 
@@ -142,23 +140,6 @@ class Bounded(Layer):
             if len(data) > max(length, 0):
                 raise ObjectTooLargeError(self.store, key, length)
             return data
-        return await self.inner.call(op, *args)
-
-
-class Retaining(Layer):
-    """On a store with ``object_lock_days``, a write that names no retention gets the format's
-    (section 9), so no caller can leave an unlocked object there by forgetting it. Locks are
-    transient and written without retention."""
-
-    def __init__(self, inner: Layer, lock_days: int) -> None:
-        super().__init__(inner)
-        self.lock_days = lock_days
-
-    async def call(self, op: str, *args: Any) -> Any:
-        if op == "put" and self.lock_days:
-            key, data, until = args
-            if until is None and not key.startswith(LOCKS_PREFIX):
-                args = (key, data, retain_until(self.lock_days))
         return await self.inner.call(op, *args)
 
 

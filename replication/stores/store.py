@@ -3,8 +3,7 @@
 The public methods are the :class:`Backend` contract made async. Each concern is a layer of its
 own: worker threads (so the event loop never blocks), a cap on operations in flight (so a slow
 store cannot absorb every thread), retries of transient faults with exponential back-off and
-jitter up to a deadline, read caps from the format, the store's Object Lock policy, and byte
-counters. Further layers (a circuit breaker, metrics) are passed in ``layers``, outermost last.
+jitter up to a deadline, read caps from the format, and byte counters. Further layers (a circuit breaker, metrics) are passed in ``layers``, outermost last.
 """
 
 from __future__ import annotations
@@ -21,7 +20,6 @@ from replication.stores.layers import (
     Counting,
     Layer,
     Limited,
-    Retaining,
     Retrying,
     RetryPolicy,
     Threaded,
@@ -46,7 +44,7 @@ class Store:
         self._threads = Threaded(backend, concurrency)
         self._pool = self._threads.pool
         inner: Layer = Retrying(Limited(self._threads, concurrency), spec.name, self.retry)
-        self._counts = Counting(Retaining(Bounded(inner, spec.name), spec.object_lock_days))
+        self._counts = Counting(Bounded(inner, spec.name))
         self._top: Layer = self._counts
         for wrap in layers:
             self._top = wrap(self._top)
