@@ -123,10 +123,8 @@ def seed_content(config: Config, ring: Keyring) -> Iterator[str]:
                 made += 1
         if made:
             version.bump()
-            yield (
-                f"demo content: {len(pages)} pages and {len(news)} news items in {', '.join(langs)}, written by "
-                f"{DEMO_EDITOR!r}, approved and published by {DEMO_STAFF!r} (each edition a signed statement)"
-            )
+            yield f"demo content: {len(pages)} pages and {len(news)} news items in {', '.join(langs)}, written by " \
+                  f"{DEMO_EDITOR!r}, approved and published by {DEMO_STAFF!r} (each edition a signed statement)"
         else:
             yield "demo content: already seeded"
     finally:

@@ -153,7 +153,7 @@ def test_verify_names_a_store_that_lacks_the_current_bundle(split_mission: tuple
     report = json.loads(r.out)
     assert report["stores"]["ee"]["missing"] == [current]
     assert report["stores"]["lu"]["ok"] is True
-    assert f"store ee: PROBLEMS" in r.err and f"  missing: {current}" in r.err
+    assert "store ee: PROBLEMS" in r.err and f"  missing: {current}" in r.err
 
 
 def test_recover_reads_every_version_past_delete_markers(tmp_path: Path, seaweed) -> None:  # type: ignore[no-untyped-def]

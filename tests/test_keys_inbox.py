@@ -83,9 +83,7 @@ def test_an_officer_key_opens_with_its_password_only_and_follows_a_new_one() -> 
 def test_the_recovery_key_exists_only_as_shares_and_any_two_of_three_recover_it() -> None:
     split = new_recovery_key(2, 3, "Test Mission")
     texts = [s.text for s in split.shares]
-    assert all(
-        "Inbox recovery key id: " + split.id in t and "BEGIN EMBASSY INBOX RECOVERY KEY SHARE" in t for t in texts
-    )
+    assert all("Inbox recovery key id: " + split.id in t and "BEGIN EMBASSY INBOX RECOVERY KEY SHARE" in t for t in texts)
     got = recovery_key_from_shares([parse_share(texts[0], "1", RECOVERY_SHARES),
                                     parse_share(texts[2], "3", RECOVERY_SHARES)], split.public)  # fmt: skip
     assert bytes(PrivateKey(got).public_key) == split.public

@@ -39,8 +39,7 @@ def test_a_database_from_before_keeps_its_content_and_staff(tmp_path: Path) -> N
     a = accounts.get(conn, "ambassador")
     assert (a.roles, a.one_time, a.password_expires, len(a.webauthn_user_id)) == (("admin",), True, None, 32)
     assert conn.execute("SELECT i.slug, e.state FROM item i JOIN edition e ON e.item = i.id").fetchall() == [
-        ("home", "published")
-    ]  # the old page is an item now, its text a published edition
+        ("home", "published")]  # the old page is an item now, its text a published edition
     assert conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'staff'").fetchone() is None
     conn.close()
     # an old program now refuses the file instead of misreading it

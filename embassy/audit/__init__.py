@@ -7,15 +7,4 @@ What the chain proves, what the snapshots abroad add, and what neither can prove
 from embassy.audit.chain import GENESIS, ChainBreak, Entry, entry_hash, verify_chain
 from embassy.audit.log import append, entries, head, record, transaction
 
-__all__ = [
-    "GENESIS",
-    "ChainBreak",
-    "Entry",
-    "append",
-    "entries",
-    "entry_hash",
-    "head",
-    "record",
-    "transaction",
-    "verify_chain",
-]
+__all__ = ["GENESIS", "ChainBreak", "Entry", "append", "entries", "entry_hash", "head", "record", "transaction", "verify_chain"]

@@ -113,3 +113,4 @@ def head(conn: sqlite3.Connection) -> tuple[int, str]:
     """The number of entries and the newest entry's hash (``GENESIS`` when empty)."""
     row = conn.execute("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1").fetchone()
     return (int(row[0]), str(row[1])) if row else (0, GENESIS)
+

@@ -60,9 +60,7 @@ def make_inbox(ctx: Context, threshold: int, shares: int, out: Path) -> tuple[st
     conn = connect(ctx.config.data_dir / MISSION_DB)
     try:
         if custody.current_key(conn) is not None:
-            raise CliError(
-                "the inbox has a key already; messages sealed to it need it (see `embassy inbox status`)", USAGE
-            )
+            raise CliError("the inbox has a key already; messages sealed to it need it (see `embassy inbox status`)", USAGE)
         pair = InboxKeyPair.generate()
         split = new_recovery_key(threshold, shares, ctx.config.mission.name)
         files = write_shares(out, [s.text for s in split.shares])
@@ -123,9 +121,7 @@ def recover(ctx: Context) -> int:
             raise CliError(str(e), USAGE) from e
     finally:
         conn.close()
-    ctx.say(
-        f"gave {ctx.args.grant} the inbox key{'s' * (len(keys) > 1)} {', '.join(keys)}; it opens at their next sign-in"
-    )
+    ctx.say(f"gave {ctx.args.grant} the inbox key{'s' * (len(keys) > 1)} {', '.join(keys)}; it opens at their next sign-in")
     if ctx.json:
         ctx.emit({"granted": ctx.args.grant, "inbox_keys": keys})
     return OK

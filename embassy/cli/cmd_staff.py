@@ -169,9 +169,7 @@ def set_roles(ctx: Context) -> int:
 
     done = _run(ctx, lambda c: operations.set_roles(c, ctx.args.name, ctx.args.role, actor=ACTOR))
     return _report(
-        ctx,
-        done,
-        f"{done.account.name!r} now holds {', '.join(done.account.roles)}; {done.sessions_ended} sessions ended",
+        ctx, done, f"{done.account.name!r} now holds {', '.join(done.account.roles)}; {done.sessions_ended} sessions ended"
     )
 
 

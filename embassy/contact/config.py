@@ -64,12 +64,12 @@ def parse_contact(p: _Parser, t: dict[str, Any], has_smtp: bool) -> ContactConfi
     d = ContactConfig()
     phone = p.get(t, "emergency_phone", w, str, d.emergency_phone).strip()
     if phone and not re.fullmatch(r"\+?[0-9 ()./-]{5,40}", phone):
-        raise p.fail(f"{w}.emergency_phone", f'{phone!r} is not a phone number; write it like "+7 700 000 00 00"')
+        raise p.fail(f"{w}.emergency_phone", f"{phone!r} is not a phone number; write it like \"+7 700 000 00 00\"")
     emails = {}
     for key in ("email", "duty_email"):
         value = p.get(t, key, w, str, "").strip()
         if value and not EMAIL_RE.match(value):
-            raise p.fail(f"{w}.{key}", f'{value!r} is not an e-mail address; write it like "consular@mission.example"')
+            raise p.fail(f"{w}.{key}", f"{value!r} is not an e-mail address; write it like \"consular@mission.example\"")
         emails[key] = value
     if emails["duty_email"] and not has_smtp:
         raise p.fail(f"{w}.duty_email", "needs an [smtp] section to send through; add one, or remove duty_email")
@@ -98,9 +98,7 @@ def parse_smtp(p: _Parser, t: dict[str, Any]) -> SmtpConfig:
     username = p.get(t, "username", w, str, "")
     password_env = p.get(t, "password_env", w, str, "")
     if password_env and not ENV_NAME_RE.match(password_env):
-        raise p.fail(
-            f"{w}.password_env", "is not an environment variable name (write the variable's name, never the password)"
-        )
+        raise p.fail(f"{w}.password_env", "is not an environment variable name (write the variable's name, never the password)")
     sender = p.get(t, "from", w, str, required_hint='; the sender address, e.g. from = "mission@mission.example"')
     if not EMAIL_RE.match(sender.strip()):
         raise p.fail(f"{w}.from", f"{sender!r} is not an e-mail address")

@@ -96,13 +96,7 @@ class FormGuard:
         raises :class:`FormTokenError` (``forged``, ``expired``). Spending the nonce is the caller's.
         ``solution`` is the ``altcha`` field: a valid one for this very form sets ``proof_of_work``."""
         parts = token.split(".")
-        if (
-            len(parts) != 4
-            or parts[0] != "f1"
-            or not parts[1].isascii()
-            or not parts[1].isdigit()
-            or len(parts[1]) > 12
-        ):
+        if len(parts) != 4 or parts[0] != "f1" or not parts[1].isascii() or not parts[1].isdigit() or len(parts[1]) > 12:
             raise FormTokenError("forged")
         try:
             nonce, mac = _unb64(parts[2]), _unb64(parts[3])

@@ -49,9 +49,7 @@ class Submission:
     @classmethod
     def from_sealed_json(cls, data: bytes) -> "Submission":
         v = json.loads(data)
-        return cls(
-            **{k: str(v.get(k, "")) for k in ("channel", "type", "name", "email", "phone", "location", "message")}
-        )
+        return cls(**{k: str(v.get(k, "")) for k in ("channel", "type", "name", "email", "phone", "location", "message")})
 
 
 def check_submission(channel: str, fields: dict[str, str]) -> Submission:

@@ -52,9 +52,7 @@ class OfficerKeys:
         return next((p for p in self.inbox if p.id == key_id), None)
 
     def encode(self) -> bytes:
-        return json.dumps(
-            {"officer": b64e(self.officer_private), "inbox": [b64e(p.private) for p in self.inbox]}
-        ).encode()
+        return json.dumps({"officer": b64e(self.officer_private), "inbox": [b64e(p.private) for p in self.inbox]}).encode()
 
     @classmethod
     def decode(cls, data: bytes) -> "OfficerKeys":
@@ -90,9 +88,7 @@ class InboxUnlock:
 
     async def after_password(self, name: str, password: str) -> OfficerKeys | None:
         """The officer's keys, opened with the password just verified; None for a non-officer."""
-        eligible, key = await self.db.run(
-            lambda c: (custody.eligible(c.mission, name), custody.officer_key(c.mission, name))
-        )
+        eligible, key = await self.db.run(lambda c: (custody.eligible(c.mission, name), custody.officer_key(c.mission, name)))
         if not eligible:
             return None
         private: bytes | None = None
@@ -121,18 +117,14 @@ class InboxUnlock:
         if len(secret) != SECRET_CHARS:
             return None
         row = await self.db.run(
-            lambda c: c.sessions.conn.execute(
-                "SELECT inbox FROM session WHERE public_id = ?", (session.public_id,)
-            ).fetchone()
+            lambda c: c.sessions.conn.execute("SELECT inbox FROM session WHERE public_id = ?", (session.public_id,)).fetchone()
         )
         return open_for_session(bytes(row[0]) if row and row[0] is not None else None, secret, session.public_id)
 
     async def store(self, session: Session, secret: str, keys: OfficerKeys) -> None:
         sealed = seal_for_session(keys, secret, session.public_id)
         await self.db.run(
-            lambda c: c.sessions.conn.execute(
-                "UPDATE session SET inbox = ? WHERE public_id = ?", (sealed, session.public_id)
-            )
+            lambda c: c.sessions.conn.execute("UPDATE session SET inbox = ? WHERE public_id = ?", (sealed, session.public_id))
         )
 
     async def rewrap(self, name: str, keys: OfficerKeys, new_password: str) -> None:

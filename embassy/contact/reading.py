@@ -55,9 +55,7 @@ def open_case(conn: sqlite3.Connection, case_id: str, keys: OfficerKeys) -> tupl
         for att_id, size in m.attachments:
             try:
                 a = Attachment.from_sealed_bytes(
-                    open_envelope(
-                        cases.attachment(conn, case_id, att_id), private, cases.message_label(case_id, "attachment")
-                    )
+                    open_envelope(cases.attachment(conn, case_id, att_id), private, cases.message_label(case_id, "attachment"))
                 )
                 files.append(FileInfo(att_id, size, a.name, a.content_type))
             except (SealError, ValueError, KeyError):
@@ -76,9 +74,7 @@ def open_attachment(conn: sqlite3.Connection, case_id: str, attachment_id: int, 
     case = cases.get(conn, case_id)
     sealed = cases.attachment(conn, case_id, attachment_id)
     try:
-        return Attachment.from_sealed_bytes(
-            open_envelope(sealed, _private(case, keys), cases.message_label(case_id, "attachment"))
-        )
+        return Attachment.from_sealed_bytes(open_envelope(sealed, _private(case, keys), cases.message_label(case_id, "attachment")))
     except (SealError, ValueError, KeyError) as e:
         raise InboxLockedError(f"attachment {attachment_id} of case {case_id} does not open: {e}") from e
 
@@ -87,7 +83,5 @@ def reply(conn: sqlite3.Connection, case_id: str, text: str, *, actor: str, stat
     """Seal ``text`` to the case's code key (its holder) and its inbox key (officers); no private
     key is needed, so a reply can come through the API as well."""
     case = cases.get(conn, case_id)
-    sealed = seal(
-        text.encode(), [case.code_public, inbox_public(conn, case.inbox_key)], cases.message_label(case_id, "reply")
-    )
+    sealed = seal(text.encode(), [case.code_public, inbox_public(conn, case.inbox_key)], cases.message_label(case_id, "reply"))
     cases.add_reply(conn, case_id, sealed, actor=actor, status=status)

@@ -94,9 +94,7 @@ class ContactService:
     async def open(self) -> None:
         def opening() -> None:
             self._conn = connect(self.path, check_same_thread=False)
-            self._salt = bytes(
-                self._conn.execute("SELECT value FROM contact_meta WHERE key = 'code_salt'").fetchone()[0]
-            )
+            self._salt = bytes(self._conn.execute("SELECT value FROM contact_meta WHERE key = 'code_salt'").fetchone()[0])
 
         await asyncio.get_running_loop().run_in_executor(self._executor, opening)
 
@@ -184,9 +182,7 @@ class ContactService:
         sent = tuple(m.created for m in messages if m.kind != "reply")
         return PublicCase(case, tuple(replies), sent, codes.normalise(typed))
 
-    async def follow_up(
-        self, typed: str, text: str, attachments: Sequence[Attachment], nonce: bytes
-    ) -> cases.Case | None:
+    async def follow_up(self, typed: str, text: str, attachments: Sequence[Attachment], nonce: bytes) -> cases.Case | None:
         found = await self.find(typed)
         if found is None:
             return None
@@ -199,9 +195,7 @@ class ContactService:
             return message, [seal(a.sealed_bytes(), [public], label) for a in attachments]
 
         message, files = await self.pool.run(sealed)
-        await self.db(
-            lambda c: cases.add_followup(c, case.id, message, files, [len(a.data) for a in attachments], nonce)
-        )
+        await self.db(lambda c: cases.add_followup(c, case.id, message, files, [len(a.data) for a in attachments], nonce))
         return case
 
 

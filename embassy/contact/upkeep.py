@@ -41,9 +41,7 @@ async def send_due(config: Config, password: str | None) -> int:
     path = config.data_dir / MISSION_DB
     sent = 0
     for row in await _on_thread(path, notify.due):
-        message = notify.duty_message(
-            smtp, to, config.mission.name, config.server.public_url + "/staff/inbox", row.created
-        )
+        message = notify.duty_message(smtp, to, config.mission.name, config.server.public_url + "/staff/inbox", row.created)
         try:
             await notify.send(smtp, password, message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as e:
@@ -63,9 +61,7 @@ def _retention(conn: sqlite3.Connection, days: int) -> list[str]:
 async def apply_retention(config: Config) -> list[str]:
     deleted: list[str] = await _on_thread(config.data_dir / MISSION_DB, _retention, config.contact.retention_days)
     if deleted:
-        log.info(
-            "retention: deleted %d case(s) closed more than %d days ago", len(deleted), config.contact.retention_days
-        )
+        log.info("retention: deleted %d case(s) closed more than %d days ago", len(deleted), config.contact.retention_days)
     return deleted
 
 

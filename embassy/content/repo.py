@@ -53,7 +53,8 @@ class StatementRow:
 
 
 _ITEMS = (
-    "SELECT id, kind, slug, section, position, parent, severity, countries, expires, first_published, removed FROM item"
+    "SELECT id, kind, slug, section, position, parent, severity, countries, expires, first_published, removed "
+    "FROM item"
 )
 _EDITIONS = (
     "SELECT item, lang, number, state, title, summary, body_html, change_note, major, published, statement_id, "

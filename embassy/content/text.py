@@ -115,15 +115,11 @@ def body_problems(source: str, known: Mapping[str, ImageRef]) -> list[str]:
     problems = []
     for src, alt in _images(source):
         if not src.startswith(IMAGE_SCHEME):
-            problems.append(
-                f"the image {src[:80]!r} is not one of this item's uploads: upload it and use ![alt](image:ID)"
-            )
+            problems.append(f"the image {src[:80]!r} is not one of this item's uploads: upload it and use ![alt](image:ID)")
         elif src.removeprefix(IMAGE_SCHEME) not in known:
             problems.append(f"no uploaded image {src.removeprefix(IMAGE_SCHEME)[:40]!r} in this item")
         elif not alt.strip():
-            problems.append(
-                f"the image {src.removeprefix(IMAGE_SCHEME)!r} has no alt text: describe it in this language"
-            )
+            problems.append(f"the image {src.removeprefix(IMAGE_SCHEME)!r} has no alt text: describe it in this language")
     return problems
 
 

@@ -108,9 +108,7 @@ def check_lang(lang: str, languages: tuple[str, ...]) -> str:
 
 def check_slug(slug: str) -> str:
     if not SLUG_RE.match(slug) or len(slug) > MAX_SLUG:
-        raise InvalidFieldError(
-            "slug", f"{slug[:90]!r} is not a slug; use lower-case words joined by '-', e.g. 'visa-rules'"
-        )
+        raise InvalidFieldError("slug", f"{slug[:90]!r} is not a slug; use lower-case words joined by '-', e.g. 'visa-rules'")
     return slug
 
 

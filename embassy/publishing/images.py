@@ -76,10 +76,8 @@ def process_image(data: bytes) -> ProcessedImage:
     image = _plain_mode(image, fmt)
     variants = []
     for target in [w for w in WIDTHS if w < image.width] + [min(image.width, WIDTHS[-1])]:
-        scaled = (
-            image
-            if target == image.width
-            else image.resize((target, max(1, round(image.height * target / image.width))), Image.Resampling.LANCZOS)
+        scaled = image if target == image.width else image.resize(
+            (target, max(1, round(image.height * target / image.width))), Image.Resampling.LANCZOS
         )
         variants.append(_encode(scaled, fmt))
     unique = {v.width: v for v in variants}

@@ -50,6 +50,4 @@ def may(actor: Actor, action: str) -> bool:
 def require(actor: Actor, action: str) -> None:
     if not may(actor, action):
         wanted = " or ".join(sorted(ACTION_ROLES[action]))
-        raise NotAllowedError(
-            f"{action} needs the role {wanted}; {actor.name} has {', '.join(sorted(actor.roles)) or 'none'}"
-        )
+        raise NotAllowedError(f"{action} needs the role {wanted}; {actor.name} has {', '.join(sorted(actor.roles)) or 'none'}")

@@ -223,9 +223,7 @@ class Workflow:
             if e is None or not e.unreviewed:
                 raise StateError(f"{lang}: no urgent publication waits for review")
             if actor.name in (e.published_by, e.author):
-                raise NotAllowedError(
-                    "someone other than its author and its publisher must review an urgent publication"
-                )
+                raise NotAllowedError("someone other than its author and its publisher must review an urgent publication")
             self._set(e, e.state, reviewed=self.clock(), reviewed_by=actor.name)
             self._audit(actor, "edition.review", item_id, lang, e.number)
         return Outcome(item_id, lang, e.number, e.state, d.item.path(lang), e.statement_id)
@@ -255,9 +253,7 @@ class Workflow:
         require(actor, "discard")
         with self._tx():
             e = self._working(item_id, lang, store.WORKING)
-            self.conn.execute(
-                "DELETE FROM edition WHERE item = ? AND lang = ? AND number = ?", (item_id, lang, e.number)
-            )
+            self.conn.execute("DELETE FROM edition WHERE item = ? AND lang = ? AND number = ?", (item_id, lang, e.number))
             self._audit(actor, "edition.discard", item_id, lang, e.number, was=e.state)
         return Outcome(item_id, lang, e.number, "discarded")
 
@@ -334,9 +330,7 @@ class Workflow:
             self._set(previous, "superseded")
         self._set(e, "published", published=now, published_by=who, body_html=body, statement_id=st.id)
         self.conn.execute("UPDATE item SET first_published = coalesce(first_published, ?) WHERE id = ?", (now, item.id))
-        self.conn.execute(
-            "DELETE FROM search_index WHERE slug = ? AND lang = ? AND kind = ?", (item.slug, e.lang, item.kind)
-        )
+        self.conn.execute("DELETE FROM search_index WHERE slug = ? AND lang = ? AND kind = ?", (item.slug, e.lang, item.kind))
         self.conn.execute(
             "INSERT INTO search_index (title, body, lang, kind, slug) VALUES (?, ?, ?, ?, ?)",
             (e.title, html_to_text(e.summary + " " + body), e.lang, item.kind, item.slug),

@@ -203,7 +203,8 @@ def set_password(conn: sqlite3.Connection, name: str, password_hash: str, *, act
     parameters, recorded as such."""
     with transaction(conn):
         conn.execute(
-            "UPDATE staff_account SET password_hash = ?, password_one_time = 0, password_expires = NULL WHERE name = ?",
+            "UPDATE staff_account SET password_hash = ?, password_one_time = 0, password_expires = NULL "
+            "WHERE name = ?",
             (password_hash, name),
         )
         if not rehash:
@@ -260,14 +261,7 @@ def passkeys(conn: sqlite3.Connection, name: str) -> list[Passkey]:
 
 
 def add_passkey(
-    conn: sqlite3.Connection,
-    name: str,
-    credential_id: bytes,
-    public_key: bytes,
-    sign_count: int,
-    label: str,
-    *,
-    actor: str,
+    conn: sqlite3.Connection, name: str, credential_id: bytes, public_key: bytes, sign_count: int, label: str, *, actor: str
 ) -> None:
     with transaction(conn):
         conn.execute(
@@ -327,3 +321,4 @@ def use_recovery_code(conn: sqlite3.Connection, name: str, code_hash: bytes) -> 
         ).fetchone()[0]
         append(conn, name, "factor.recovery_code_used", {"account": name, "left": int(left)})
     return True
+

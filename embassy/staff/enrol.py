@@ -180,3 +180,4 @@ class Enrolment:
             return Changed(token, new)
 
         return await self.db.run(run)
+

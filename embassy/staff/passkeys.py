@@ -68,7 +68,9 @@ class Registered:
     sign_count: int
 
 
-def registration_options(rp: RelyingParty, account: str, user_id: bytes, existing: list[Passkey]) -> tuple[bytes, str]:
+def registration_options(
+    rp: RelyingParty, account: str, user_id: bytes, existing: list[Passkey]
+) -> tuple[bytes, str]:
     """The challenge to keep and the options for ``navigator.credentials.create`` (JSON)."""
     challenge = secrets.token_bytes(32)
     options = generate_registration_options(

@@ -121,8 +121,7 @@ class SessionStore:
         if not token or len(token) > 64:
             return None
         row = self.conn.execute(
-            f"SELECT {_COLUMNS} FROM session WHERE id_hash = ?",
-            (id_hash(token),),
+            f"SELECT {_COLUMNS} FROM session WHERE id_hash = ?", (id_hash(token),)  # noqa: S608
         ).fetchone()
         if row is None:
             return None

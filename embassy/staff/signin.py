@@ -70,9 +70,7 @@ class PasswordHook(Protocol):
 
 
 class SignIn:
-    def __init__(
-        self, db: StaffDb, pool: PasswordPool, rp: RelyingParty | None, hook: PasswordHook | None = None
-    ) -> None:
+    def __init__(self, db: StaffDb, pool: PasswordPool, rp: RelyingParty | None, hook: PasswordHook | None = None) -> None:
         self.db = db
         self.pool = pool
         self.rp = rp
@@ -93,9 +91,7 @@ class SignIn:
         keys, wait, account = await self.db.run(before)
         if wait > 0:
             return Result("throttled", wait=wait)
-        ok = await self.pool.verify(
-            account.password_hash if account else dummy_hash(), password
-        )  # as typed: never truncated
+        ok = await self.pool.verify(account.password_hash if account else dummy_hash(), password)  # as typed: never truncated
         reason = ""
         if account is None:
             reason = "unknown name"

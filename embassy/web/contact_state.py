@@ -67,6 +67,4 @@ def contact_state(config: Config, contact_key: bytes) -> ContactState:
     c = config.contact
     kdf = CodeKdf(opslimit=c.code_kdf_passes, memlimit=c.code_kdf_mib * 1024 * 1024)
     service = ContactService(config.data_dir, kdf, notify=bool(c.duty_email))
-    return ContactState(
-        service, FormGuard(contact_key, PowSettings(c.pow_iterations, c.pow_bits)), contact_limits(config)
-    )
+    return ContactState(service, FormGuard(contact_key, PowSettings(c.pow_iterations, c.pow_bits)), contact_limits(config))

@@ -90,9 +90,7 @@ async def scheduler(desk: Desk, stop: asyncio.Event) -> None:
             if next_at is not None and next_at <= now:
                 done = await desk.run_due()
                 for o in done:
-                    log.info(
-                        "published scheduled edition %s of %s (%s): statement %s", o.edition, o.id, o.lang, o.statement
-                    )
+                    log.info("published scheduled edition %s of %s (%s): statement %s", o.edition, o.id, o.lang, o.statement)
                 if not done:  # an alert expired (or another worker published first): drop every cached banner
                     desk.version.bump()
                 next_at = None

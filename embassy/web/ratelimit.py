@@ -96,9 +96,7 @@ class TokenBucketLimiter:
                 return Verdict(False, (cost - best) / self.rate)
             for offset, level in zip(offsets, levels, strict=True):
                 stamp = max(now, _BUCKET.unpack_from(self._map, offset)[1])
-                _BUCKET.pack_into(
-                    self._map, offset, max(0.0, level - cost), stamp if stamp <= now + REBOOT_SKEW else now
-                )
+                _BUCKET.pack_into(self._map, offset, max(0.0, level - cost), stamp if stamp <= now + REBOOT_SKEW else now)
             return Verdict(True, 0.0)
         finally:
             if self._fd is not None:

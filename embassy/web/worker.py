@@ -72,10 +72,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     install_fast_loop()
     app = create_app(
-        handoff.config,
-        handoff.keys,
-        metrics_token=handoff.metrics_token,
-        shared_metrics_dir=handoff.metrics_dir,
+        handoff.config, handoff.keys, metrics_token=handoff.metrics_token, shared_metrics_dir=handoff.metrics_dir,
         contact_key=handoff.contact_key or None,
     )
 

@@ -107,14 +107,7 @@ def serve_workers(
         ring = prepare()
         keys = serving_keys_with_inbox(ring.serving_keys(), config.data_dir)
         handoff = Handoff(
-            config.without_secrets(),
-            keys,
-            host,
-            port,
-            metrics_dir,
-            metrics_token,
-            ready_w,
-            os.getpid(),
+            config.without_secrets(), keys, host, port, metrics_dir, metrics_token, ready_w, os.getpid(),
             contact_key=ring.derived_key(CONTACT_KEY_PURPOSE),
         ).encode()
         for child in children:

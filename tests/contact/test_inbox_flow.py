@@ -102,11 +102,8 @@ def test_officers_read_what_the_public_sends_and_the_code_holder_reads_the_reply
 
     run(with_service(mission.root, after))
     _, later = reading.open_case(mission.conn, case.id, mission.keys_of("ivan"))
-    assert [(e.kind, e.text) for e in later] == [
-        ("inquiry", "I lost my passport in Lisbon"),
-        ("reply", "Come on Tuesday with a photo"),
-        ("followup", "I will come"),
-    ]
+    assert [(e.kind, e.text) for e in later] == [("inquiry", "I lost my passport in Lisbon"),
+                                                 ("reply", "Come on Tuesday with a photo"), ("followup", "I will come")]
     actions = [e.action for e in entries(mission.conn)]
     assert "inbox.key_created" in actions and "case.replied" in actions
 
@@ -208,9 +205,7 @@ class Inbox:
         return "250 OK"
 
 
-def test_each_emergency_is_told_to_the_duty_address_without_content_and_retried(
-    mission: Mission, tmp_path: Path
-) -> None:
+def test_each_emergency_is_told_to_the_duty_address_without_content_and_retried(mission: Mission, tmp_path: Path) -> None:
     custody.init(mission.conn, InboxKeyPair.generate(), new_recovery_key(2, 2, "T"), 2, actor="test")
     port = free_port()
     path = write_config(tmp_path, f'[contact]\nduty_email = "duty@mission.example"\n[smtp]\nhost = "127.0.0.1"\n'

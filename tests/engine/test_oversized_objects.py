@@ -78,6 +78,9 @@ def test_an_oversized_manifest_is_damage_and_memory_stays_flat(tmp_path: Path, s
     assert sorted(p.name for p in (root / "out").iterdir()) == sorted(p.name for p in regs.iterdir())
 
     for before, after in zip(usual, (verify, restore), strict=True):
+        print(
+            f"{after.argv[4]}: peak RSS {before.peak_rss_single / MiB:.0f} MiB usual, {after.peak_rss_single / MiB:.0f} MiB hostile"
+        )
         assert after.peak_rss_single <= before.peak_rss_single + 40 * MiB, (
             after.argv[4],
             before.peak_rss_single // MiB,

@@ -30,10 +30,7 @@ from embassy.staff.passwords import (
         ("password1234", "guessable"),
         ("qwertyuiop12", "guessable"),
         ("embassy2026!", "guessable"),
-        (
-            "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-            "guessable",
-        ),
+        ("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "guessable"),
     ],
 )
 def test_weak_passwords_are_refused(password: str, reason: str) -> None:
@@ -42,10 +39,7 @@ def test_weak_passwords_are_refused(password: str, reason: str) -> None:
     assert e.value.reason == reason
 
 
-@pytest.mark.parametrize(
-    "password",
-    ["quiet river under seven lanterns", "Zx9!qL2#vB7$", "ё ж ш щ: кириллица тоже", "x" * 30 + "7Gq!" + "y" * 200],
-)
+@pytest.mark.parametrize("password", ["quiet river under seven lanterns", "Zx9!qL2#vB7$", "ё ж ш щ: кириллица тоже", "x" * 30 + "7Gq!" + "y" * 200])
 def test_strong_passwords_of_any_composition_are_taken_exactly(password: str) -> None:
     check_new_password(password, mission="Test Virtual Mission", account="ambassador")
     h = hash_password(password)
@@ -72,9 +66,7 @@ def test_a_totp_code_is_good_for_its_step_and_the_one_before_and_only_once() -> 
     assert totp.matching_step(secret, pyotp.TOTP(secret).at(now + 30), None, now) is None  # from the future
     assert totp.matching_step(secret, "12345", None, now) is None
     assert totp.matching_step(secret, "١٢٣٤٥٦", None, now) is None  # only ASCII digits
-    assert "<svg" in totp.qr_svg(
-        totp.provisioning_uri(secret, "dana", "Mission"), "QR"
-    ) and "style=" not in totp.qr_svg("x", "t")
+    assert "<svg" in totp.qr_svg(totp.provisioning_uri(secret, "dana", "Mission"), "QR") and "style=" not in totp.qr_svg("x", "t")
 
 
 def test_recovery_codes_have_120_bits_and_are_read_forgivingly() -> None:
@@ -115,10 +107,7 @@ def test_a_token_is_stored_as_a_hash_and_dies_with_its_account(db: sqlite3.Conne
     accounts.create(db, "dana", ["editor"], "h", actor="op")
     token, info = tokens.create(db, "dana", None, 30, actor="op")
     assert token.startswith(f"emb1_{info.id}_") and info.scopes == ("editor",)
-    stored = b"".join(
-        bytes(v) if isinstance(v, bytes) else str(v).encode()
-        for v in db.execute("SELECT * FROM staff_token").fetchone()
-    )
+    stored = b"".join(bytes(v) if isinstance(v, bytes) else str(v).encode() for v in db.execute("SELECT * FROM staff_token").fetchone())
     assert token.split("_")[2].encode() not in stored
     principal = tokens.authenticate(db, token, method="GET", path="/api/v1/me")
     assert principal is not None and principal.roles == {"editor"}

@@ -110,9 +110,7 @@ def write_config(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str
     return path
 
 
-def make_site_env(
-    root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "", *, seed: bool = True
-) -> SiteEnv:
+def make_site_env(root: Path, languages: tuple[str, ...] = LANGUAGES, server: str = "", *, seed: bool = True) -> SiteEnv:
     """A mission with the demo content (written, reviewed and published through the workflow, so
     its audit log holds those steps), unless ``seed`` is False."""
     root.mkdir(parents=True, exist_ok=True)
@@ -279,8 +277,6 @@ def raw_exchange(port: int, data: bytes, limit: float = 10.0) -> RawResp:
         answer, closed = read_until_eof(sock, limit)
     assert answer, "the server sent nothing"
     return parse_raw(answer, closed)
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     """Debian's Chromium through playwright (never a downloaded browser), for one test module."""

@@ -206,12 +206,8 @@ def test_content_changes_are_seen_at_once_by_every_server(server: ServerThread, 
         for s in (server, second):
             for _ in range(2):
                 assert "Embassy garden open day" not in fetch(s.url, "/en/news/").text
-        site_env.publish(
-            "news",
-            "en",
-            Draft("Embassy garden open day", "Come and see the garden.", "Saturday."),
-            slug="garden-open-day",
-        )
+        site_env.publish("news", "en", Draft("Embassy garden open day", "Come and see the garden.", "Saturday."),
+                         slug="garden-open-day")
         for s in (server, second):
             html = fetch(s.url, "/en/news/").text
             assert "Embassy garden open day" in html

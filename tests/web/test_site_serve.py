@@ -57,10 +57,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {"EMBASSY_PASSPHRASE": PASSPHRASE}
     first = run_cli("init", "--demo", cwd=root, env=env)
     assert first.code == 0, first.err
-    assert (
-        "demo content: 12 pages and 4 news items in kk, ru, en, written by 'aizhan', approved and published by "
-        "'ambassador' (each edition a signed statement)" in first.out
-    )
+    assert "demo content: 12 pages and 4 news items in kk, ru, en, written by 'aizhan', approved and published by " \
+           "'ambassador' (each edition a signed statement)" in first.out
     assert "demo staff account 'ambassador'" in first.out
     login = root / "var" / "demo-staff-login"
     assert login.stat().st_mode & 0o777 == 0o600

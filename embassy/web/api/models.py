@@ -41,9 +41,7 @@ class EditionText(Request):
     title: str = Field(min_length=1, max_length=fields.MAX_TITLE)
     summary: str = Field(default="", max_length=fields.MAX_SUMMARY)
     body: str = Field(default="", max_length=fields.MAX_BODY, description="Markdown; images as ![alt](image:ID)")
-    change_note: str = Field(
-        default="", max_length=fields.MAX_NOTE, description="What changed (shown in the history if major)"
-    )
+    change_note: str = Field(default="", max_length=fields.MAX_NOTE, description="What changed (shown in the history if major)")
     major: bool = Field(default=True, description="A major change appears in the public history and the feed")
 
 
@@ -53,9 +51,7 @@ class NewItem(Request):
     title: str = Field(min_length=1, max_length=fields.MAX_TITLE)
     summary: str = Field(default="", max_length=fields.MAX_SUMMARY)
     body: str = Field(default="", max_length=fields.MAX_BODY, description="Markdown")
-    slug: str | None = Field(
-        default=None, max_length=fields.MAX_SLUG, pattern=SLUG, description="Default: made from the title"
-    )
+    slug: str | None = Field(default=None, max_length=fields.MAX_SLUG, pattern=SLUG, description="Default: made from the title")
     severity: Severity = Field(default="warning", description="Alerts only")
     countries: list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]] = Field(
         default_factory=list, max_length=fields.MAX_COUNTRIES, description="Alerts only: ISO 3166 codes"

@@ -84,16 +84,11 @@ def _operation(e: Endpoint, languages: tuple[str, ...]) -> dict[str, Any]:
                              "content": {"application/json": {"schema": _ref(e.request)}}}  # fmt: skip
     if e.image_body:
         binary = {"schema": {"type": "string", "format": "binary"}}
-        op["requestBody"] = {
-            "required": True,
-            "content": {t: binary for t in ("image/jpeg", "image/png", "image/webp")},
-        }
+        op["requestBody"] = {"required": True, "content": {t: binary for t in ("image/jpeg", "image/png", "image/webp")}}
     if e.response is not None:
         responses: dict[str, Any] = {str(e.status): _json(e.response, "OK" if e.status == 200 else "Created")}
     else:
-        responses = {
-            "200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}
-        }
+        responses = {"200": {"description": "This document", "content": {"application/json": {"schema": {"type": "object"}}}}}
     for code in _errors(e):
         responses[str(code)] = _json(m.Error, ERROR_TEXT[code])
     op["responses"] = responses

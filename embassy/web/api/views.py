@@ -30,9 +30,7 @@ async def openapi(request: web.Request) -> web.Response:
     site = request.config_dict[SITE]
     doc = openapi_document(site.config.server.public_url, site.config.mission.name, site.languages)
     return web.Response(
-        text=json.dumps(doc, indent=2),
-        content_type="application/json",
-        headers={"Cache-Control": "public, max-age=3600"},
+        text=json.dumps(doc, indent=2), content_type="application/json", headers={"Cache-Control": "public, max-age=3600"}
     )
 
 

@@ -41,7 +41,6 @@ def can(action: str) -> Access:
     """Signed in with a role that may do ``action`` with content (embassy/publishing/rules.py)."""
     return Access(frozenset({"full"}), ACTION_ROLES[action])
 
-
 # Where a session in each stage continues.
 CONTINUE = {
     "factor": "/staff/login/factor",

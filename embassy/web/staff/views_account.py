@@ -90,9 +90,7 @@ async def password_post(request: web.Request) -> web.StreamResponse:
         return render(request, "password.html", "password_title", status=400, error="pw_" + e.reason,
                       first=not session.full)  # fmt: skip
     await _rewrap_officer_key(request, session, fields.get("password", ""), fields.get("new", ""))
-    target = (
-        "/staff/account?done=password" if changed.session.full and session.full else CONTINUE[changed.session.stage]
-    )
+    target = "/staff/account?done=password" if changed.session.full and session.full else CONTINUE[changed.session.stage]
     return _apply(request, changed, redirect(target))
 
 

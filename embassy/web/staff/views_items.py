@@ -113,9 +113,7 @@ async def create(request: web.Request) -> web.StreamResponse:
     return redirect(f"/staff/items/{o.id}?done=create")
 
 
-async def item_page(
-    request: web.Request, *, error: dict[str, str] | None = None, status: int = 200
-) -> web.StreamResponse:
+async def item_page(request: web.Request, *, error: dict[str, str] | None = None, status: int = 200) -> web.StreamResponse:
     site = request.config_dict[SITE]
     iid = item_id(request)
     try:

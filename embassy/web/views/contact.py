@@ -185,9 +185,7 @@ async def contact_post(request: web.Request) -> web.Response:
         again = _fresh(state, channel, values, notice=f"form_{e.reason}")
         return await _contact_page(request, lang, status=400 if e.reason == "forged" else 422, again=again)
     if params.text(form, "website", max_chars=200):
-        return await _contact_page(
-            request, lang, status=422, again=_fresh(state, channel, values, notice="err_honeypot")
-        )
+        return await _contact_page(request, lang, status=422, again=_fresh(state, channel, values, notice="err_honeypot"))
     limits, key = state.limits, address_key(site.resolver.client(request))
     if checked.proof_of_work:
         refused = _take([(limits.address, key), (limits.site, "site")])
@@ -203,9 +201,7 @@ async def contact_post(request: web.Request) -> web.Response:
     return await _submit(request, lang, channel, values, files, checked)
 
 
-async def _attachments(
-    state: ContactState, files: list[params.UploadedFile]
-) -> tuple[list[attachments.Attachment], str]:
+async def _attachments(state: ContactState, files: list[params.UploadedFile]) -> tuple[list[attachments.Attachment], str]:
     """The files that are attachments we take, and the reason one is not ("" when all are);
     checked on the crypto pool (Pillow parses them)."""
     if not files:

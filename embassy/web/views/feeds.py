@@ -48,9 +48,7 @@ def atom_feed(site: Site, snap: Snapshot, lang: str, alerts_only: bool) -> bytes
         t = n.translations[lang]
         entry = ET.SubElement(feed, f"{{{ATOM}}}entry")
         # one entry per item and language whatever its editions, so a reader sees an update, not a new item
-        ET.SubElement(entry, f"{{{ATOM}}}id").text = (
-            f"urn:embassy:item:{n.item}:{lang}" if n.item else r.absolute(f"/{lang}/news/{n.slug}")
-        )
+        ET.SubElement(entry, f"{{{ATOM}}}id").text = f"urn:embassy:item:{n.item}:{lang}" if n.item else r.absolute(f"/{lang}/news/{n.slug}")
         ET.SubElement(entry, f"{{{ATOM}}}title").text = t.title
         ET.SubElement(entry, f"{{{ATOM}}}published").text = n.published
         ET.SubElement(entry, f"{{{ATOM}}}updated").text = entry_updated(t)

@@ -68,13 +68,7 @@ async def home(request: web.Request) -> web.Response:
         news = [r.news_view(n, nt) for n in snap.news[:5] if (nt := n.pick(lang, order))]
         alerts = [r.news_view(a, at) for a in snap.alerts()[:2] if (at := a.pick(lang, order))]
         frame = r.frame(
-            lang,
-            "",
-            title="",
-            description=t.summary,
-            section="home",
-            available=page.translations,
-            shown=t.lang,
+            lang, "", title="", description=t.summary, section="home", available=page.translations, shown=t.lang,
             snap=snap,
         )
         body = r.render("home.html", frame, page=r.page_view(page, t), services=services, news=news, alerts=alerts)
@@ -203,14 +197,7 @@ async def search(request: web.Request) -> web.Response:
 
 def error_page(site: Site, lang: str, status: int) -> bytes:
     w = i18n.words(lang)
-    words_of = {
-        404: "not_found",
-        400: "bad_request",
-        415: "bad_request",
-        413: "too_large",
-        429: "too_many",
-        410: "gone",
-    }
+    words_of = {404: "not_found", 400: "bad_request", 415: "bad_request", 413: "too_large", 429: "too_many", 410: "gone"}
     key = words_of.get(status, "error")
     heading, text = w[key], w[f"{key}_text"]
     r = site.renderer

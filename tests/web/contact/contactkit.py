@@ -25,9 +25,7 @@ FAST = (
 CODE_RE = re.compile(r'<p class="code" lang="en" dir="ltr"><strong>([0-9A-Z-]+)</strong></p>')
 
 
-def contact_env(
-    root: Path, contact: str = "", languages: tuple[str, ...] = ("kk", "ru", "en")
-) -> tuple[SiteEnv, RecoverySplit]:
+def contact_env(root: Path, contact: str = "", languages: tuple[str, ...] = ("kk", "ru", "en")) -> tuple[SiteEnv, RecoverySplit]:
     env = make_site_env(root, languages, server='trusted_proxies = ["127.0.0.1"]\n' + FAST + contact)
     conn = connect(env.config.data_dir / MISSION_DB)
     try:
@@ -58,9 +56,7 @@ def multipart(fields: dict[str, str], files: list[tuple[str, bytes]] = ()) -> tu
     boundary = uuid.uuid4().hex
     out = bytearray()
     for name, value in fields.items():
-        out += (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
-        )
+        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode() + value.encode() + b"\r\n"
     for filename, data in files:
         out += (f'--{boundary}\r\nContent-Disposition: form-data; name="attachment"; filename="{filename}"\r\n'
                 "Content-Type: application/octet-stream\r\n\r\n").encode() + data + b"\r\n"  # fmt: skip

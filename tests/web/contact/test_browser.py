@@ -26,11 +26,8 @@ AXE_TAGS = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-pract
 
 @pytest.fixture(scope="module")
 def mission(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SiteEnv, ServerThread, str, RecoverySplit]]:
-    env, split = contact_env(
-        tmp_path_factory.mktemp("contact-browser"),
-        "submissions_per_hour = 1000\nnojs_per_hour = 1000\n",
-        languages=("en", "ru", "kk"),
-    )
+    env, split = contact_env(tmp_path_factory.mktemp("contact-browser"), "submissions_per_hour = 1000\n"
+                             "nojs_per_hour = 1000\n", languages=("en", "ru", "kk"))
     secret = make_account(env.config.data_dir, "amina", ["consular"])
     assert secret
     with ServerThread(create_app(env.config, env.ring.serving_keys(), contact_key=b"b" * 32)) as server:
@@ -68,17 +65,14 @@ def send(page: Page, base: str, lang: str, channel: str, fill: dict[str, str], a
 def review_flags(env: SiteEnv) -> list[tuple[str, str, int]]:
     conn = sqlite3.connect(env.config.data_dir / MISSION_DB)
     try:
-        return sorted(
-            (str(c), str(lang), int(r)) for c, lang, r in conn.execute("SELECT channel, lang, review FROM contact_case")
-        )
+        return sorted((str(c), str(lang), int(r)) for c, lang, r in conn.execute(
+            "SELECT channel, lang, review FROM contact_case"))
     finally:
         conn.close()
 
 
 def test_each_channel_with_and_without_javascript_then_the_case_and_its_reply(
-    browser: Browser,
-    mission: tuple[SiteEnv, ServerThread, str, RecoverySplit],
-    tmp_path: Path,
+    browser: Browser, mission: tuple[SiteEnv, ServerThread, str, RecoverySplit], tmp_path: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     env, server, secret, split = mission
@@ -93,47 +87,23 @@ def test_each_channel_with_and_without_javascript_then_the_case_and_its_reply(
     page.goto(base + "/en/contact")
     page.screenshot(path=str(out / "contact-en-desktop.png"), full_page=True)
     codes = {
-        "emergency": send(
-            page,
-            base,
-            "en",
-            "emergency",
-            {
-                "name": "Dana",
-                "phone": "+7 701 555 11 22",
-                "location": "Antalya, Türkiye",
-                "message": "My son was taken to hospital",
-            },
-        ),
-        "consular": send(
-            page,
-            base,
-            "ru",
-            "consular",
-            {"email": "serik@mail.example", "message": "Нужно легализовать диплом"},
-            attach=scan,
-        ),
+        "emergency": send(page, base, "en", "emergency", {"name": "Dana", "phone": "+7 701 555 11 22",
+                          "location": "Antalya, Türkiye", "message": "My son was taken to hospital"}),
+        "consular": send(page, base, "ru", "consular", {"email": "serik@mail.example",
+                         "message": "Нужно легализовать диплом"}, attach=scan),
         "general": send(page, base, "kk", "general", {"email": "aru@mail.example", "message": "Сәлеметсіз бе"}),
     }
     page.screenshot(path=str(out / "contact-sent-kk.png"), full_page=True)
     quiet = strict_page(no_js, base, problems)
     quiet.goto(base + "/en/contact")
     quiet.screenshot(path=str(out / "contact-en-phone-nojs.png"), full_page=True)
-    for channel, fill in (
-        ("emergency", {"phone": "+7 702 000 11 22", "message": "Lost my passport in Varna"}),
-        ("consular", {"email": "x@mail.example", "message": "A pension certificate"}),
-        ("general", {"email": "y@mail.example", "message": "A question about visas"}),
-    ):
+    for channel, fill in (("emergency", {"phone": "+7 702 000 11 22", "message": "Lost my passport in Varna"}),
+                          ("consular", {"email": "x@mail.example", "message": "A pension certificate"}),
+                          ("general", {"email": "y@mail.example", "message": "A question about visas"})):
         assert send(quiet, base, "en", channel, fill)
     # with JavaScript the browser solved the proof of work; without it, accepted and marked for review
-    assert review_flags(env) == [
-        ("consular", "en", 1),
-        ("consular", "ru", 0),
-        ("emergency", "en", 0),
-        ("emergency", "en", 1),
-        ("general", "en", 1),
-        ("general", "kk", 0),
-    ]
+    assert review_flags(env) == [("consular", "en", 1), ("consular", "ru", 0), ("emergency", "en", 0),
+                                 ("emergency", "en", 1), ("general", "en", 1), ("general", "kk", 0)]
 
     # An officer opens the inbox (given to her by the custodians) and answers in her browser.
     officer_context = browser.new_context(viewport={"width": 1200, "height": 900}, locale="en")
@@ -182,9 +152,8 @@ def test_each_channel_with_and_without_javascript_then_the_case_and_its_reply(
 
 
 @pytest.mark.parametrize("lang", ["en", "ru", "kk"])
-def test_contact_and_case_pages_pass_axe(
-    browser: Browser, mission: tuple[SiteEnv, ServerThread, str, RecoverySplit], lang: str
-) -> None:
+def test_contact_and_case_pages_pass_axe(browser: Browser, mission: tuple[SiteEnv, ServerThread, str, RecoverySplit],
+                                         lang: str) -> None:
     server = mission[1]
     context = browser.new_context(bypass_csp=True, locale=lang)  # only so that axe itself can be injected
     found = {}
@@ -194,11 +163,8 @@ def test_contact_and_case_pages_pass_axe(
             page.goto(server.url + path)
             page.add_script_tag(path=str(AXE))
             result = page.evaluate(f"axe.run(document, {{runOnly: {{type: 'tag', values: {AXE_TAGS}}}}})")
-            bad = [
-                f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
-                for v in result["violations"]
-                if v["impact"] in ("serious", "critical")
-            ]
+            bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+                   for v in result["violations"] if v["impact"] in ("serious", "critical")]
             if bad:
                 found[path] = bad
     finally:
@@ -206,9 +172,9 @@ def test_contact_and_case_pages_pass_axe(
     assert not found, found
 
 
-def test_keyboard_only_through_a_form_and_its_errors(
-    browser: Browser, mission: tuple[SiteEnv, ServerThread, str, RecoverySplit]
-) -> None:
+
+def test_keyboard_only_through_a_form_and_its_errors(browser: Browser,
+                                                     mission: tuple[SiteEnv, ServerThread, str, RecoverySplit]) -> None:
     server = mission[1]
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     page = context.new_page()

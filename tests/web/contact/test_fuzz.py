@@ -74,9 +74,8 @@ def _no_raw_markup(body: str) -> None:
     channel=st.sampled_from(["emergency", "consular", "general", "", "other", "<b>"]),
     token=st.sampled_from(["real", "cut", "other-form", "none", "garbage"]),
     pow_kind=st.sampled_from(["solved", "none", "forged", "replayed"]),
-    fields=st.dictionaries(
-        st.sampled_from(["name", "email", "phone", "location", "message", "type", "website"]), TEXT, max_size=7
-    ),
+    fields=st.dictionaries(st.sampled_from(["name", "email", "phone", "location", "message", "type", "website"]),
+                           TEXT, max_size=7),
     files=FILES,
     as_multipart=st.booleans(),
 )
@@ -112,17 +111,13 @@ def test_fuzz_submissions_never_give_a_5xx_and_never_echo_markup(
 
 
 @FUZZ
-@given(
-    code=st.one_of(TEXT, st.just(display(new_code())), st.builds(lambda: display(new_code()).lower())),
-    action=st.sampled_from(["", "followup", "<x>"]),
-    message=TEXT,
-)
+@given(code=st.one_of(TEXT, st.just(display(new_code())), st.builds(lambda: display(new_code()).lower())),
+       action=st.sampled_from(["", "followup", "<x>"]), message=TEXT)
 def test_fuzz_tracking_codes_reveal_nothing_and_never_give_a_5xx(
     open_site: tuple[SiteEnv, ServerThread], code: str, action: str, message: str
 ) -> None:
     _, server = open_site
     r = Client(server.url, address="198.51.100.98").request(
-        "POST", "/en/case", raw=urlencoded({"code": code, "action": action, "message": message})
-    )
+        "POST", "/en/case", raw=urlencoded({"code": code, "action": action, "message": message}))
     assert r.status in (400, 404), r.status  # no case has any of these codes
     _no_raw_markup(r.text)

@@ -288,10 +288,8 @@ def test_failing_duty_notifications_are_shown_in_the_inbox(story: tuple[SiteEnv,
     data = env.config.data_dir
     make_account(data, "farida", ["consular"], totp=False)
     conn = connect(data / MISSION_DB)
-    conn.execute(
-        "INSERT INTO contact_outbox (case_id, kind, created, attempts, next_attempt, last_error) "
-        "VALUES ('0123456789abcdef', 'duty', '2026-12-01T10:00:00Z', 3, 0, 'SMTPConnectError: refused')"
-    )
+    conn.execute("INSERT INTO contact_outbox (case_id, kind, created, attempts, next_attempt, last_error) "
+                 "VALUES ('0123456789abcdef', 'duty', '2026-12-01T10:00:00Z', 3, 0, 'SMTPConnectError: refused')")
     conn.commit()
     conn.close()
     officer = Client(server.url)

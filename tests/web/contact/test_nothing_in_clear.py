@@ -37,35 +37,20 @@ def everything_under(folder: Path) -> dict[str, bytes]:
 async def send_all(url: str, words: dict[str, str]) -> list[str]:
     codes = []
     async with aiohttp.ClientSession() as s:
-
         async def page() -> dict[str, tuple[str, str]]:
             async with s.get(f"{url}/en/contact") as r:
                 return forms_of(await r.text())
 
         forms = await page()
-        async with s.post(
-            f"{url}/en/contact",
-            data={  # no JavaScript: no proof of work
-                "channel": "emergency",
-                "token": forms["emergency"][1],
-                "name": words["name"],
-                "phone": words["phone"],
-                "location": words["location"],
-                "message": words["emergency"],
-            },
-        ) as r:
+        async with s.post(f"{url}/en/contact", data={  # no JavaScript: no proof of work
+            "channel": "emergency", "token": forms["emergency"][1], "name": words["name"],
+            "phone": words["phone"], "location": words["location"], "message": words["emergency"]}) as r:
             assert r.status == 201
             codes.append((await r.text()).split(CODE)[1].split("<")[0])
         forms = await page()
         data = aiohttp.FormData()
-        for k, v in {
-            "channel": "consular",
-            "type": "passport",
-            "token": forms["consular"][1],
-            "altcha": solve(forms["consular"][0]),
-            "email": words["email"],
-            "message": words["consular"],
-        }.items():
+        for k, v in {"channel": "consular", "type": "passport", "token": forms["consular"][1],
+                     "altcha": solve(forms["consular"][0]), "email": words["email"], "message": words["consular"]}.items():
             data.add_field(k, v)
         pdf = b"%PDF-1.4\n(" + words["pdf"].encode() + b")\n%%EOF\n"
         data.add_field("attachment", pdf, filename=words["filename"] + ".pdf", content_type="application/pdf")
@@ -73,16 +58,9 @@ async def send_all(url: str, words: dict[str, str]) -> list[str]:
             assert r.status == 201
             codes.append((await r.text()).split(CODE)[1].split("<")[0])
         forms = await page()
-        async with s.post(
-            f"{url}/en/contact",
-            data={
-                "channel": "general",
-                "token": forms["general"][1],
-                "altcha": solve(forms["general"][0]),
-                "email": words["email2"],
-                "message": words["general"],
-            },
-        ) as r:
+        async with s.post(f"{url}/en/contact", data={
+            "channel": "general", "token": forms["general"][1], "altcha": solve(forms["general"][0]),
+            "email": words["email2"], "message": words["general"]}) as r:
             assert r.status == 201
             codes.append((await r.text()).split(CODE)[1].split("<")[0])
         async with s.post(f"{url}/en/case", data={"code": codes[2]}) as r:
@@ -96,11 +74,8 @@ async def send_all(url: str, words: dict[str, str]) -> list[str]:
 def test_no_word_the_public_sent_is_anywhere_in_clear(tmp_path: Path, seaweed: list[DevStore]) -> None:
     store = seaweed[0]
     bucket = fresh_bucket(store)
-    tail = (
-        SETTINGS
-        + '[[registries]]\nname = "mission-site"\nkind = "sqlite"\npath = "var/mission.db"\n'
-        + s3_store_toml("ch", store, bucket, "CH")
-    )
+    tail = SETTINGS + '[[registries]]\nname = "mission-site"\nkind = "sqlite"\npath = "var/mission.db"\n' + \
+        s3_store_toml("ch", store, bucket, "CH")
     private = make_mission(tmp_path, tail, ("mission-site",), s3_env(store))
     words = {k: word() for k in ("name", "location", "emergency", "email", "consular", "pdf", "filename", "email2",
                                  "general", "followup", "reply")}  # fmt: skip

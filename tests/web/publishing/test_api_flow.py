@@ -30,18 +30,9 @@ def jpeg_with_location(width: int = 1800, height: int = 1200) -> bytes:
 def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api], pub_server: ServerThread,
                                                            pub_env: SiteEnv, tmp_path: Path) -> None:  # fmt: skip
     ed, pat, quinn = apis["ed.writer"], apis["pat.publisher"], apis["quinn.publisher"]
-    status, made = ed.call(
-        "POST",
-        "/items",
-        {
-            "kind": "news",
-            "lang": "en",
-            "title": "Consular day in Bishkek",
-            "summary": "Officers receive citizens on 12 December.",
-            "body": "Book a slot through the contact form.",
-            "slug": "bishkek-day",
-        },
-    )
+    status, made = ed.call("POST", "/items", {"kind": "news", "lang": "en", "title": "Consular day in Bishkek",
+                                              "summary": "Officers receive citizens on 12 December.",
+                                              "body": "Book a slot through the contact form.", "slug": "bishkek-day"})
     assert (status, made["state"], made["edition"]) == (201, "draft", 1), made
     item = made["id"]
     photo = jpeg_with_location()
@@ -51,39 +42,20 @@ def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api],
     assert [u.rsplit(".", 1)[1] for u in image["urls"]] == ["jpg", "jpg", "jpg"]
     # an image without alt text is refused at submission, naming it
     body_en = f"Book a slot through the contact form.\n\n![](image:{image['id']})"
-    assert (
-        ed.call(
-            "PUT",
-            f"/items/{item}/editions/en",
-            {
-                "title": "Consular day in Bishkek",
-                "body": body_en,
-                "summary": "Officers receive citizens on 12 December.",
-            },
-        )[0]
-        == 200
-    )
+    assert ed.call("PUT", f"/items/{item}/editions/en", {"title": "Consular day in Bishkek", "body": body_en,
+                                                         "summary": "Officers receive citizens on 12 December."})[0] == 200
     status, err = ed.call("POST", f"/items/{item}/editions/en/submit", {})
     assert status == 422 and err["field"] == "body" and "no alt text" in err["error"]
     body_en = f"Book a slot through the contact form.\n\n![The consulate's door in Bishkek](image:{image['id']})"
-    ed.call(
-        "PUT",
-        f"/items/{item}/editions/en",
-        {"title": "Consular day in Bishkek", "body": body_en, "summary": "Officers receive citizens on 12 December."},
-    )
+    ed.call("PUT", f"/items/{item}/editions/en", {"title": "Consular day in Bishkek", "body": body_en,
+                                                  "summary": "Officers receive citizens on 12 December."})
     assert ed.call("POST", f"/items/{item}/editions/en/submit")[1]["state"] == "submitted"
     # the translation starts from the English edition, then is written in Russian with its own alt text
     status, ru = ed.call("POST", f"/items/{item}/editions/ru", {"source": "en"})
     assert status == 201 and ru["state"] == "draft"
-    ed.call(
-        "PUT",
-        f"/items/{item}/editions/ru",
-        {
-            "title": "Консульский день в Бишкеке",
-            "summary": "Приём граждан 12 декабря.",
-            "body": f"Запишитесь через форму.\n\n![Дверь консульства в Бишкеке](image:{image['id']})",
-        },
-    )
+    ed.call("PUT", f"/items/{item}/editions/ru", {
+        "title": "Консульский день в Бишкеке", "summary": "Приём граждан 12 декабря.",
+        "body": f"Запишитесь через форму.\n\n![Дверь консульства в Бишкеке](image:{image['id']})"})
     ed.call("POST", f"/items/{item}/editions/ru/submit")
     # the editor may not approve or publish; no publisher approves their own edition
     assert ed.call("POST", f"/items/{item}/editions/en/approve")[0] == 403
@@ -100,10 +72,8 @@ def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api],
     # the public sees it everywhere at once
     page = fetch(pub_server.url, "/en/news/bishkek-day").text
     assert "Consular day in Bishkek" in page and f'href="/statements/{statement}.json"' in page
-    img = re.search(
-        r'<img src="(/media/[0-9a-f]{24}\.jpg)"[^>]* alt="The consulate(?:&#39;|\')s door in Bishkek"', page
-    )
-    assert img, page[page.find("prose") :][:600]
+    img = re.search(r'<img src="(/media/[0-9a-f]{24}\.jpg)"[^>]* alt="The consulate(?:&#39;|\')s door in Bishkek"', page)
+    assert img, page[page.find("prose"):][:600]
     served = fetch(pub_server.url, img.group(1))
     assert served.status == 200 and served.header("Cache-Control") == "public, max-age=31536000, immutable"
     assert b"SERIAL-12345" not in served.body and b"PhoneMaker" not in served.body and b"Exif" not in served.body
@@ -131,7 +101,7 @@ def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api],
     pat.call("POST", f"/items/{item}/editions/en/approve")
     second = quinn.call("POST", f"/items/{item}/editions/en/publish")[1]["statement"]
     page = fetch(pub_server.url, "/en/news/bishkek-day").text
-    history = page[page.index('id="history-h"') :]
+    history = page[page.index('id="history-h"'):]
     assert "The date moved to 14 December." in history and statement in history and second in history
     feed = fetch(pub_server.url, "/feed/en.atom").text
     assert "Updated: The date moved to 14 December." in feed and f"urn:embassy:item:{item}:en" in feed
@@ -145,7 +115,7 @@ def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api],
     pat.call("POST", f"/items/{item}/editions/en/approve")
     quinn.call("POST", f"/items/{item}/editions/en/publish")
     page = fetch(pub_server.url, "/en/news/bishkek-day").text
-    assert "Typo fixed." in page and "typo" not in page[page.index('id="history-h"') :]
+    assert "Typo fixed." in page and "typo" not in page[page.index('id="history-h"'):]
     assert fetch(pub_server.url, "/feed/en.atom").text.count("<updated>") >= 2
 
     # withdrawn: the page stays, with the banner, the date and the reason; a signed statement of its own
@@ -166,20 +136,9 @@ def test_two_people_publish_a_bilingual_item_with_an_image(apis: dict[str, Api],
 def test_urgent_publication_needs_a_reason_and_another_reviewer(apis: dict[str, Api], pub_server: ServerThread,
                                                                  pub_env: SiteEnv) -> None:  # fmt: skip
     pat, quinn, ed, admin = apis["pat.publisher"], apis["quinn.publisher"], apis["ed.writer"], apis["ada.admin"]
-    item = pat.call(
-        "POST",
-        "/items",
-        {
-            "kind": "alert",
-            "lang": "en",
-            "title": "Earthquake near Antalya",
-            "summary": "Call the hotline.",
-            "body": "Call +90 000.",
-            "severity": "critical",
-            "countries": ["tr"],
-            "expires": "2999-01-01T00:00:00+06:00",
-        },
-    )[1]["id"]
+    item = pat.call("POST", "/items", {"kind": "alert", "lang": "en", "title": "Earthquake near Antalya",
+                                       "summary": "Call the hotline.", "body": "Call +90 000.", "severity": "critical",
+                                       "countries": ["tr"], "expires": "2999-01-01T00:00:00+06:00"})[1]["id"]
     assert ed.call("POST", f"/items/{item}/editions/en/publish", {"urgent_reason": "x"})[0] == 403
     status, err = pat.call("POST", f"/items/{item}/editions/en/publish", {"urgent_reason": "  "})
     assert (status, err["field"]) == (422, "urgent_reason")
@@ -214,5 +173,4 @@ def test_removal_is_for_admins_and_answers_410(apis: dict[str, Api], pub_server:
     assert "to-remove" not in fetch(pub_server.url, "/en/search?q=defamatory").text
     audit = apis["ada.admin"].call("GET", "/audit?after=0")[1]["entries"]
     assert [(e["actor"], e["detail"]["reason"]) for e in audit if e["action"] == "item.remove"] == [
-        ("ada.admin", "Court order 12/2026")
-    ]
+        ("ada.admin", "Court order 12/2026")]

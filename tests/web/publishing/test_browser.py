@@ -30,9 +30,7 @@ AXE_TAGS = "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa', 'best-pract
 def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SiteEnv, str, dict[str, str]]]:
     port = free_port()
     env = make_site_env(tmp_path_factory.mktemp("pubbrowser"), languages=("en", "ru", "kk"))
-    env.config_path.write_text(
-        env.config_path.read_text().replace('"https://mission.example"', f'"http://localhost:{port}"')
-    )
+    env.config_path.write_text(env.config_path.read_text().replace('"https://mission.example"', f'"http://localhost:{port}"'))
     env.config = load_config(env.config_path)
     secrets = {}
     c = conns(env.config.data_dir)
@@ -46,9 +44,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[SiteEnv, s
         yield env, f"http://localhost:{port}", secrets
 
 
-def signed_in_page(
-    browser: Browser, base: str, name: str, secret: str, *, js: bool = False
-) -> tuple[BrowserContext, Page]:
+def signed_in_page(browser: Browser, base: str, name: str, secret: str, *, js: bool = False) -> tuple[BrowserContext, Page]:
     ctx = browser.new_context(locale="en-GB", java_script_enabled=js, viewport={"width": 1100, "height": 900})
     ctx.on("request", lambda r: None if r.url.startswith(base) else pytest.fail(f"foreign request {r.url}"))
     ctx.set_default_timeout(10_000)
@@ -96,12 +92,8 @@ def test_an_item_goes_from_two_people_to_the_public(browser: Browser, local: tup
         snippet = ed.locator("ul.images code").first.inner_text()
         image_id = re.search(r"image:([0-9a-f]{16})", snippet).group(1)
         ed.get_by_role("link", name="Edit (English)").click()
-        edit(
-            ed,
-            "Winter consular hours",
-            "Shorter hours from 20 December.",
-            f"From 20 December we answer from 10:00 to 14:00.\n\n![The waiting hall of the consulate](image:{image_id})",
-        )
+        edit(ed, "Winter consular hours", "Shorter hours from 20 December.",
+             f"From 20 December we answer from 10:00 to 14:00.\n\n![The waiting hall of the consulate](image:{image_id})")
         # the preview is the public page of the draft, marked as a preview
         assert "this is how the public page will look" in ed.locator(".preview-note").inner_text()
         assert ed.locator("article h1").inner_text() == "Winter consular hours"
@@ -109,13 +101,8 @@ def test_an_item_goes_from_two_people_to_the_public(browser: Browser, local: tup
         ed.get_by_role("link", name="Back to the item").click()
         ed.get_by_role("button", name="Submit for review (English)").click()
         ed.get_by_role("button", name="Start the translation from English (Русский)").click()
-        edit(
-            ed,
-            "Зимние часы приёма",
-            "С 20 декабря короче.",
-            f"С 20 декабря мы отвечаем с 10:00 до 14:00.\n\n![Зал ожидания консульства](image:{image_id})",
-            then="Save",
-        )
+        edit(ed, "Зимние часы приёма", "С 20 декабря короче.",
+             f"С 20 декабря мы отвечаем с 10:00 до 14:00.\n\n![Зал ожидания консульства](image:{image_id})", then="Save")
         ed.goto(item_url)
         ed.get_by_role("button", name="Submit for review (Русский)").click()
         assert ed.get_by_role("button", name="Approve (English)").count() == 0  # editors never approve
@@ -153,14 +140,9 @@ def test_an_item_goes_from_two_people_to_the_public(browser: Browser, local: tup
         # a major update by the editor, approved and published by the publisher: history and feed
         ed.goto(item_url)
         ed.get_by_role("button", name="Start a new edition (English)").click()
-        edit(
-            ed,
-            "Winter consular hours extended",
-            "Shorter hours until 15 January.",
-            f"Until 15 January we answer from 10:00 to 14:00.\n\n![The waiting hall of the consulate](image:{image_id})",
-            note="The shorter hours now last until 15 January.",
-            then="Save",
-        )
+        edit(ed, "Winter consular hours extended", "Shorter hours until 15 January.",
+             f"Until 15 January we answer from 10:00 to 14:00.\n\n![The waiting hall of the consulate](image:{image_id})",
+             note="The shorter hours now last until 15 January.", then="Save")
         ed.goto(item_url)
         ed.get_by_role("button", name="Submit for review (English)").click()
         pub.goto(item_url)

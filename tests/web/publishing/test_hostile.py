@@ -30,9 +30,7 @@ class _Live(HTMLParser):
         if tag in ("script", "iframe", "object", "embed"):
             self.found.append(tag)
         for name, value in attrs:
-            if name.startswith("on") or (
-                name in ("href", "src") and re.match(r"\s*(javascript|data):", value or "", re.I)
-            ):
+            if name.startswith("on") or (name in ("href", "src") and re.match(r"\s*(javascript|data):", value or "", re.I)):
                 self.found.append(f"{tag} {name}={value}")
 
 
@@ -52,10 +50,8 @@ def png(width: int, height: int) -> bytes:
 
 def bomb_png(side: int = 20000) -> bytes:
     """A tiny PNG that claims side x side pixels (a decompression bomb)."""
-
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
     raw = zlib.compress(b"\x00" * (side // 8 + 1) * 10)
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0))
             + chunk(b"IDAT", raw) + chunk(b"IEND", b""))  # fmt: skip
@@ -85,16 +81,13 @@ def test_markup_in_every_text_field_is_inert(apis: dict[str, Api], pub_server: S
     ed.call("PUT", f"/items/{item}/editions/en", {"title": f"T {SCRIPT}", "summary": SCRIPT, "body": body})
     status, err = ed.call("POST", f"/items/{item}/editions/en/submit")
     assert status == 422 and "not one of this item's uploads" in err["error"]
-    ed.call(
-        "PUT",
-        f"/items/{item}/editions/en",
-        {"title": f"T {SCRIPT}", "summary": SCRIPT, "body": body.replace(" ![x](https://evil.example/t.png)", "")},
-    )
+    ed.call("PUT", f"/items/{item}/editions/en", {"title": f"T {SCRIPT}", "summary": SCRIPT,
+                                                  "body": body.replace(" ![x](https://evil.example/t.png)", "")})
     ed.call("POST", f"/items/{item}/editions/en/submit")
     pat.call("POST", f"/items/{item}/editions/en/approve")
     quinn.call("POST", f"/items/{item}/editions/en/publish")
     page = fetch(pub_server.url, "/en/news/hostile-markup").text
-    article = page[page.index("<article") : page.index("</article>")]
+    article = page[page.index("<article"):page.index("</article>")]
     assert live_markup(page) == [] and "evil" not in article and "<iframe" not in article
     assert "&lt;script&gt;" in page and "<b>bold</b>" not in article  # <b> is not on the allow-list
     feed = ET.fromstring(fetch(pub_server.url, "/feed/en.atom").body)  # noqa: S314 - our own server's feed
@@ -197,7 +190,5 @@ def test_the_staff_forms_refuse_the_same(pub_server: ServerThread, pub_env: Site
                            {"Content-Type": f"multipart/form-data; boundary={boundary}"})  # fmt: skip
     assert r.status == 422 and "not a JPEG, PNG or WebP image" in r.text
     # a file part in a form that takes none is refused
-    r = client.request_raw(
-        "POST", "/staff/items", payload, {"Content-Type": f"multipart/form-data; boundary={boundary}"}
-    )
+    r = client.request_raw("POST", "/staff/items", payload, {"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert r.status == 400

@@ -50,7 +50,7 @@ def test_a_publication_is_on_every_worker_within_a_second(two_workers: tuple[Sit
 
 def test_a_scheduled_edition_is_published_on_time_exactly_once(two_workers: tuple[SiteEnv, list[Worker], str]) -> None:
     env, workers, token = two_workers
-    ((item, title),) = approved_items(env.config_path, PASSPHRASE, 1, "Scheduled")
+    (item, title), = approved_items(env.config_path, PASSPHRASE, 1, "Scheduled")
     at = (datetime.now(UTC) + timedelta(seconds=2)).replace(microsecond=0)
     done = Api(workers[1], token).publish(item, at=at.isoformat().replace("+00:00", "Z"))
     assert done["state"] == "scheduled" and done["statement"] is None

@@ -51,8 +51,7 @@ def test_every_route_is_in_the_document(pub_server: ServerThread, pub_env: SiteE
     documented = {(method.upper(), path) for path, ops in DOCUMENT["paths"].items() for method in ops}
     assert {(m, p or "/") for m, p in routes if m != "HEAD"} == documented
     assert {e.name.removeprefix("api_") for e in ENDPOINTS} == {
-        op["operationId"] for ops in DOCUMENT["paths"].values() for op in ops.values()
-    }
+        op["operationId"] for ops in DOCUMENT["paths"].values() for op in ops.values()}
     for path in ("/", "/me", "/staff", "/audit", "/items", "/items/{id}/editions/{lang}/publish"):
         assert path in DOCUMENT["paths"], path
     # the live document is this one, generated from the models and the route table

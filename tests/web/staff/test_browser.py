@@ -131,9 +131,7 @@ def test_first_sign_in_with_totp_then_sign_in_again_and_a_recovery_code_once(
             assert "The name, password or code is not right" in page.get_by_role("alert").inner_text()
 
 
-def test_first_sign_in_enrols_a_passkey_and_signs_in_with_it(
-    context: BrowserContext, local: tuple[SiteEnv, str]
-) -> None:
+def test_first_sign_in_enrols_a_passkey_and_signs_in_with_it(context: BrowserContext, local: tuple[SiteEnv, str]) -> None:
     env, base = local
     one_time = one_time_account(env, "passkey.user", ["publisher"])
     page = context.new_page()
@@ -192,19 +190,8 @@ def test_staff_pages_pass_axe_in_each_language(browser: Browser, local: tuple[Si
             if path.startswith("/staff/login"):
                 anonymous = browser.new_context(bypass_csp=True, locale=lang)
                 if path.endswith("factor"):
-                    anonymous.add_cookies(
-                        [
-                            {
-                                "name": "__Host-embassy-session",
-                                "value": halfway,
-                                "domain": host,
-                                "path": "/",
-                                "secure": True,
-                                "httpOnly": True,
-                                "sameSite": "Strict",
-                            }
-                        ]
-                    )
+                    anonymous.add_cookies([{"name": "__Host-embassy-session", "value": halfway, "domain": host,
+                                            "path": "/", "secure": True, "httpOnly": True, "sameSite": "Strict"}])
                 target = anonymous.new_page()
             else:
                 anonymous, target = None, page

@@ -72,16 +72,8 @@ PUBLISHING = {
     "staff_edition_withdraw": (404, PUBLISH),
 }  # fmt: skip
 STAFF.update({name: (status, 302) for name, (status, _) in PUBLISHING.items()})
-INBOX_ONLY = {
-    "staff_inbox",
-    "staff_inbox_access",
-    "staff_inbox_access_post",
-    "staff_case",
-    "staff_case_reply",
-    "staff_case_status",
-    "staff_case_assign",
-    "staff_case_attachment",
-}  # consular and admin
+INBOX_ONLY = {"staff_inbox", "staff_inbox_access", "staff_inbox_access_post", "staff_case", "staff_case_reply",
+              "staff_case_status", "staff_case_assign", "staff_case_attachment"}  # consular and admin
 ADMIN_ONLY = {"staff_admin_accounts", "staff_admin_accounts_post", "staff_admin_account_action",
               "staff_admin_sessions_end", "staff_admin_audit"}  # fmt: skip
 

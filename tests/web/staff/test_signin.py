@@ -66,16 +66,12 @@ def test_first_sign_in_sets_a_password_and_a_second_factor(staff_server: ServerT
     ]  # fmt: skip
 
 
-def test_the_session_cookie_is_host_only_secure_http_only_strict(
-    staff_server: ServerThread, staff_env: SiteEnv
-) -> None:
+def test_the_session_cookie_is_host_only_secure_http_only_strict(staff_server: ServerThread, staff_env: SiteEnv) -> None:
     secret = make_account(staff_env.config.data_dir, "cookie.test", ["editor"])
     browser = Client(staff_server.url)
     r = sign_in(browser, "cookie.test", secret or "")
     assert (r.status, r.header("Location")) == (303, "/staff/")
-    session_cookies = [
-        c for c in browser.set_cookies if c.startswith("__Host-embassy-session=") and "Max-Age=0" not in c
-    ]
+    session_cookies = [c for c in browser.set_cookies if c.startswith("__Host-embassy-session=") and "Max-Age=0" not in c]
     assert len(session_cookies) == 2  # after the password, and a new id after the code
     for raw in session_cookies:
         value, *attributes = [a.strip() for a in raw.split(";")]

@@ -72,7 +72,7 @@ EN = {
     "someone else reviews it.",
     "reviewed_by": "reviewed by {name}",
     "change_note_field": "What changed",
-    "change_note_hint": 'For readers, e.g. "Opening hours changed." A major change shows in the history and the feed.',
+    "change_note_hint": "For readers, e.g. \"Opening hours changed.\" A major change shows in the history and the feed.",
     "major_field": "Major change (in the public history and the feed)",
     "edit": "Edit",
     "preview": "Preview",
