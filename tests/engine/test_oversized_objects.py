@@ -79,10 +79,10 @@ def test_an_oversized_manifest_is_damage_and_memory_stays_flat(tmp_path: Path, s
 
     for before, after in zip(usual, (verify, restore), strict=True):
         print(
-            f"{after.argv[4]}: peak RSS {before.peak_rss_single / MiB:.0f} MiB usual, {after.peak_rss_single / MiB:.0f} MiB hostile"
+            f"{after.argv[5]}: peak RSS {before.peak_rss_single / MiB:.0f} MiB usual, {after.peak_rss_single / MiB:.0f} MiB hostile"
         )
         assert after.peak_rss_single <= before.peak_rss_single + 40 * MiB, (
-            after.argv[4],
+            after.argv[5],
             before.peak_rss_single // MiB,
             after.peak_rss_single // MiB,
         )
