@@ -185,3 +185,20 @@ def test_recover_reads_every_version_past_delete_markers(tmp_path: Path, seaweed
     assert r.code == 0, r.err
     assert json.loads(r.out)["bundle_seq"] == current.bundle_seq
     assert data_key_ids(ring_of(fresh, NEW_PASSPHRASE)) == data_key_ids(current)
+
+
+def test_verify_holds_every_store_to_the_newest_bundle_even_from_a_keyring_behind(
+    split_mission: tuple[Mission, list[Path]], tmp_path: Path
+) -> None:
+    """A machine whose keyring missed a rotation made elsewhere still sees that ee lacks it."""
+    m, _ = split_mission
+    behind = tmp_path / "keyring-behind"
+    shutil.copy(m.keyring, behind)
+    rotate_without(m, "ee")
+    newest = f"keys/bundle-{ring_of(m).bundle_seq:010d}.json"
+    shutil.copy(behind, m.keyring)
+    r = m.cli("verify", "--json")
+    assert r.code == 1, (r.out, r.err)
+    report = json.loads(r.out)
+    assert report["stores"]["ee"]["missing"] == [newest]
+    assert report["stores"]["lu"]["ok"] is True
