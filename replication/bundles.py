@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from keys import BundleError, Keyring
 from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
-from replication.layout import KEYS_PREFIX, bundle_seq
+from replication.layout import KEYS_PREFIX, bundle_key, bundle_seq
 from replication.stores import Store
 
 
@@ -129,10 +129,8 @@ def choose(surveys: list[StoreBundles]) -> Recovered:
     for other, where in candidates:
         if other is not ring:
             for name in where:
-                key = f"{KEYS_PREFIX}bundle-{top:010d}.json"
-                findings.append(
-                    BundleFinding(name, key, f"holds other keys under sequence {top} than store {holders[0]}")
-                )
+                detail = f"holds other keys under sequence {top} than store {holders[0]}"
+                findings.append(BundleFinding(name, bundle_key(top), detail))
     return Recovered(ring, holders[0], findings, problems)
 
 

@@ -98,9 +98,7 @@ def status(ctx: Context) -> int:
         if earlier.retired:
             ctx.say(f"  earlier      {earlier.id}  ed25519  valid {earlier.created} to {earlier.retired}")
     if inbox:
-        ctx.say(
-            f"inbox key      {inbox.id}  x25519   created {inbox.created}  (not in the keyring: `embassy inbox status`)"
-        )
+        ctx.say(f"inbox key      {inbox.id}  x25519   created {inbox.created}  (not in the keyring: `embassy inbox status`)")
     else:
         ctx.say("inbox key      none yet: `embassy inbox init` makes it and splits its recovery key")
     if ring.legacy_inbox_id:

@@ -10,6 +10,7 @@ from stores.storekit import filesystem_store
 
 from keys import Keyring
 from keys.keyring import Custody, utc_now
+from replication.bundles import Recovered, recover_keyring
 from replication.errors import BundleConflictError
 from replication.layout import bundle_key
 from replication.repository import ensure_repository
@@ -40,3 +41,33 @@ def test_a_sequence_taken_by_other_keys_is_an_error_not_a_silent_skip(tmp_path: 
             await store.close()
 
     asyncio.run(go())
+
+
+def test_recovery_takes_the_keys_most_stores_hold_under_the_highest_sequence(tmp_path: Path) -> None:
+    """Stores that disagree on the newest sequence (written by a version before the rule): the keys
+    most stores hold win, the other store is a finding; an unreachable store is named, not fatal."""
+    ring = Keyring.create(["population"])
+    rotated = ring.rotated()
+    custody = ring.with_custody(Custody(2, 3, utc_now()))
+    for name, newest in (("lu", custody), ("ee", rotated), ("ch", rotated)):
+        keys = tmp_path / name / "keys"
+        keys.mkdir(parents=True)
+        (tmp_path / name / bundle_key(ring.bundle_seq)).write_bytes(ring.bundle())
+        (tmp_path / name / bundle_key(newest.bundle_seq)).write_bytes(newest.bundle())
+    (tmp_path / "gone").write_text("a file where a store's folder should be")
+
+    async def go() -> Recovered:
+        stores = [filesystem_store(tmp_path / n, n) for n in ("lu", "ee", "ch", "gone")]
+        try:
+            return await recover_keyring(stores, ring.master_key)
+        finally:
+            await asyncio.gather(*(s.close() for s in stores))
+
+    found = asyncio.run(go())
+    assert found.ring == Keyring.from_bundle(ring.master_key, rotated.bundle())
+    assert found.store == "ee"
+    assert [str(f) for f in found.findings] == [
+        f"store lu: {bundle_key(rotated.bundle_seq)}: holds other keys under sequence {rotated.bundle_seq} "
+        "than store ee"
+    ]
+    assert found.problems == ["store gone: holds no key bundle (keys/bundle-*.json); is this the right store?"]
