@@ -28,14 +28,14 @@ from keys import Keyring
 from keys.encoding import canonical_json
 from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
 from replication.fetch import fetch_verified
-from replication.layout import parse_snapshot_key, time_for_key
+from replication.layout import MAX_FORGET_BODY, parse_snapshot_key, time_for_key
 from replication.repository import tag_for
 from replication.signed import check_signed
 from replication.stores import Store
 
 MAGIC = b"EMBFORG\x01"
 FORMAT = 1
-MAX_BODY = 16 << 20
+MAX_BODY = MAX_FORGET_BODY
 _U32 = struct.Struct("<I")
 
 

@@ -28,7 +28,8 @@ import zstandard
 from nacl.signing import SigningKey, VerifyKey
 
 from replication.crypto import object_id, open_sealed, seal
-from replication.errors import IntegrityError
+from replication.errors import IntegrityError, RegistryReadError
+from replication.layout import MAX_MANIFEST_BYTES
 from replication.signed import check_signed
 
 MAGIC = b"EMBSNAP\x01"
@@ -190,6 +191,11 @@ def encode_snapshot(manifest: Manifest, header: SnapshotHeader, data_key: bytes,
     raw = json.dumps(manifest.body_json(), separators=(",", ":"), ensure_ascii=False).encode()
     body = seal(data_key, zstandard.ZstdCompressor(level=3).compress(raw), MAGIC + head)
     signed = MAGIC + _U32.pack(len(head)) + head + _U32.pack(len(body)) + body
+    if len(signed) + 64 > MAX_MANIFEST_BYTES:  # readers would refuse it as damage
+        raise RegistryReadError(
+            f"registry {manifest.registry}: its manifest would be {len(signed) >> 20} MiB, more than the "
+            f"{MAX_MANIFEST_BYTES >> 20} MiB the format allows; split it into several registries"
+        )
     return signed + signing_key.sign(signed).signature
 
 

@@ -40,6 +40,7 @@ from replication.keep import apply_keep
 from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire, remove_expired
 from replication.manifest import Manifest
 from replication.prune_report import PruneResult, RegistryReport, StoreReport
+from replication.repository import check_owner
 from replication.retention import RetentionMemory, retain_until
 from replication.spec import KeepPolicy
 from replication.stores import Store
@@ -132,6 +133,8 @@ class Pruner:
         async def check(store: Store) -> None:
             try:
                 await store.check()  # briefly retried: a store that is down is set aside at once
+                with contextlib.suppress(IntegrityError):  # an altered config of ours: verify's finding
+                    await check_owner(store, self.ring)  # another mission's repository: never touched
                 self.versioned[store.name] = await store.versioned()
             except StoreError as e:
                 self.reports[store.name].error = str(e)

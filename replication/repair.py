@@ -19,13 +19,19 @@ from typing import Any
 
 from keys import Keyring
 from replication.crypto import object_id
-from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, StoreError
+from replication.errors import (
+    ForeignRepositoryError,
+    IntegrityError,
+    ObjectLockedError,
+    ObjectNotFoundError,
+    StoreError,
+)
 from replication.fetch import fetch_verified
 from replication.fsutil import atomic_write
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, id_in_key, parse_snapshot_key
 from replication.locks import LockAuth, acquire
 from replication.progress import NoProgress, Progress
-from replication.repository import RepoConfig, ensure_repository, repo_mac_key
+from replication.repository import RepoConfig, check_owner, ensure_repository, repo_mac_key
 from replication.retention import RetentionMemory, retain_until
 from replication.stores import Store
 from replication.verify import Verifier, VerifyReport, load_findings
@@ -82,10 +88,23 @@ class Repairer:
         self.progress = progress or NoProgress()
 
     async def run(self) -> tuple[dict[str, RepairResult], VerifyReport]:
+        # Another mission's repository is refused before anything, a lock included, is written there.
+        foreign: dict[str, StoreError] = {}
+
+        async def owner(store: Store) -> None:
+            try:
+                await check_owner(store, self.ring)
+            except ForeignRepositoryError as e:
+                foreign[store.name] = e
+            except (StoreError, IntegrityError):
+                pass  # unreachable or damaged: the verify below names it
+
+        await asyncio.gather(*(owner(s) for s in self.stores))
+        ours = [s for s in self.stores if s.name not in foreign]
         # A shared lock, as a backup holds: a prune must not delete what is being copied back.
-        locks, busy = await acquire(self.stores, "backup", timedelta(minutes=10), auth=LockAuth.for_ring(self.ring))
+        locks, busy = await acquire(ours, "backup", timedelta(minutes=10), auth=LockAuth.for_ring(self.ring))
         try:
-            return await self._run(busy)
+            return await self._run({**busy, **foreign})
         finally:
             await locks.release()
 
@@ -99,7 +118,7 @@ class Repairer:
             sr = report.stores[name]
             result = results[name] = RepairResult(name)
             if sr.error or name in busy:
-                result.error = sr.error or str(busy[name])
+                result.error = str(busy[name]) if name in busy else sr.error
                 continue
             keys = sorted(
                 set(sr.missing)

@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -64,6 +65,7 @@ class RestoreResult:
     store: str
     chain: str = "ok"
     warnings: list[str] = field(default_factory=list)
+    setid_cleared: int = 0  # entries whose setuid/setgid bits were not restored (see restored_mode)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -75,6 +77,7 @@ class RestoreResult:
             "seconds": round(self.seconds, 3),
             "store": self.store,
             "chain": self.chain,
+            "setid_cleared": self.setid_cleared,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -320,6 +323,7 @@ class Restorer:
             source,
             chain,
             list(manifest.warnings),
+            sum(1 for e in entries if e.type in ("file", "dir") and e.mode & SETID),
         )
 
     async def _in_parallel(
@@ -383,9 +387,9 @@ class Restorer:
                 if how == "ranged":
                     pieces = await self._ranged(store, key, blobs)
                 elif how == "whole":
-                    pieces = [(0, await store.get(key))]
+                    pieces = [(0, await store.get(key, max_bytes=ref.size))]
                 else:
-                    pieces = [(0, (await fetch_verified(store, key, ref.id)).data)]
+                    pieces = [(0, (await fetch_verified(store, key, ref.id, max_bytes=ref.size)).data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
 
                 await tree_ready.wait()
@@ -489,9 +493,19 @@ def _create_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Seq
         fds[i] = tree.create_file(files[i].path)
 
 
+# setuid and setgid grant the file owner's (or group's) rights to whoever runs it: they may come back
+# only together with the original owner. Manifests record no owner (a restored entry belongs to
+# whoever restores it, root included), so these bits are always cleared, and counted.
+SETID = stat.S_ISUID | stat.S_ISGID
+
+
+def restored_mode(mode: int) -> int:
+    return mode & 0o7777 & ~SETID
+
+
 def _finish_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Sequence[int]) -> None:
     for i in which:
-        os.fchmod(fds[i], files[i].mode & 0o7777)
+        os.fchmod(fds[i], restored_mode(files[i].mode))
         os.utime(fds[i], ns=(files[i].mtime_ns, files[i].mtime_ns))
 
 
@@ -501,7 +515,7 @@ def _finish_links_and_dirs(tree: SafeTree, entries: list[Entry]) -> None:
         if e.type == "symlink":
             tree.symlink(e.path, e.target, e.mtime_ns)
     for e in sorted((e for e in entries if e.type == "dir"), key=lambda e: e.path.count("/"), reverse=True):
-        tree.finish_dir(e.path, e.mode, e.mtime_ns)
+        tree.finish_dir(e.path, restored_mode(e.mode), e.mtime_ns)
 
 
 def _raise_fd_limit() -> None:

@@ -28,9 +28,17 @@ from typing import Any, TypeVar
 from nacl.signing import VerifyKey
 
 from keys import BundleError, Keyring
+from replication.bundles import StoreBundles, read_bundles
 from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id, open_chunks
-from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
+from replication.errors import (
+    ForeignRepositoryError,
+    IntegrityError,
+    ObjectNotFoundError,
+    ReplicationError,
+    SignatureError,
+    StoreError,
+)
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
@@ -248,9 +256,14 @@ class Verifier:
 
         await asyncio.gather(*(list_one(s) for s in self.stores))
         live = [s for s in self.stores if s.name in listings]
-        await asyncio.gather(
+        held = await asyncio.gather(
             *(self._check_repository(s, listings[s.name], reports[s.name]) for s in live if s.name in self.targets)
         )
+        # The current bundle is the highest of ours any store holds (this keyring may be behind).
+        top = max((h.highest or 0 for h in held if h is not None), default=0)
+        for h in held:
+            if h is not None and top > self.ring.bundle_seq and top not in h.rings:
+                reports[h.store].missing.append(bundle_key(top))
         # Registries side by side: reading one's packs overlaps checking another's.
         done = await asyncio.gather(*(self._registry(r, live, listings, reports) for r in self.registries))
         views = {r: view for r, (view, _) in zip(self.registries, done, strict=True)}
@@ -258,7 +271,7 @@ class Verifier:
         self._save_findings(reports)
         return VerifyReport(reports, views, seen)
 
-    async def _check_repository(self, store: Store, listing: _Listing, report: StoreReport) -> None:
+    async def _check_repository(self, store: Store, listing: _Listing, report: StoreReport) -> StoreBundles | None:
         """The repository config and the current key bundle: present, and made with our master key."""
 
         async def check(key: str, opens: Callable[[bytes], object]) -> None:
@@ -275,8 +288,22 @@ class Verifier:
             except StoreError as e:
                 report.error = str(e)
 
-        await check(REPO_CONFIG, lambda d: RepoConfig.from_bytes(d, repo_mac_key(self.ring), f"store {store.name}"))
+        def config(data: bytes) -> None:
+            owner = RepoConfig.claimed_owner(data)
+            if owner is not None and owner != self.ring.master_key_id:
+                raise ForeignRepositoryError(store.name, owner)
+            RepoConfig.from_bytes(data, repo_mac_key(self.ring), f"store {store.name}")
+
+        await check(REPO_CONFIG, config)
         await check(bundle_key(self.ring.bundle_seq), lambda d: Keyring.from_bundle(self.ring.master_key, d))
+        if report.error is not None:
+            return None
+        # Every other bundle too: one whose sealed header disagrees with its name is damage.
+        held = await read_bundles(store, self.ring.master_key)
+        for finding in held.findings:
+            if finding.key not in report.damaged:
+                report.damaged.append(finding.key)
+        return held
 
     # -- one registry --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, OK, USAGE, CliError
 from embassy.cli.progress import progress_for
+from embassy.cli.publish import numbered_above
 from embassy.units import human_size
 from keys import Keyring
 from replication.backup import BackupOptions
@@ -57,6 +58,7 @@ def _unlock_with_keys(ctx: Context, registries: list[RegistrySpec]) -> Keyring:
     ring, passphrase = ctx.load_keyring()
     updated = ring.with_registries(r.name for r in registries)
     if updated is not ring:
+        updated = aio.run(numbered_above(open_stores(ctx.config), updated))
         ctx.save_keyring(updated, passphrase)
     return updated
 
@@ -203,6 +205,11 @@ def restore(ctx: Context) -> int:
         )
         if result.chain != "ok":
             ctx.note(f"warning: {result.registry}: snapshot chain {result.chain}")
+        if result.setid_cleared:
+            ctx.note(
+                f"{result.registry}: cleared the setuid/setgid bits of {result.setid_cleared} entries "
+                "(their owners are not restored)"
+            )
     if ctx.json:
         ctx.emit({"restores": [r.to_json() for r in results]} if args.all else results[0].to_json())
     return OK
