@@ -11,24 +11,25 @@ config or key bundle gets them back from the keyring.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from keys import Keyring
+from replication.cache import LocalCache
 from replication.crypto import object_id
 from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, StoreError
 from replication.fetch import fetch_verified
-from replication.fsutil import atomic_write
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, id_in_key, parse_snapshot_key
 from replication.locks import LockAuth, acquire
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, ensure_repository, repo_mac_key
 from replication.retention import RetentionMemory, retain_until
 from replication.stores import Store
-from replication.verify import Verifier, VerifyReport, load_findings
+from replication.verify import Verifier, VerifyReport
+
+HEALABLE = frozenset({"missing", "damaged", "tampered"})
 
 
 @dataclass
@@ -101,12 +102,9 @@ class Repairer:
             if sr.error or name in busy:
                 result.error = sr.error or str(busy[name])
                 continue
-            keys = sorted(
-                set(sr.missing)
-                | set(sr.damaged)
-                | {t.split(":", 1)[0] for t in sr.tampered}
-                | set(load_findings(self.cache_dir, name))
-            )
+            # The findings as verify typed them: what is missing, damaged or laid over (a forgery
+            # under its own name has no good copy anywhere; verify names it, repair leaves it).
+            keys = sorted({f.key for f in sr.findings if f.kind in HEALABLE and f.key})
             repo_keys = [k for k in keys if k == REPO_CONFIG or k.startswith(KEYS_PREFIX)]
             if repo_keys:
                 try:
@@ -116,7 +114,7 @@ class Repairer:
                     result.still_missing += repo_keys
                     result.error = str(e)
             content = [k for k in keys if _content_id(k) is not None]
-            retention = RetentionMemory(self.cache_dir / "retention" / f"{name}.json" if self.cache_dir else None)
+            retention = RetentionMemory(LocalCache(self.cache_dir).retention(name))
             limit = asyncio.Semaphore(4)
 
             async def heal(
@@ -134,7 +132,6 @@ class Repairer:
 
             await asyncio.gather(*(heal(k) for k in content))
             retention.save()
-            self._clear_findings(name, result)
         return results, report
 
     async def _heal_repository(self, store: Store, keys: list[str]) -> None:
@@ -205,11 +202,3 @@ class Repairer:
             except (StoreError, IntegrityError) as e:
                 problems.append(str(e))
         raise StoreError(target.name, "no store holds an intact copy (" + "; ".join(problems) + ")")
-
-    def _clear_findings(self, store: str, result: RepairResult) -> None:
-        if self.cache_dir is None:
-            return
-        path = self.cache_dir / "verify" / f"{store}.damaged.json"
-        if path.exists():
-            left = sorted({k.split(":", 1)[0] for k in result.still_missing})
-            atomic_write(path, json.dumps(left).encode(), mode=0o600)

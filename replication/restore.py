@@ -23,16 +23,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keys import Keyring
-from replication.catalog import Catalog, SnapshotRef
+from replication.cache import LocalCache
+from replication.catalog import SnapshotRef
 from replication.crypto import open_chunks
 from replication.errors import (
     IntegrityError,
-    ReplicationError,
     RestoreTargetError,
+    SnapshotNotFoundError,
     StoreError,
 )
 from replication.fetch import fetch_verified
 from replication.forget import load_forgotten
+from replication.inventory import Inventory, RegistryInventory
 from replication.layout import pack_key
 from replication.manifest import RECORD, Entry, Manifest
 from replication.progress import NoProgress, Progress
@@ -47,10 +49,6 @@ RANGE_GAP = 256 << 10
 FILE_WORKERS = 8
 # The files of this many of a restore's biggest packs (which go first) are created before the rest.
 EARLY_PACKS = 6
-
-
-class SnapshotNotFoundError(ReplicationError):
-    """No snapshot matches the given id, prefix or 'latest'."""
 
 
 @dataclass
@@ -83,11 +81,13 @@ class RestoreResult:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A snapshot found in the stores' listings, and every snapshot they list (for the chain check)."""
+    """A verified snapshot, the stores holding it verified, and every verified snapshot (for the
+    chain check); ``warnings`` name the stores whose objects did not verify."""
 
     ref: SnapshotRef
-    holders: list[str]  # the stores that list it
+    holders: list[str]
     listed: dict[str, SnapshotRef]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,34 +98,39 @@ class Loaded:
     manifest: Manifest
     source: str
     chain: str
+    warnings: tuple[str, ...] = ()
 
 
-async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) -> Found:
-    """The snapshot ``selector`` names (id, unique id prefix, or 'latest') and the stores listing it."""
-    listed: dict[str, tuple[SnapshotRef, list[str]]] = {}
-    errors = []
-    for store in stores:
-        try:
-            refs = await catalog.snapshots(store)
-        except StoreError as e:
-            errors.append(str(e))
-            continue
-        for ref in refs:
-            listed.setdefault(ref.id, (ref, []))[1].append(store.name)
-    if not listed:
-        detail = f" ({'; '.join(errors)})" if errors else ""
-        raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshots in the stores{detail}")
-    every = {sid: ref for sid, (ref, _) in listed.items()}
+def find_snapshot(inv: RegistryInventory, selector: str) -> Found:
+    """The snapshot ``selector`` names (id, unique id prefix, or 'latest': the newest that verifies).
+
+    Raises SnapshotNotFoundError when no store lists such a snapshot, IntegrityError when some store
+    lists it but no copy of it verifies."""
+    every = inv.refs
+    if not every and not inv.listed_ids() and not inv.findings:
+        detail = f" ({'; '.join(str(e) for e in inv.unlisted.values())})" if inv.unlisted else ""
+        raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshots in the stores{detail}")
     if selector == "latest":
-        return Found(*max(listed.values(), key=lambda v: (v[0].key_time, v[0].id)), every)
-    matches = [v for sid, v in listed.items() if sid.startswith(selector.lower())]
-    if not matches:
-        raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshot {selector!r}")
-    if len(matches) > 1:
-        raise SnapshotNotFoundError(
-            f"snapshot prefix {selector!r} is ambiguous ({len(matches)} snapshots); give more digits"
-        )
-    return Found(*matches[0], every)
+        candidates = list(every.values())
+    else:
+        candidates = [r for sid, r in every.items() if sid.startswith(selector.lower())]
+        if len(candidates) > 1:
+            raise SnapshotNotFoundError(
+                f"snapshot prefix {selector!r} is ambiguous ({len(candidates)} snapshots); give more digits"
+            )
+    if not candidates:
+        untrusted = [
+            f for f in inv.findings if selector == "latest" or f.key.rsplit("_", 1)[-1].startswith(selector.lower())
+        ]
+        if untrusted:
+            what = "no snapshot" if selector == "latest" else f"no copy of snapshot {selector!r}"
+            raise IntegrityError(
+                f"registry {inv.registry}: {what} in the stores verifies: {untrusted[0].line()}"
+                + (f" (and {len(untrusted) - 1} more)" if len(untrusted) > 1 else "")
+            )
+        raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshot {selector!r}")
+    ref = max(candidates, key=lambda r: (r.key_time, r.id))
+    return Found(ref, inv.holders(ref.id), every, tuple(inv.warnings()))
 
 
 def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
@@ -216,13 +221,16 @@ class Restorer:
         parallel_packs: int = 6,
         cpu_workers: int | None = None,
         pack_slots: PackSlots | None = None,
+        inventory: Inventory | None = None,
     ) -> None:
         """``pack_slots``: share one bound on packs in flight between restorers that run side by
-        side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat."""
+        side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat.
+        ``inventory``: the run's inventory of ``stores``, shared with other restorers (default: a
+        new one over ``stores`` and the cache)."""
         self.ring = ring
         self.registry = registry
         self.stores = stores
-        self.catalog = Catalog(ring, registry, cache_dir)
+        self.inventory = inventory or Inventory(ring, stores, LocalCache(cache_dir))
         self.progress = progress or NoProgress()
         self.pack_slots = pack_slots or PackSlots(parallel_packs)
         self.id_key = ring.id_key(registry)
@@ -232,14 +240,14 @@ class Restorer:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     async def find(self, selector: str) -> Found:
-        return await find_snapshot(self.catalog, self.stores, selector)
+        return find_snapshot(await self.inventory.registry(self.registry), selector)
 
     async def load(self, selector: str | Found) -> Loaded:
-        """The snapshot's verified manifest; its chain is checked against the same listings."""
+        """The snapshot's verified manifest; its chain is checked against the same inventory."""
         found = selector if isinstance(selector, Found) else await self.find(selector)
         ref = found.ref
-        ordered = [s for s in self.stores if s.name in found.holders]
-        manifest, source = await self.catalog.load_any(ordered, ref)
+        inv = await self.inventory.registry(self.registry)
+        manifest, source = await inv.manifest(ref.id, found.holders)
         chain = "ok"
         if manifest.previous:
             prev = found.listed.get(manifest.previous)
@@ -252,7 +260,7 @@ class Restorer:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
             elif prev.key_time >= ref.key_time:
                 chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
-        return Loaded(ref, manifest, source, chain)
+        return Loaded(ref, manifest, source, chain, found.warnings)
 
     async def restore(
         self, selector: str | Loaded, target: Path, path: str | None = None, force: bool = False
@@ -319,7 +327,7 @@ class Restorer:
             time.monotonic() - started,
             source,
             chain,
-            list(manifest.warnings),
+            [*loaded.warnings, *manifest.warnings],
         )
 
     async def _in_parallel(
@@ -369,7 +377,7 @@ class Restorer:
         tree_ready: asyncio.Event,
     ) -> None:
         ref = manifest.packs[pidx]
-        key = pack_key(self.catalog.tag, ref.id)
+        key = pack_key(self.inventory.catalog(self.registry).tag, ref.id)
         data_key = self.ring.data_key(self.registry, ref.key_id)
         needed = sum(b.length for b in blobs)
         problems: list[str] = []
