@@ -95,6 +95,7 @@ class Repairer:
         report = await verifier.run()
         results: dict[str, RepairResult] = {}
         by_name = {s.name: s for s in self.stores}
+        trusted_keys = {ref.key for view in report.registries.values() for ref, _ in view.trusted.values()}
         for name in sorted(self.targets):
             store = by_name[name]
             sr = report.stores[name]
@@ -114,6 +115,11 @@ class Repairer:
                     result.still_missing += repo_keys
                     result.error = str(e)
             content = [k for k in keys if _content_id(k) is not None]
+            # A manifest name no store holds verified (junk, or a real manifest under a false time)
+            # has no good copy to heal from: verify names it; repair leaves it and says so.
+            misnamed = [k for k in content if "/snapshots/" in k and k not in trusted_keys]
+            result.still_missing += [f"{k}: no store holds a manifest that verifies under this name" for k in misnamed]
+            content = [k for k in content if k not in misnamed]
             retention = RetentionMemory(LocalCache(self.cache_dir).retention(name))
             limit = asyncio.Semaphore(4)
 
