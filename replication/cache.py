@@ -5,11 +5,13 @@ dates are only a shortcut past asking the store, and verify's read dates only or
     <cache>/manifests/<snapshot id>        verified manifest objects, byte for byte
     <cache>/retention/<store>.json         retention dates already set (replication/retention.py)
     <cache>/verify/<store>.read.json       when verify last read each pack (oldest first next time)
+    <cache>/verify/<store>.suspect.json    packs whose last read failed: read again first (by repair)
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,3 +53,25 @@ class LocalCache:
 
     def verify_reads(self, store: str) -> Path | None:
         return self.root / "verify" / f"{store}.read.json" if self.root else None
+
+    def _suspect_path(self, store: str) -> Path | None:
+        return self.root / "verify" / f"{store}.suspect.json" if self.root else None
+
+    def suspect_packs(self, store: str) -> set[str]:
+        """Pack keys whose last read in ``store`` failed: only a hint of what to read again (the
+        read itself decides), never a finding."""
+        path = self._suspect_path(store)
+        if path is None:
+            return set()
+        try:
+            return {str(k) for k in json.loads(path.read_text())}
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def update_suspect_packs(self, store: str, failed: set[str], intact: set[str]) -> None:
+        path = self._suspect_path(store)
+        if path is None or not (failed or intact):
+            return
+        keys = (self.suspect_packs(store) | failed) - intact
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        atomic_write(path, json.dumps(sorted(keys)).encode(), mode=0o600)

@@ -91,7 +91,9 @@ class Repairer:
             await locks.release()
 
     async def _run(self, busy: dict[str, StoreError]) -> tuple[dict[str, RepairResult], VerifyReport]:
-        verifier = Verifier(self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress)
+        verifier = Verifier(
+            self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress, recheck=True
+        )
         report = await verifier.run()
         results: dict[str, RepairResult] = {}
         by_name = {s.name: s for s in self.stores}

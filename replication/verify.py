@@ -217,10 +217,12 @@ class Verifier:
         cpu_workers: int | None = None,
         targets: list[str] | None = None,
         head_start: HeadStart | None = None,
+        recheck: bool = False,
     ) -> None:
         """``read_data``: the share of packs (0..1) to download and check in every checked store.
         ``targets``: the stores to check (default all); the others are only read for the manifests a
-        target lacks or holds damaged, to know what it should hold."""
+        target lacks or holds damaged, to know what it should hold. ``recheck``: also read again the
+        packs whose last read failed (repair does, so that damage found earlier is healed)."""
         self.ring = ring
         self.stores = stores
         self.targets = set(targets) if targets is not None else {s.name for s in stores}
@@ -232,6 +234,7 @@ class Verifier:
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="verify")
         self._read_slots: dict[str, asyncio.Semaphore] = {}
         self.head = head_start
+        self.recheck = recheck
         # Every copy a checked store holds is read; the others are credited once a copy verified.
         self.inventory = Inventory(ring, stores, LocalCache(cache_dir), read=self.targets, parallel=parallel)
 
@@ -363,7 +366,7 @@ class Verifier:
                     report.add("unreferenced", key)
             if listing.versions is not None:
                 await self._versions(store, listing, view, needed, report)
-        if self.read_data > 0:
+        if self.read_data > 0 or self.recheck:
             await asyncio.gather(
                 *(self._read_data(s, view, needed, listings[s.name], reports[s.name]) for s in checked)
             )
@@ -464,6 +467,9 @@ class Verifier:
     ) -> None:
         present = [p for p in sorted(needed) if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())]
         chosen = self._choose(store.name, present)
+        if self.recheck:  # packs whose last read failed are read again, so their findings are fresh
+            suspects = self.inventory.cache.suspect_packs(store.name)
+            chosen += [p for p in present if pack_key(view.tag, p) in suspects and p not in chosen]
         if self.head is not None:  # packs fetched during the key derivation go first
             early = self.head.prefetched(store.name)
             chosen.sort(key=lambda p: pack_key(view.tag, p) not in early)
@@ -500,6 +506,8 @@ class Verifier:
                 done.append(pack_id)
 
         await asyncio.gather(*(one(p) for p in chosen))
+        failed = {f.key for f in report.findings if f.kind == "damaged" and "/packs/" in f.key}
+        self.inventory.cache.update_suspect_packs(store.name, failed, {pack_key(view.tag, p) for p in done})
         path = self.inventory.cache.verify_reads(store.name)
         if path is not None and done:
             state = self._read_state(store.name)
