@@ -199,6 +199,10 @@ class RegistryInventory:
                     out.add(parsed[1])
         return out
 
+    def current_keys(self) -> dict[str, list[str]]:
+        """Per listed store, the keys a plain listing shows (for readers that list no further)."""
+        return {n: [k for k in listing.sizes if listing.current(k)] for n, listing in self.listings.items()}
+
     def findings_of(self, store: str) -> list[Finding]:
         return [f for f in self.findings if f.store == store]
 

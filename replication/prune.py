@@ -222,7 +222,7 @@ class Pruner:
         returns the stores that do (only those may delete the manifests)."""
         if not forgotten or self.options.dry_run:
             return {s.name for s in stores}
-        known = await load_forgotten(self.ring, inv.registry, stores)
+        known = await load_forgotten(self.ring, inv.registry, stores, inv.current_keys())
         missing = {
             s.name: {sid for sid in forgotten if sid in holdings[s.name].snapshots} - known.by_store[s.name]
             for s in stores

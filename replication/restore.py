@@ -253,7 +253,7 @@ class Restorer:
             prev = found.listed.get(manifest.previous)
             if prev is None:
                 # Pruned on purpose? Then a forget record signed by the mission names it.
-                forgotten = (await load_forgotten(self.ring, self.registry, self.stores)).snapshots
+                forgotten = (await load_forgotten(self.ring, self.registry, self.stores, inv.current_keys())).snapshots
                 if manifest.previous not in forgotten:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is in no store"
                 elif forgotten[manifest.previous] >= ref.key_time:

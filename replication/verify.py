@@ -33,7 +33,7 @@ from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationE
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
-from replication.inventory import Finding, FindingKind, Inventory, Listing, list_store
+from replication.inventory import Finding, FindingKind, Inventory, Listing, RegistryInventory, list_store
 from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
 from replication.pack import blobs, pack_key_id, read_pack_header
@@ -336,7 +336,7 @@ class Verifier:
         listed = inv.listed_ids()
         copies = {sid: [s for s in live if sid in inv.held.get(s.name, {})] for sid in refs}
 
-        await self._tombstones(view, live, listings)
+        await self._tombstones(view, live, inv)
         self._chain(view, listed, reports, live, copies)
 
         # Every store is held to every trusted manifest and all of its packs.
@@ -372,9 +372,9 @@ class Verifier:
             )
         return view, len(listed)
 
-    async def _tombstones(self, view: RegistryView, live: list[Store], listings: dict[str, Listing]) -> None:
+    async def _tombstones(self, view: RegistryView, live: list[Store], inv: RegistryInventory) -> None:
         """Snapshots that signed forget records say prune removed: their absence is no chain break."""
-        forgotten = await load_forgotten(self.ring, view.registry, live)
+        forgotten = await load_forgotten(self.ring, view.registry, live, inv.current_keys())
         view.forgotten.update(forgotten.snapshots)
 
     def _chain(

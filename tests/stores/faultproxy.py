@@ -83,7 +83,9 @@ class FaultProxy:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
                 method, path, _ = request_line.split(" ", 2)
                 self.requests.append(f"{method} {path}")
-                if (self.only is None or self.only(method, path)) and self._faulty(self.faulted + 1):
+                # Counted over every request, or with ``only`` over the requests it picks.
+                number = len(self.requests) if self.only is None else self.faulted + 1
+                if (self.only is None or self.only(method, path)) and self._faulty(number):
                     self.faulted += 1
                     await self._fault(reader, writer, headers)
                     return
