@@ -278,7 +278,7 @@ class _RegistryBackup:
     async def survey(self) -> RegistryInventory:
         """What every live store holds of this registry (from the round's inventory): the packs each
         currently shows, and the snapshots that verify."""
-        inv = await self.r.inventory.registry(self.spec.name)
+        inv = await self.r.inventory.registry(self.spec.name, complete=False)
         for slot in self.r.alive():
             if slot.store.name in inv.unlisted:
                 self.r._fail(slot, inv.unlisted[slot.store.name])
@@ -292,7 +292,7 @@ class _RegistryBackup:
     async def parent(self, inv: RegistryInventory) -> tuple[SnapshotRef, Manifest] | None:
         """The newest snapshot that verifies and decrypts (objects that do not verify are never parents)."""
         alive = [s.store.name for s in self.r.alive()]
-        for ref in reversed(inv.ordered()):
+        async for ref in inv.newest_first():
             if not any(n in alive for n in inv.holders(ref.id)):
                 continue
             try:

@@ -41,7 +41,8 @@ class LocalCache:
     def remember_manifest(self, snapshot_id: str, data: bytes) -> None:
         if self.manifests is not None and id_in_key(snapshot_id) is not None:
             self.manifests.mkdir(parents=True, exist_ok=True, mode=0o700)
-            atomic_write(self.manifests / snapshot_id, data, mode=0o600)
+            # No fsync: a manifest lost in a crash is fetched again, and every read is checked.
+            atomic_write(self.manifests / snapshot_id, data, mode=0o600, durable=False)
 
     def forget_manifest(self, snapshot_id: str) -> None:
         if self.manifests is not None and id_in_key(snapshot_id) is not None:

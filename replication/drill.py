@@ -210,14 +210,15 @@ class Drill:
         # restorer finds it: fetched once, checked twice, never from the mission's cache. The
         # newest snapshot that verifies in this store is the one drilled.
         inventory = Inventory(self.ring, [store], LocalCache(folder))
-        inv = await inventory.registry(spec.name)
+        inv = await inventory.registry(spec.name, complete=False)
         if store.name in inv.unlisted:
             raise inv.unlisted[store.name]
-        result.warnings = inv.warnings()
         try:
-            found = find_snapshot(inv, "latest")
+            found = await find_snapshot(inv, "latest")
         except SnapshotNotFoundError as e:
             raise SnapshotNotFoundError(f"store {store.name} holds no snapshot of registry {spec.name}") from e
+        finally:
+            result.warnings = inv.warnings()
         result.id = found.ref.id
         restorer = Restorer(
             self.ring,

@@ -20,7 +20,7 @@ for it, never by whichever store was listed first.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, TypeVar
@@ -167,6 +167,49 @@ class RegistryInventory:
     held: dict[str, dict[str, SnapshotRef]]  # store -> snapshot id -> its verified name there
     findings: list[Finding]
     _inventory: Inventory
+    # Named like snapshots, not yet checked: id -> each store's copy. Checked lazily (``latest``
+    # verifies newest first until one verifies) or all at once (``settle_all``).
+    _unchecked: dict[str, list[_Copy]] = field(default_factory=dict)
+
+    async def settle(self, sids: Iterable[str]) -> None:
+        """Check every copy of these snapshots (those not yet checked)."""
+        todo = {sid: self._unchecked.pop(sid) for sid in set(sids) if sid in self._unchecked}
+        if not todo:
+            return
+        outcomes = await asyncio.gather(
+            *(self._inventory._snapshot(self.registry, self.tag, sid, c) for sid, c in sorted(todo.items()))
+        )
+        for results in outcomes:
+            for store_name, outcome in results:
+                if isinstance(outcome, Finding):
+                    self.findings.append(outcome)
+                else:
+                    self.held[store_name][outcome.id] = outcome
+        self.findings.sort(key=lambda f: (self.order.index(f.store), f.key))
+
+    async def settle_all(self) -> None:
+        await self.settle(list(self._unchecked))
+
+    async def newest_first(self, store: str | None = None) -> AsyncIterator[SnapshotRef]:
+        """Verified snapshots (of one store, or any), newest first, checking each only when reached:
+        a junk name sorting first costs one check and is then a finding, never a result."""
+        names: list[tuple[str, str]] = []  # (time in the name, id)
+        for sid, copies in self._unchecked.items():
+            times = [c.key_time for c in copies if store is None or c.store.name == store]
+            if times:
+                names.append((max(times), sid))
+        names += [(r.key_time, r.id) for r in self.ordered(store)]
+        for _, sid in sorted(set(names), reverse=True):
+            await self.settle([sid])
+            ref = self.held.get(store, {}).get(sid) if store is not None else self.refs.get(sid)
+            if ref is not None:
+                yield ref
+
+    async def latest(self, store: str | None = None) -> SnapshotRef | None:
+        """The newest snapshot that verifies (in ``store``, or anywhere)."""
+        async for ref in self.newest_first(store):
+            return ref
+        return None
 
     @property
     def refs(self) -> dict[str, SnapshotRef]:
@@ -307,13 +350,18 @@ class Inventory:
 
     # -- registries ----------------------------------------------------------------------------------
 
-    async def registry(self, name: str) -> RegistryInventory:
-        """The verified inventory of one registry (built once per run)."""
+    async def registry(self, name: str, complete: bool = True) -> RegistryInventory:
+        """The inventory of one registry (listed once per run). ``complete``: every snapshot
+        checked (what prune, verify and ``snapshots`` need); else they are checked as reached
+        (``latest``, ``settle``), so a restore of the newest costs the same with 10 or 1,000."""
         if name not in self._registries:
-            self._registries[name] = asyncio.ensure_future(self._build(name))
-        return await asyncio.shield(self._registries[name])
+            self._registries[name] = asyncio.ensure_future(self._build(name, False))
+        inv = await asyncio.shield(self._registries[name])
+        if complete:
+            await inv.settle_all()
+        return inv
 
-    async def _build(self, name: str) -> RegistryInventory:
+    async def _build(self, name: str, complete: bool) -> RegistryInventory:
         tag = self.catalog(name).tag
         listings: dict[str, Listing] = {}
         unlisted: dict[str, StoreError] = {}
@@ -342,16 +390,12 @@ class Inventory:
                 copy = _Copy(store, key, parsed[0], frozenset(sizes), listing.versioned)
                 copies.setdefault(parsed[1], []).append(copy)
         held: dict[str, dict[str, SnapshotRef]] = {n: {} for n in listings}
-        outcomes = await asyncio.gather(*(self._snapshot(name, tag, sid, c) for sid, c in sorted(copies.items())))
-        for results in outcomes:
-            for store_name, outcome in results:
-                if isinstance(outcome, Finding):
-                    findings.append(outcome)
-                else:
-                    held[store_name][outcome.id] = outcome
         order = [s.name for s in self.stores]
-        findings.sort(key=lambda f: (order.index(f.store), f.key))
-        return RegistryInventory(name, tag, order, listings, unlisted, held, findings, self)
+        inv = RegistryInventory(name, tag, order, listings, unlisted, held, findings, self, copies)
+        if complete:
+            await inv.settle_all()
+        return inv
+
 
     async def _snapshot(
         self, registry: str, tag: str, sid: str, copies: list[_Copy]

@@ -81,12 +81,11 @@ class RestoreResult:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A verified snapshot, the stores holding it verified, and every verified snapshot (for the
-    chain check); ``warnings`` name the stores whose objects did not verify."""
+    """A verified snapshot and the stores holding it verified; ``warnings`` name the stores whose
+    objects did not verify on the way."""
 
     ref: SnapshotRef
     holders: list[str]
-    listed: dict[str, SnapshotRef]
     warnings: tuple[str, ...] = ()
 
 
@@ -101,24 +100,29 @@ class Loaded:
     warnings: tuple[str, ...] = ()
 
 
-def find_snapshot(inv: RegistryInventory, selector: str) -> Found:
+async def find_snapshot(inv: RegistryInventory, selector: str) -> Found:
     """The snapshot ``selector`` names (id, unique id prefix, or 'latest': the newest that verifies).
 
     Raises SnapshotNotFoundError when no store lists such a snapshot, IntegrityError when some store
     lists it but no copy of it verifies."""
-    every = inv.refs
-    if not every and not inv.listed_ids() and not inv.findings:
+    listed = inv.listed_ids()
+    if not listed and not inv.findings:
         detail = f" ({'; '.join(str(e) for e in inv.unlisted.values())})" if inv.unlisted else ""
         raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshots in the stores{detail}")
+    ref: SnapshotRef | None
     if selector == "latest":
-        candidates = list(every.values())
+        ref = await inv.latest()
     else:
-        candidates = [r for sid, r in every.items() if sid.startswith(selector.lower())]
+        wanted = sorted(sid for sid in listed if sid.startswith(selector.lower()))
+        await inv.settle(wanted)
+        refs = inv.refs
+        candidates = [refs[sid] for sid in wanted if sid in refs]
         if len(candidates) > 1:
             raise SnapshotNotFoundError(
                 f"snapshot prefix {selector!r} is ambiguous ({len(candidates)} snapshots); give more digits"
             )
-    if not candidates:
+        ref = candidates[0] if candidates else None
+    if ref is None:
         untrusted = [
             f for f in inv.findings if selector == "latest" or f.key.rsplit("_", 1)[-1].startswith(selector.lower())
         ]
@@ -129,8 +133,7 @@ def find_snapshot(inv: RegistryInventory, selector: str) -> Found:
                 + (f" (and {len(untrusted) - 1} more)" if len(untrusted) > 1 else "")
             )
         raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshot {selector!r}")
-    ref = max(candidates, key=lambda r: (r.key_time, r.id))
-    return Found(ref, inv.holders(ref.id), every, tuple(inv.warnings()))
+    return Found(ref, inv.holders(ref.id), tuple(inv.warnings()))
 
 
 def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
@@ -240,17 +243,18 @@ class Restorer:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     async def find(self, selector: str) -> Found:
-        return find_snapshot(await self.inventory.registry(self.registry), selector)
+        return await find_snapshot(await self.inventory.registry(self.registry, complete=False), selector)
 
     async def load(self, selector: str | Found) -> Loaded:
         """The snapshot's verified manifest; its chain is checked against the same inventory."""
         found = selector if isinstance(selector, Found) else await self.find(selector)
         ref = found.ref
-        inv = await self.inventory.registry(self.registry)
+        inv = await self.inventory.registry(self.registry, complete=False)
         manifest, source = await inv.manifest(ref.id, found.holders)
         chain = "ok"
         if manifest.previous:
-            prev = found.listed.get(manifest.previous)
+            await inv.settle([manifest.previous])  # a name alone proves nothing: its copies are checked
+            prev = inv.refs.get(manifest.previous)
             if prev is None:
                 # Pruned on purpose? Then a forget record signed by the mission names it.
                 forgotten = (await load_forgotten(self.ring, self.registry, self.stores, inv.current_keys())).snapshots

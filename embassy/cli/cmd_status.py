@@ -120,19 +120,19 @@ async def _registry(
         row["stores"] = {s.name: _held(None, None, now, "no keys yet: never backed up") for s in stores}
         row["error"] = "no keys yet: never backed up (run `embassy backup`)"
         return row
-    inv = await inventory.registry(reg.name)
+    inv = await inventory.registry(reg.name, complete=False)
 
-    def newest(store: Store) -> dict[str, Any]:
+    async def newest(store: Store) -> dict[str, Any]:
         if store.name in down:
             return _held(None, None, now, "store unreachable")
         if store.name in inv.unlisted:
             return _held(None, None, now, _one_line(inv.unlisted[store.name]))
-        ref = inv.newest(store.name)  # trusted only once verified (hash, signature, registry, time)
+        ref = await inv.latest(store.name)  # trusted only once verified (hash, signature, registry, time)
         if ref is None:
             return _held(None, None, now, None)
         return _held(ref.id, _iso(ref.key_time), now, None)
 
-    held = [newest(s) for s in stores]
+    held = [await newest(s) for s in stores]
     row["stores"] = {s.name: h for s, h in zip(stores, held, strict=True)}
     found = [h for h in held if h["id"]]
     if found:
