@@ -20,6 +20,7 @@ for it, never by whichever store was listed first.
 from __future__ import annotations
 
 import asyncio
+import bisect
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,17 +192,28 @@ class RegistryInventory:
         await self.settle(list(self._unchecked))
 
     async def newest_first(self, store: str | None = None) -> AsyncIterator[SnapshotRef]:
-        """Verified snapshots (of one store, or any), newest first, checking each only when reached:
-        a junk name sorting first costs one check and is then a finding, never a result."""
-        names: list[tuple[str, str]] = []  # (time in the name, id)
+        """Verified snapshots (of one store, or any), newest first by their verified time, each
+        checked only when reached: a name sorting first (junk, or a real manifest under a future
+        time) costs one check, and is then a finding or takes its verified place in the order."""
+
+        def verified(sid: str) -> SnapshotRef | None:
+            return self.held.get(store, {}).get(sid) if store is not None else self.refs.get(sid)
+
+        queue: list[tuple[str, str, bool]] = [(r.key_time, r.id, True) for r in self.ordered(store)]
         for sid, copies in self._unchecked.items():
             times = [c.key_time for c in copies if store is None or c.store.name == store]
             if times:
-                names.append((max(times), sid))
-        names += [(r.key_time, r.id) for r in self.ordered(store)]
-        for _, sid in sorted(set(names), reverse=True):
-            await self.settle([sid])
-            ref = self.held.get(store, {}).get(sid) if store is not None else self.refs.get(sid)
+                queue.append((max(times), sid, False))  # the time in a name: a claim until checked
+        queue.sort()
+        while queue:
+            _, sid, checked = queue.pop()
+            if not checked:
+                await self.settle([sid])
+                ref = verified(sid)
+                if ref is not None:
+                    bisect.insort(queue, (ref.key_time, sid, True))
+                continue
+            ref = verified(sid)
             if ref is not None:
                 yield ref
 

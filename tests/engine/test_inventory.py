@@ -100,3 +100,15 @@ async def test_each_store_is_listed_once_per_run_and_an_unlistable_one_is_named(
     assert set(first.unlisted) == {"down"} and first.suspect()["down"].startswith("store down: ")
     assert set(first.held) == {"honest"} and set(first.held["honest"]) == set(ids["a"])
     assert first.newest() == first.newest("honest") and first.newest("down") is None
+
+
+async def test_latest_is_the_newest_by_verified_time_not_by_a_name(two_stores, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ring, (hostile, honest), ids = two_stores
+    oldest = (await manifest_keys(hostile, ring, "a"))[0]
+    # The oldest real manifest, copied under a time far ahead: the newest name of all.
+    await hostile.put(oldest.replace(oldest.rsplit("/", 1)[1][:8], "20990101"), await hostile.get(oldest))
+    inv = await Inventory(ring, [hostile, honest], LocalCache(None)).registry("a", complete=False)
+    latest = await inv.latest()
+    assert latest is not None and latest.id == ids["a"][-1]
+    assert [r.id for r in [r async for r in inv.newest_first("hostile")]] == ids["a"][::-1]
+    assert [f.kind for f in inv.findings] == ["damaged"]
