@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -14,17 +13,13 @@ from pathlib import Path
 from conftest import PASSPHRASE
 from dev_stores import DevStore
 from prunekit import REGISTRY, PruneMission, build, same_files
+from stores.faultproxy import FaultProxy
 
 from embassy.backup_service import cache_dir
 from embassy.config import load_config
 from replication.prune import PruneOptions, Pruner
 from replication.prune_report import PruneResult
-from replication.stores import open_store
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "stores"))
-from faultproxy import FaultProxy
-from storekit import QUICK, make_store
-
+from replication.stores import RetryPolicy, Store, open_store
 from replication.stores.s3 import S3Backend
 
 STORES = ("lu", "ee", "ch")
@@ -117,7 +112,8 @@ def test_a_store_that_cannot_be_listed_is_set_aside_and_the_others_are_pruned(
         async with FaultProxy(port, "503", faults=None, only=listing_registry) as proxy:
             specs = list(config.stores)
             lu_spec = replace(specs[0], endpoint=proxy.endpoint)
-            stores = [make_store(lu_spec, S3Backend(lu_spec), QUICK), *(open_store(s) for s in specs[1:])]
+            quick = RetryPolicy(attempts=3, max_seconds=10, initial_wait=0.01, max_wait=0.05)
+            stores = [Store(lu_spec, S3Backend(lu_spec), retry=quick), *(open_store(s) for s in specs[1:])]
             assert m.ring is not None
             pruner = Pruner(
                 m.ring, stores, [REGISTRY], config.replication.keep, cache_dir(config), PruneOptions(grace=timedelta(0))
