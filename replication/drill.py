@@ -29,25 +29,22 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from keys import Keyring
-from replication.catalog import Catalog
-from replication.errors import ReplicationError, StoreError
+from replication.cache import LocalCache
+from replication.errors import ReplicationError, SnapshotNotFoundError, StoreError
+from replication.inventory import Inventory
 from replication.live_compare import Comparison, check_sqlite_integrity, compare_directory, compare_sqlite
 from replication.manifest import Manifest
 from replication.progress import NoProgress, Progress
-from replication.restore import Found, Restorer
+from replication.restore import Restorer, find_snapshot
 from replication.slots import PackSlots
 from replication.spec import RegistrySpec
 from replication.stores import Store
-
-
-class NoSnapshotError(ReplicationError):
-    """The store holds no snapshot of the registry."""
 
 
 @dataclass(slots=True)
@@ -71,6 +68,7 @@ class DrillResult:
     # When the restore began and ended (monotonic clock): with registries restored side by side,
     # a store's whole-recovery time is the span from the first start to the last end.
     restore_window: tuple[float, float] | None = None
+    warnings: list[str] = field(default_factory=list)  # the store's objects that did not verify
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -90,6 +88,7 @@ class DrillResult:
             "chain": self.chain,
             "error": self.error,
             "started": self.started,
+            "warnings": self.warnings,
         }
 
 
@@ -208,19 +207,31 @@ class Drill:
 
     async def _drill(self, store: Store, spec: RegistrySpec, folder: Path, result: DrillResult, slot: _Slot) -> None:
         # The manifest is verified from this store and kept in the drill's own folder, where the
-        # restorer finds it: fetched once, checked twice, never from the mission's cache.
-        catalog = Catalog(self.ring, spec.name, folder)
-        refs = await catalog.snapshots(store)
-        if not refs:
-            raise NoSnapshotError(f"store {store.name} holds no snapshot of registry {spec.name}")
-        ref = refs[-1]
-        result.id = ref.id
+        # restorer finds it: fetched once, checked twice, never from the mission's cache. The
+        # newest snapshot that verifies in this store is the one drilled.
+        inventory = Inventory(self.ring, [store], LocalCache(folder))
+        inv = await inventory.registry(spec.name, complete=False)
+        if store.name in inv.unlisted:
+            raise inv.unlisted[store.name]
+        try:
+            found = await find_snapshot(inv, "latest")
+        except SnapshotNotFoundError as e:
+            raise SnapshotNotFoundError(f"store {store.name} holds no snapshot of registry {spec.name}") from e
+        finally:
+            result.warnings = inv.warnings()
+        result.id = found.ref.id
         restorer = Restorer(
-            self.ring, spec.name, [store], folder, self.progress(store.name, spec.name), pack_slots=self._pack_slots
+            self.ring,
+            spec.name,
+            [store],
+            folder,
+            self.progress(store.name, spec.name),
+            pack_slots=self._pack_slots,
+            inventory=inventory,
         )
         started = time.monotonic()
-        # The restore takes the listing just made and the manifest it loads and verifies once.
-        loaded = await restorer.load(Found(ref, [store.name], {r.id: r for r in refs}))
+        # The restore takes the inventory just made and the manifest it loads and verifies once.
+        loaded = await restorer.load(found)
         manifest = loaded.manifest
         result.time = manifest.time
         result.rpo_seconds = max(0.0, (self.clock() - parse_time(manifest.time)).total_seconds())
@@ -320,4 +331,4 @@ def _one_line(e: BaseException) -> str:
     return " ".join(str(e).split())
 
 
-__all__ = ["Drill", "DrillResult", "NoSnapshotError", "parse_time", "utc_iso"]
+__all__ = ["Drill", "DrillResult", "parse_time", "utc_iso"]

@@ -90,3 +90,8 @@ class StoreBusyError(StoreError):
 
 class LockLostError(StoreError):
     """Our lock in a store lapsed (not refreshed in time): what it protected may have changed."""
+
+
+class SnapshotNotFoundError(ReplicationError):
+    """No snapshot matches the given id, prefix or 'latest' (in the stores asked), or a path asked
+    for is not in the snapshot."""

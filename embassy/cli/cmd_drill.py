@@ -113,6 +113,8 @@ def drill(ctx: Context) -> int:
         _clean_up(progress, run_dir)
 
     drill_history.append(config.data_dir, run_time, results)
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        ctx.note(f"embassy: warning: {warning}")
     for r in results:
         ctx.say(_line(r))
     ok = all(r.ok for r in results)

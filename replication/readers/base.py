@@ -14,6 +14,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import BinaryIO, Literal, Protocol
 
+from replication.errors import RegistryReadError
+
 EntryType = Literal["file", "dir", "symlink"]
 
 
@@ -36,7 +38,7 @@ class ScanItem:
     cache: tuple[int, ...] | None = None
 
 
-class ChangedWhileReadingError(Exception):
+class ChangedWhileReadingError(RegistryReadError):
     """The file changed between the start and the end of reading it."""
 
 
