@@ -106,6 +106,19 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class TableRows:
+    """A PostgreSQL table's row count in the MVCC snapshot the dump was taken from."""
+
+    schema: str
+    table: str
+    rows: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True, slots=True)
 class PackRef:
     id: str
     size: int
@@ -123,6 +136,9 @@ class Manifest:
     entries: list[Entry]
     stats: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # postgres registries: every dumped table's rows, counted in the dump's own snapshot. None when
+    # not recorded (other kinds, manifests written before the field existed).
+    row_counts: tuple[TableRows, ...] | None = None
 
     @property
     def files(self) -> int:
@@ -133,7 +149,7 @@ class Manifest:
         return sum(e.size for e in self.entries if e.type == "file")
 
     def body_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "format": FORMAT,
             "registry": self.registry,
             "kind": self.kind,
@@ -145,6 +161,9 @@ class Manifest:
             "stats": self.stats,
             "warnings": self.warnings,
         }
+        if self.row_counts is not None:
+            body["row_counts"] = [[t.schema, t.table, t.rows] for t in self.row_counts]
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Manifest:
@@ -161,7 +180,29 @@ class Manifest:
             entries=[Entry.from_json(e, fmt) for e in body["entries"]],
             stats={k: int(v) for k, v in body.get("stats", {}).items()},
             warnings=[str(w) for w in body.get("warnings", [])],
+            row_counts=_row_counts(body.get("row_counts")),
         )
+
+
+def _row_counts(value: Any) -> tuple[TableRows, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("row_counts is not a list")
+    out = []
+    for item in value:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+            and isinstance(item[2], int)
+            and not isinstance(item[2], bool)
+            and item[2] >= 0
+        ):
+            raise ValueError("row_counts holds a malformed entry")
+        out.append(TableRows(item[0], item[1], item[2]))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,8 @@ sys.path.insert(0, str(ROOT / "deploy"))
 from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start_all, stop_all  # noqa: E402
 
 from keys import KdfParams, Keyring  # noqa: E402
+from postgres_server import PostgresServer  # noqa: E402
+from postgres_server import running as running_postgres  # noqa: E402
 
 PASSPHRASE = "test passphrase, long enough"
 
@@ -33,6 +35,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[DevStore]
         yield stores
     finally:
         stop_all(stores)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a loopback port for the whole session; each test makes its own database."""
+    with running_postgres() as server:
+        yield server
 
 
 @dataclass
