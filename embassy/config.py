@@ -367,7 +367,7 @@ class _Parser:
         registries = raw.get("registries")
         for i, t in enumerate(registries if isinstance(registries, list) else []):
             if isinstance(t, dict) and isinstance(t.get("password_env"), str):
-                secrets[t["password_env"]] = f"a database password (registries[{i}].password_env)"
+                secrets.setdefault(t["password_env"], f"a database password (registries[{i}].password_env)")
         return secrets
 
     def registry_env(self, t: Mapping[str, Any], w: str, secrets: Mapping[str, str]) -> tuple[tuple[str, str], ...]:

@@ -17,10 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
 
 from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start_all, stop_all  # noqa: E402
-
-from keys import KdfParams, Keyring  # noqa: E402
 from postgres_server import PostgresServer  # noqa: E402
 from postgres_server import running as running_postgres  # noqa: E402
+
+from keys import KdfParams, Keyring  # noqa: E402
 
 PASSPHRASE = "test passphrase, long enough"
 

@@ -64,7 +64,7 @@ class PostgresServer:
         with self.connect() as conn:
             return [r[0] for r in conn.execute("SELECT datname FROM pg_database ORDER BY 1").fetchall()]
 
-    def registry_toml(self, name: str, database: str, password_env: str = "TEST_PGPASSWORD", **over: Any) -> str:
+    def registry_toml(self, name: str, database: str, password_env: str = "TEST_PGPASSWORD", **over: Any) -> str:  # noqa: S107
         keys = {"host": self.host, "port": self.port, "user": self.user, **over}
         body = "".join(f"{k} = {v!r}\n" if isinstance(v, int) else f'{k} = "{v}"\n' for k, v in keys.items())
         return (
