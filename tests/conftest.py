@@ -16,9 +16,9 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
 
+from dev_postgres import PostgresServer  # noqa: E402
+from dev_postgres import running as running_postgres  # noqa: E402
 from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start_all, stop_all  # noqa: E402
-from postgres_server import PostgresServer  # noqa: E402
-from postgres_server import running as running_postgres  # noqa: E402
 
 from keys import KdfParams, Keyring  # noqa: E402
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, run_cli, s3_env, s3_store_toml
+from dev_postgres import PostgresServer
 from dev_stores import DevStore
 from engine.conftest import Mission, write_config
-from postgres_server import PostgresServer
 
 from replication.pg_drill import SCRATCH_PREFIX
 

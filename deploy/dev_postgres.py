@@ -1,4 +1,4 @@
-"""A real PostgreSQL server for the tests: Debian's binaries, a data folder of its own, loopback only.
+"""A real PostgreSQL server for the tests and benchmarks: Debian's binaries, a data folder of its own, loopback only.
 
 The server refuses to run as root, so under root the folder belongs to the ``postgres`` system
 user (made by Debian's package) and initdb / pg_ctl run as that user through ``runuser``. TCP
