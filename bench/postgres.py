@@ -218,10 +218,11 @@ def main(argv: list[str] | None = None) -> int:
         restore_part = float(result["seconds"])
         check_part = float(result["compare_seconds"])
 
+        load = Path("/proc/loadavg").read_text().split()[:3]
         lines = [
             f"PostgreSQL {server.bin.parent.name}, database {format_size(db_size)} "
             f"({rows['people']:,} people, {rows['documents']:,} documents; pg_dump -Fc file {format_size(dump_size)}), "
-            f"{os.cpu_count()} cores, one SeaweedFS store on loopback.",
+            f"{os.cpu_count()} cores (load average at the end {' / '.join(load)}), one SeaweedFS store on loopback.",
             "",
             "| operation | ours | peer | ratio ours/peer |",
             "|---|---:|---:|---:|",
@@ -239,6 +240,9 @@ def main(argv: list[str] | None = None) -> int:
             f"{format_size(dump_size)} | {ratio(stored_second, dump_size)} |",
             f"| peak RSS (first backup, process tree) | {format_size(first.peak_rss)} | "
             f"{format_size(peer_dump.peak_rss)} | |",
+            f"| CPU of the command (first backup; the server's own work apart) | "
+            f"{first.cpu_user + first.cpu_sys:.1f} s | {peer_dump.cpu_user + peer_dump.cpu_sys:.1f} s | "
+            f"{ratio(first.cpu_user + first.cpu_sys, peer_dump.cpu_user + peer_dump.cpu_sys)} |",
             "",
             f"The drill's {drill.seconds:.1f} s: {restore_part:.1f} s restoring the dump from the store (RTO), "
             f"{check_part:.1f} s for pg_restore into the scratch database and the row counts, the rest start-up "

@@ -1,7 +1,8 @@
 """The drill report: one self-contained HTML page (inline CSS and SVG; no script, no external asset).
 
 A summary per store, a table per store with a row per registry (result, snapshot, RTO, RPO, size,
-what the comparison with the live registry found or why the drill failed), and a chart of drill
+what the comparison with the live registry found or why the drill failed; a PostgreSQL registry's
+tables with their recorded and restored row counts), and a chart of drill
 durations over the history, with the same figures as a table for screen readers and print.
 """
 
