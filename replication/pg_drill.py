@@ -106,8 +106,9 @@ def restore_and_count(server: PostgresServer, dump: Path) -> tuple[TableRows, ..
     from psycopg import sql
 
     name = scratch_name(server.registry)
-    command = server.restore_command(name, str(dump))  # a missing pg_restore is said before anything is created
+    server.program("pg_restore")  # a missing pg_restore is said before anything is created
     admin = server.connect(autocommit=True)
+    command = server.restore_command(name, str(dump))  # after connecting: to the same host, as the same user
     try:
         try:
             admin.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name)))

@@ -47,6 +47,10 @@ class PostgresServer:
         self.spec = spec
         self._environment = dict(environment)
         self._password = self._environment.get("PGPASSWORD", "")
+        # Where the first connection went when the config leaves host or user to libpq's defaults:
+        # the client programs are then pointed at the same place, whatever their own defaults are.
+        self._host = spec.host
+        self._user = spec.user
 
     def fail(self, what: str, detail: str) -> RegistryReadError:
         """An error naming the registry and the server, without the password."""
@@ -73,16 +77,19 @@ class PostgresServer:
             "connect_timeout": CONNECT_TIMEOUT,
             "application_name": "embassy",
         }
-        if self.spec.host:
-            params["host"] = self.spec.host
-        if self.spec.user:
-            params["user"] = self.spec.user
+        if self._host:
+            params["host"] = self._host
+        if self._user:
+            params["user"] = self._user
         if self._password:
             params["password"] = self._password
         try:
-            return psycopg.connect(autocommit=autocommit, **params)
+            conn = psycopg.connect(autocommit=autocommit, **params)
         except psycopg.Error as e:
             raise self.fail("cannot connect to PostgreSQL", self._explain(e)) from None
+        self._host = self._host or conn.info.host
+        self._user = self._user or conn.info.user
+        return conn
 
     def query_error(self, what: str, e: Exception) -> RegistryReadError:
         return self.fail(what, self._explain(e))
@@ -119,10 +126,10 @@ class PostgresServer:
 
     def connection_arguments(self, database: str | None = None) -> list[str]:
         args = ["--no-password", f"--port={self.spec.port}"]
-        if self.spec.host:
-            args.append(f"--host={self.spec.host}")
-        if self.spec.user:
-            args.append(f"--username={self.spec.user}")
+        if self._host:
+            args.append(f"--host={self._host}")
+        if self._user:
+            args.append(f"--username={self._user}")
         # As a connection string, so that a database name holding '=' is never read as one itself.
         args.append(f"--dbname={_conninfo(database or self.spec.database)}")
         return args

@@ -247,3 +247,19 @@ def test_bad_server_settings_fail_with_the_registry_named_and_no_secret_shown(
         assert error.startswith(first) and detail in error, error
         for secret in (postgres.password, "not-the-password-4711", PASSPHRASE):
             assert secret not in r.out + r.err
+
+
+def test_a_registry_on_the_servers_unix_socket_backs_up_and_drills(
+    tmp_path: Path, seaweed: list[DevStore], postgres: PostgresServer
+) -> None:
+    database = postgres.create_database("socket")
+    fill(postgres, database, 1_000)
+    mission = pg_mission(tmp_path, seaweed, postgres, database)
+    text = mission.config.read_text().replace(f'host = "{postgres.host}"', f'host = "{postgres.root}"')
+    assert f'host = "{postgres.root}"' in text
+    mission.config.write_text(text)
+    assert mission.cli("backup").code == 0
+    drill = mission.cli("drill", "--json")
+    assert drill.code == 0, drill.err
+    result = json.loads(drill.out)["results"][0]
+    assert {t["table"]: t["restored"] for t in result["tables"]}["ledger"] == 1_000
