@@ -12,8 +12,9 @@ holds the tree: every entry with its metadata and, for files, the chunk records
 start (u32)`` that locate each chunk in the packs the manifest lists (``start``: where the chunk
 begins in a group's decoded bytes, see replication.pack; format 1 records have no ``start`` and
 are read as 0), and the id of the registry's previous
-snapshot (a chain: a deleted or replaced snapshot shows as a broken link). The snapshot's id is
-the BLAKE3-256 of the whole object.
+snapshot (a chain: a deleted or replaced snapshot shows as a broken link). A postgres snapshot's
+body also holds ``row_counts``, each table's rows in the dump's MVCC snapshot (additive: absent
+means not recorded). The snapshot's id is the BLAKE3-256 of the whole object.
 """
 
 from __future__ import annotations
