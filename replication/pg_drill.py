@@ -100,7 +100,14 @@ def scratch_name(registry: str) -> str:
     return f"{SCRATCH_PREFIX}{safe}_{secrets.token_hex(4)}"
 
 
-def restore_and_count(server: PostgresServer, dump: Path) -> tuple[TableRows, ...]:
+@dataclass(frozen=True, slots=True)
+class Restored:
+    counts: tuple[TableRows, ...]
+    restore_seconds: float  # pg_restore alone
+    count_seconds: float
+
+
+def restore_and_count(server: PostgresServer, dump: Path) -> Restored:
     """pg_restore ``dump`` into a new scratch database, count its tables' rows, drop it."""
     import psycopg
     from psycopg import sql
@@ -120,6 +127,7 @@ def restore_and_count(server: PostgresServer, dump: Path) -> tuple[TableRows, ..
         except psycopg.Error as e:
             raise server.query_error("cannot create the drill's scratch database", e) from None
         try:
+            started = time.monotonic()
             with tempfile.TemporaryFile() as err:
                 try:
                     code = subprocess.run(
@@ -134,8 +142,10 @@ def restore_and_count(server: PostgresServer, dump: Path) -> tuple[TableRows, ..
                         f"pg_restore into the scratch database {name} exited with {code}",
                         server.stderr_tail(err.read()),
                     )
+            restored = time.monotonic()
             with server.connect(name) as conn:
-                return server.count_rows(conn)
+                counts = server.count_rows(conn)
+            return Restored(counts, restored - started, time.monotonic() - restored)
         finally:
             try:
                 admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
@@ -153,13 +163,12 @@ async def check_postgres_snapshot(spec: RegistrySpec, manifest: Manifest, restor
     if len(dumps) != 1:
         raise RegistryReadError(f"registry {spec.name}: the snapshot holds {len(dumps)} files, not one dump")
     server = PostgresServer(spec.name, spec.postgres, dict(spec.environment))
-    started = time.monotonic()
-    counts = await asyncio.to_thread(restore_and_count, server, restored / dumps[0])
-    seconds = time.monotonic() - started
+    done = await asyncio.to_thread(restore_and_count, server, restored / dumps[0])
+    timing = f"pg_restore {done.restore_seconds:.1f} s, counting {done.count_seconds:.1f} s"
     if manifest.row_counts is None:
         return RestoredCheck(
-            f"pg_restore into a scratch database passed in {seconds:.1f} s; the snapshot recorded no row counts",
-            tuple(TableCheck(t.schema, t.table, None, t.rows) for t in counts),
+            f"pg_restore into a scratch database passed ({timing}); the snapshot recorded no row counts",
+            tuple(TableCheck(t.schema, t.table, None, t.rows) for t in done.counts),
         )
-    check = compare_counts(manifest.row_counts, counts)
-    return RestoredCheck(f"{check.summary} (pg_restore {seconds:.1f} s)", check.tables, check.problem)
+    check = compare_counts(manifest.row_counts, done.counts)
+    return RestoredCheck(f"{check.summary} ({timing})", check.tables, check.problem)
