@@ -40,7 +40,7 @@ from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
-from replication.readers import ChangedWhileReadingError, RegistryReader, ScanItem, make_reader
+from replication.readers import ChangedWhileReadingError, CountsRows, RegistryReader, ScanItem, make_reader
 from replication.repository import ensure_repository
 from replication.retention import RetentionMemory, lock_until, retain_until
 from replication.spec import RegistrySpec
@@ -532,7 +532,8 @@ class _RegistryBackup:
         reader = r.readers(spec, r.scratch)
         try:
             items = await r._io_run(reader.scan)
-            total = sum(i.size for i in items if i.type == "file") if spec.kind != "command" else None
+            streamed = spec.kind in ("command", "postgres")  # a dump's size is known once it has ended
+            total = None if streamed else sum(i.size for i in items if i.type == "file")
             r.progress.start(spec.name, total, sum(1 for i in items if i.type == "file"))
             slots: list[tuple[ScanItem, list[Loc]] | None] = [None] * len(items)
             files = asyncio.Semaphore(r.options.parallel_files)
@@ -562,6 +563,7 @@ class _RegistryBackup:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
             done = [s for s in slots if s is not None]
+            row_counts = reader.row_counts() if isinstance(reader, CountsRows) else None
         finally:
             await r._io_run(reader.close)
         if self.writer is not None and len(self.writer):
@@ -572,6 +574,7 @@ class _RegistryBackup:
         await asyncio.gather(*self.uploads)
         r.progress.finish()
         manifest = self._manifest(spec, started, parent[0].id if parent else None, done)
+        manifest.row_counts = row_counts
         await self._complete_stores(manifest)
         await self._write_manifest(manifest)
 

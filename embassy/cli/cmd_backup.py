@@ -183,6 +183,9 @@ def restore(ctx: Context) -> int:
     for spec, target in zip(specs, targets, strict=True):
         if spec.kind == "command":
             ctx.note(f"the dump of {spec.name} lands in {target / (spec.name + '.dump')}")
+        elif spec.kind == "postgres":
+            dump = target / (spec.name + ".dump")
+            ctx.note(f"the dump of {spec.name} lands in {dump}; load it with `pg_restore --dbname=DB {dump}`")
 
     async def go() -> list[RestoreResult]:
         # With --all, registries restore side by side: one is often bound by the network or disk
