@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish bench-contact dev-stores clean
+.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-verify bench-publish bench-contact bench-history bench-postgres dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,9 +23,9 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
-# Debian packages the tests need (the browser, nginx for the deployment test) - installed only when
-# missing. Debian's package does not start an nginx of its own here (policy-rc.d); the test starts
-# its own on loopback ports and stops it.
+# Debian packages the tests need (the browser, nginx for the deployment test, PostgreSQL for the
+# postgres registries) - installed only when missing. Debian's packages start no nginx or PostgreSQL
+# of their own here (policy-rc.d); the tests start their own on loopback ports and stop them.
 $(SYS_STAMP): | $(BIN)/python
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "installing Debian's chromium for the browser tests ..."; \
@@ -33,6 +33,9 @@ $(SYS_STAMP): | $(BIN)/python
 	@command -v nginx >/dev/null 2>&1 || test -x /usr/sbin/nginx || { \
 	  echo "installing Debian's nginx-light for the deployment tests ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx-light >/dev/null; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v pg_dump >/dev/null 2>&1 || { \
+	  echo "installing Debian's postgresql for the PostgreSQL registry tests ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4 >/dev/null
 	touch $@
 
@@ -84,7 +87,16 @@ bench-publish: bench-deps
 bench-contact: $(TEST_STAMP)
 	$(BIN)/python -m bench.contact $(ARGS)
 
-bench: bench-backup bench-verify bench-site bench-publish bench-contact
+# How cost grows with history: backup, restore, verify, prune --dry-run, status at 10, 100, 1,000 snapshots.
+bench-history: $(TEST_STAMP)
+	$(BIN)/python -m bench.history $(ARGS)
+
+# A PostgreSQL database of ~1 GiB (ARGS="--size-mib N" for another size): our backup and drill
+# against pg_dump alone to a file, on a server the benchmark starts and stops itself.
+bench-postgres: $(TEST_STAMP) $(SYS_STAMP)
+	$(BIN)/python -m bench.postgres $(ARGS)
+
+bench: bench-backup bench-verify bench-site bench-publish bench-contact bench-history bench-postgres
 
 dev-stores: $(TEST_STAMP)
 	$(BIN)/python deploy/dev-stores $(ARGS)

@@ -5,6 +5,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from bench import dataset, report
 from bench.report import Outcome
@@ -15,6 +16,7 @@ LEGEND = (
     "Peak RSS = the peak of the sum over the command's process tree (sampled every 50 ms, at least the "
     "kernel's maxrss). Every `embassy` command includes start-up and the keyring unlock (first row)."
 )
+T = TypeVar("T")
 
 
 def render(out: Outcome, args: argparse.Namespace, title: str) -> tuple[str, str]:
@@ -43,6 +45,27 @@ def render(out: Outcome, args: argparse.Namespace, title: str) -> tuple[str, str
     return text, md
 
 
+def in_session(session: Session, body: Callable[[Session], T]) -> T | int:
+    """``body(session)`` inside the session, or the exit code when interrupted (130) or out of time (124)."""
+    try:
+        with session as s:
+            return body(s)
+    except KeyboardInterrupt:
+        log("interrupted: measured commands killed, stores stopped")
+        return 130
+    except BenchTimeoutError as e:
+        log(f"stopped: {e}")
+        return 124
+
+
+def write_out(text: str, md: str, target: Path) -> None:
+    """Print the table and write its markdown to ``target``."""
+    print(text)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(md)
+    print(f"\nmarkdown: {target}")
+
+
 def main(
     name: str,
     doc: str | None,
@@ -58,21 +81,11 @@ def main(
     add_common_args(ap)
     add_args(ap)
     args = ap.parse_args(argv)
-    try:
-        with Session(name, args.total_timeout, args.keep) as s:
-            out = body(s, args)
-    except KeyboardInterrupt:
-        log("interrupted: measured commands killed, stores stopped")
-        return 130
-    except BenchTimeoutError as e:
-        log(f"stopped: {e}")
-        return 124
+    out = in_session(Session(name, args.total_timeout, args.keep), lambda s: body(s, args))
+    if isinstance(out, int):
+        return out
     text, md = render(out, args, f"bench-{name}: ours vs restic, {args.size} dataset")
-    print(text)
-    target: Path = args.markdown or dataset.OUT / f"{name}.md"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(md)
-    print(f"\nmarkdown: {target}")
+    write_out(text, md, args.markdown or dataset.OUT / f"{name}.md")
     if args.strict and any(r.verdict != "PASS" for r in out.rows if r.limit is not None):
         return 1
     return 0

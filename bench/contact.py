@@ -210,7 +210,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def make_mission(root: Path, contact: str, registries: tuple[str, ...] = (), environ: dict[str, str] | None = None) -> bytes:
+def make_mission(
+    root: Path, contact: str, registries: tuple[str, ...] = (), environ: dict[str, str] | None = None
+) -> bytes:
     """A mission in ``root`` (config, low-cost keyring, migrated database, an inbox key); the inbox
     private key, which a benchmark may hold to check what was stored (no server ever does)."""
     sys.path.insert(0, str(ROOT))
@@ -282,7 +284,9 @@ class Served:
 BENCH_CONTACT = "[contact]\npow_bits = 0\nsite_per_minute = 1000000\n"  # the rest: production's defaults
 
 
-async def measure(url: str, submitters: int, total: int, idle_seconds: float) -> tuple[LoadResult, list[float], list[float]]:
+async def measure(
+    url: str, submitters: int, total: int, idle_seconds: float
+) -> tuple[LoadResult, list[float], list[float]]:
     stop = asyncio.Event()
     idle_task = asyncio.create_task(probe(url, stop))
     await asyncio.sleep(idle_seconds)

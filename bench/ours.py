@@ -1,8 +1,9 @@
 """Our engine, driven through the real `embassy` command (docs/commands.md) in subprocesses.
 
 One `Mission` is a config folder: ``embassy.toml`` naming two registries of the dataset (``files``,
-a directory, and ``db``, the SQLite file) and one or more S3 stores, a keyring sealed with the
-default Argon2id parameters (every command pays the real unlock cost) and a passphrase file.
+a directory, and ``db``, the SQLite file; or the registries given) and one or more S3 stores (or
+folder stores), a keyring sealed with the default Argon2id parameters (every command pays the real
+unlock cost) and a passphrase file.
 A command that is missing or fails gives a result with ``error`` set; the benchmark prints n/a.
 """
 
@@ -11,6 +12,7 @@ import os
 import secrets
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +21,6 @@ from bench import procs
 from bench.stores import DevStore, bucket_usage, create_bucket
 
 FILES_REGISTRY, DB_REGISTRY = "files", "db"
-# Registry folders as the engine sees them: the dataset's files/ and db/registry.sqlite.
-REGISTRIES = (FILES_REGISTRY, DB_REGISTRY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +46,33 @@ class StoreRef:
     jurisdiction: str
 
 
+@dataclass(frozen=True, slots=True)
+class FolderStoreRef:
+    """A `kind = "filesystem"` store: a folder on this machine."""
+
+    name: str
+    path: Path
+    jurisdiction: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryRef:
+    name: str
+    kind: str  # "directory" or "sqlite"
+    path: Path
+
+
+AnyStoreRef = StoreRef | FolderStoreRef
+
+
+def dataset_registries(dataset_root: Path) -> list[RegistryRef]:
+    """The dataset's two registries: ``files/`` (a directory) and ``db/registry.sqlite``."""
+    return [
+        RegistryRef(FILES_REGISTRY, "directory", dataset_root / "files"),
+        RegistryRef(DB_REGISTRY, "sqlite", dataset_root / "db" / "registry.sqlite"),
+    ]
+
+
 def _toml_str(value: str) -> str:
     return json.dumps(value)  # a JSON string is a valid TOML basic string
 
@@ -55,15 +82,16 @@ class Mission:
         self,
         folder: Path,
         dataset_root: Path,
-        stores: list[StoreRef],
+        stores: Sequence[AnyStoreRef],
         quorum: int,
         timeout: float = 600.0,
         engine_src: Path | None = None,
+        registries: list[RegistryRef] | None = None,
     ) -> None:
         self.engine_src = engine_src
         self.folder = folder
         self.dataset_root = dataset_root
-        self.stores = stores
+        self.stores = list(stores)
         self.timeout = timeout
         self.config = folder / "embassy.toml"
         self.passphrase_file = folder / "passphrase"
@@ -74,18 +102,27 @@ class Mission:
             'data_dir = "var"',
             'jurisdiction = "KZ"',
             "",
-            "[[registries]]",
-            f'name = "{FILES_REGISTRY}"',
-            'kind = "directory"',
-            f"path = {_toml_str(str(dataset_root / 'files'))}",
-            "",
-            "[[registries]]",
-            f'name = "{DB_REGISTRY}"',
-            'kind = "sqlite"',
-            f"path = {_toml_str(str(dataset_root / 'db' / 'registry.sqlite'))}",
-            "",
         ]
+        self.registries = registries if registries is not None else dataset_registries(dataset_root)
+        for r in self.registries:
+            lines += [
+                "[[registries]]",
+                f'name = "{r.name}"',
+                f'kind = "{r.kind}"',
+                f"path = {_toml_str(str(r.path))}",
+                "",
+            ]
         for s in stores:
+            if isinstance(s, FolderStoreRef):
+                lines += [
+                    "[[stores]]",
+                    f'name = "{s.name}"',
+                    'kind = "filesystem"',
+                    f"path = {_toml_str(str(s.path))}",
+                    f'jurisdiction = "{s.jurisdiction}"',
+                    "",
+                ]
+                continue
             create_bucket(s.store, s.bucket)
             env = s.name.upper().replace("-", "_")
             lines += [
@@ -116,7 +153,7 @@ class Mission:
             "out.write_bytes(Keyring.create(sys.argv[3:]).seal(pw, KdfParams())); out.chmod(0o600)"
         )
         subprocess.run(
-            [sys.executable, "-c", code, str(self.passphrase_file), str(path), *REGISTRIES],
+            [sys.executable, "-c", code, str(self.passphrase_file), str(path), *(r.name for r in self.registries)],
             env=self.env,
             cwd=self.folder,
             check=True,
@@ -131,6 +168,8 @@ class Mission:
         if self.engine_src is not None:
             env["PYTHONPATH"] = os.pathsep.join([str(self.engine_src), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
         for s in self.stores:
+            if isinstance(s, FolderStoreRef):
+                continue
             name = s.name.upper().replace("-", "_")
             env[f"BENCH_{name}_ACCESS"] = s.store.access_key
             env[f"BENCH_{name}_SECRET"] = s.store.secret_key
@@ -186,6 +225,8 @@ class Mission:
 
     def stored_bytes(self, store: str) -> int:
         ref = next(s for s in self.stores if s.name == store)
+        if isinstance(ref, FolderStoreRef):
+            return sum(f.stat().st_size for f in ref.path.rglob("*") if f.is_file())
         return bucket_usage(ref.store, ref.bucket)[0]
 
 

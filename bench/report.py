@@ -75,9 +75,10 @@ HEADER = [
 ]
 
 
-def text_table(rows: list[Row]) -> str:
-    table = [HEADER, *(r.cells() for r in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+def plain_table(header: list[str], lines: list[list[str]]) -> str:
+    """Columns padded to their widest cell, a rule under the header."""
+    table = [header, *lines]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     out = []
     for n, line in enumerate(table):
         out.append("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
@@ -86,10 +87,18 @@ def text_table(rows: list[Row]) -> str:
     return "\n".join(out)
 
 
-def markdown_table(rows: list[Row]) -> str:
-    out = ["| " + " | ".join(HEADER) + " |", "|" + "|".join("---" for _ in HEADER) + "|"]
-    out += ["| " + " | ".join(c.replace("|", "\\|") for c in r.cells()) + " |" for r in rows]
+def markdown_grid(header: list[str], lines: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(c.replace("|", "\\|") for c in line) + " |" for line in lines]
     return "\n".join(out)
+
+
+def text_table(rows: list[Row]) -> str:
+    return plain_table(HEADER, [r.cells() for r in rows])
+
+
+def markdown_table(rows: list[Row]) -> str:
+    return markdown_grid(HEADER, [r.cells() for r in rows])
 
 
 def errors(rows: list[Row]) -> list[str]:

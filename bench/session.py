@@ -59,8 +59,9 @@ def prune_abandoned_runs() -> None:
 
 
 class Session:
-    def __init__(self, name: str, total_timeout: float, keep: bool = False) -> None:
+    def __init__(self, name: str, total_timeout: float, keep: bool = False, needs_restic: bool = True) -> None:
         self.name = name
+        self.needs_restic = needs_restic
         self.total_timeout = total_timeout
         self.keep = keep
         self.run_dir = dataset.OUT / "runs" / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -68,7 +69,7 @@ class Session:
         self._old: dict[int, object] = {}
 
     def __enter__(self) -> "Session":
-        if not restic.available():
+        if self.needs_restic and not restic.available():
             raise SystemExit("bench: restic is not installed (make bench-deps installs it)")
         prune_abandoned_runs()
         self.run_dir.mkdir(parents=True)

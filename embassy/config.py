@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 
 from embassy.child_env import minimal_environment
 from embassy.contact.config import ContactConfig, SmtpConfig, parse_contact, parse_smtp
-from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
+from replication.spec import KeepPolicy, PostgresSpec, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
 SERVER_KEYS = ("host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute")
@@ -31,6 +31,8 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_CREDENTIAL_BYTES = 64 * 1024
+REGISTRY_KINDS = ("directory", "sqlite", "command", "postgres")
+POSTGRES_KEYS = {"database", "host", "port", "user", "password_env"}
 
 
 class ConfigError(Exception):
@@ -362,6 +364,10 @@ class _Parser:
                 for key in ("access_key_env", "secret_key_env"):
                     if isinstance(t.get(key), str):
                         secrets[t[key]] = f"a store's credential (stores[{i}].{key})"
+        registries = raw.get("registries")
+        for i, t in enumerate(registries if isinstance(registries, list) else []):
+            if isinstance(t, dict) and isinstance(t.get("password_env"), str):
+                secrets.setdefault(t["password_env"], f"a database password (registries[{i}].password_env)")
         return secrets
 
     def registry_env(self, t: Mapping[str, Any], w: str, secrets: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -395,16 +401,23 @@ class _Parser:
         seen: set[str] = set()
         for i, t in enumerate(self.array_of_tables(value, "registries")):
             w = f"registries[{i}]"
-            self.known_keys(t, {"name", "kind", "path", "command", "env"}, w)
+            self.known_keys(t, {"name", "kind", "path", "command", "env", *POSTGRES_KEYS}, w)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "population"'), f"{w}.name")
             w = f"registries[{i}] ({name})"
             if name in seen:
                 raise self.fail(f"{w}.name", f"registry name {name!r} is used twice; each registry needs its own name")
             seen.add(name)
-            kind = self.get(t, "kind", w, str, required_hint='; one of "directory", "sqlite", "command"')
-            if kind not in ("directory", "sqlite", "command"):
-                raise self.fail(f"{w}.kind", f'{kind!r} is not a registry kind; use "directory", "sqlite" or "command"')
-            if kind == "command":
+            kind = self.get(t, "kind", w, str, required_hint='; one of "directory", "sqlite", "command", "postgres"')
+            if kind not in REGISTRY_KINDS:
+                raise self.fail(
+                    f"{w}.kind", f'{kind!r} is not a registry kind; use "directory", "sqlite", "command" or "postgres"'
+                )
+            if kind != "postgres":
+                for key in sorted(POSTGRES_KEYS & set(t)):
+                    raise self.fail(f"{w}.{key}", f'only a postgres registry takes {key}; remove it or set kind = "postgres"')
+            if kind == "postgres":
+                out.append(self.postgres_registry(name, t, w, secrets))
+            elif kind == "command":
                 if "path" in t:
                     raise self.fail(f"{w}.path", "a command registry takes command = [...], not path")
                 command = self.str_list(
@@ -419,12 +432,49 @@ class _Parser:
                         f"{w}.command", f"only command registries run a command; a {kind} registry takes path"
                     )
                 if "env" in t:
-                    raise self.fail(f"{w}.env", "only a command registry's command gets variables; remove it here")
+                    raise self.fail(
+                        f"{w}.env", "only a command or postgres registry's dump gets variables; remove it here"
+                    )
                 path = self.get(t, "path", w, str, required_hint=f"; the {kind} registry's location")
                 if not path:
                     raise self.fail(f"{w}.path", "must not be empty")
                 out.append(RegistrySpec(name, kind, self.resolve(path)))
         return tuple(out)
+
+    def postgres_registry(
+        self, name: str, t: Mapping[str, Any], w: str, secrets: Mapping[str, str]
+    ) -> RegistrySpec:
+        """A PostgreSQL database: where it is, and pg_dump's environment with the password as PGPASSWORD."""
+        for key in ("path", "command"):
+            if key in t:
+                raise self.fail(f"{w}.{key}", f'a postgres registry takes database = "...", not {key}')
+        database = self.get(t, "database", w, str, required_hint='; the database to back up, e.g. database = "civil"')
+        if not database or "\0" in database:
+            raise self.fail(f"{w}.database", "must name a database")
+        host = self.get(t, "host", w, str, None)
+        if host is not None and (not host.strip() or "\0" in host):
+            raise self.fail(f"{w}.host", 'must be a host name, an address or a socket folder, e.g. "127.0.0.1"')
+        port = self.positive_int(self.get(t, "port", w, int, 5432), f"{w}.port", 1, 65535)
+        user = self.get(t, "user", w, str, None)
+        if user is not None and (not user or "\0" in user):
+            raise self.fail(f"{w}.user", "must name a database user (or leave it out for the OS user)")
+        password_env = self.get(t, "password_env", w, str, None)
+        others = {k: v for k, v in secrets.items() if k != password_env}
+        env = dict(self.registry_env(t, w, others))
+        if password_env is not None:
+            if not ENV_NAME_RE.match(password_env):
+                # Not echoed: the password itself may have been written here.
+                raise self.fail(
+                    f"{w}.password_env",
+                    "is not an environment variable name (write the variable's name, never the password)",
+                )
+            if password_env.startswith("EMBASSY_"):
+                raise self.fail(f"{w}.password_env", f"{password_env} is embassy's own variable; use another name")
+            if password_env in secrets and not secrets[password_env].startswith("a database password"):
+                raise self.fail(f"{w}.password_env", f"{password_env} already holds {secrets[password_env]}")
+            env["PGPASSWORD"] = self.secret(password_env, f"{w}.password_env")
+        spec = PostgresSpec(database, host, port, user)
+        return RegistrySpec(name, "postgres", None, (), tuple(sorted(env.items())), postgres=spec)
 
     def stores(self, value: Any) -> tuple[StoreSpec, ...]:
         if value is None:

@@ -1,7 +1,8 @@
 """The drill report: one self-contained HTML page (inline CSS and SVG; no script, no external asset).
 
 A summary per store, a table per store with a row per registry (result, snapshot, RTO, RPO, size,
-what the comparison with the live registry found or why the drill failed), and a chart of drill
+what the comparison with the live registry found or why the drill failed; a PostgreSQL registry's
+tables with their recorded and restored row counts), and a chart of drill
 durations over the history, with the same figures as a table for screen readers and print.
 """
 
@@ -105,7 +106,9 @@ def render_report(
         "<dt>Live comparison</dt><dd>Files whose size and modification time are unchanged since the snapshot must be "
         "byte-identical to it (a difference is silent corruption and fails the drill); other files count as changed. "
         "A restored database must equal the live one when that is unchanged since the snapshot, and otherwise "
-        "pass SQLite’s integrity check. A dump command’s output cannot be compared.</dd>",
+        "pass SQLite’s integrity check. A PostgreSQL registry’s dump is restored with pg_restore into a scratch "
+        "database on its server (dropped afterwards) and every table’s rows must equal those counted in the dump’s "
+        "own snapshot. A dump command’s output cannot be compared.</dd>",
         "</dl>",
         "</section>",
         "</main>",
@@ -152,9 +155,9 @@ def _store_section(store: str, results: list[DrillResult], jurisdiction: str) ->
             note = escape(r.compared or "—")
             if r.chain and r.chain != "ok":
                 note += f'<br><span class="muted">snapshot chain {escape(r.chain)}</span>'
-            note_cell = f'<td class="note">{note}</td>'
+            note_cell = f'<td class="note">{note}{_row_counts(r)}</td>'
         else:
-            note_cell = f'<td class="note fail">{escape(r.error or "failed")}</td>'
+            note_cell = f'<td class="note fail">{escape(r.error or "failed")}{_row_counts(r)}</td>'
         snapshot = (
             f'<code>{escape(r.id[:12])}</code><br><span class="muted">{escape(_when(r.time))}</span>'
             if r.id and r.time
@@ -185,6 +188,26 @@ def _store_section(store: str, results: list[DrillResult], jurisdiction: str) ->
         '<th scope="col" class="num">RTO</th><th scope="col" class="num">RPO</th>'
         '<th scope="col" class="num">Size</th><th scope="col">Live comparison or error</th></tr></thead>\n'
         f"<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table>\n</section>"
+    )
+
+
+def _row_counts(r: DrillResult) -> str:
+    """A PostgreSQL registry's tables: rows the snapshot recorded and rows pg_restore gave back."""
+    if not r.tables:
+        return ""
+    rows = "".join(
+        f'<tr><th scope="row"><code>{escape(t.name)}</code></th>'
+        f'<td class="num">{"—" if t.recorded is None else f"{t.recorded:,}"}</td>'
+        f'<td class="num">{"—" if t.restored is None else f"{t.restored:,}"}</td>'
+        f"{_status_cell(t.ok)}</tr>"
+        for t in r.tables
+    )
+    return (
+        f"<details><summary>Row counts of {len(r.tables)} tables</summary><table>"
+        f"<caption>Rows per table: recorded in the snapshot, and found after pg_restore</caption>"
+        '<thead><tr><th scope="col">Table</th><th scope="col" class="num">Recorded</th>'
+        '<th scope="col" class="num">Restored</th><th scope="col">Result</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table></details>"
     )
 
 

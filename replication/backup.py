@@ -28,17 +28,19 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from keys import Keyring
+from replication.cache import LocalCache
 from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed, cut_whole
 from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_parts
 from replication.errors import IntegrityError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
-from replication.layout import pack_key, packs_prefix
+from replication.inventory import Inventory, RegistryInventory
+from replication.layout import pack_key
 from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
-from replication.readers import ChangedWhileReadingError, RegistryReader, ScanItem, make_reader
+from replication.readers import ChangedWhileReadingError, CountsRows, RegistryReader, ScanItem, make_reader
 from replication.repository import ensure_repository
 from replication.retention import RetentionMemory, lock_until, retain_until
 from replication.spec import RegistrySpec
@@ -180,9 +182,8 @@ class BackupRound:
         self.scratch = scratch
         self.progress = progress or NoProgress()
         self.options = options or BackupOptions()
-        self.slots = [
-            _StoreSlot(s, counts(s), RetentionMemory(cache_dir / "retention" / f"{s.name}.json")) for s in stores
-        ]
+        self.cache = LocalCache(cache_dir)
+        self.slots = [_StoreSlot(s, counts(s), RetentionMemory(self.cache.retention(s.name))) for s in stores]
         self._cpu = ThreadPoolExecutor(self.options.cpu_workers, thread_name_prefix="backup-cpu")
         self._io = ThreadPoolExecutor(self.options.parallel_files, thread_name_prefix="backup-read")
         self._prepared = False
@@ -219,6 +220,8 @@ class BackupRound:
         for slot in self.slots:
             if slot.store.name in busy:
                 self._fail(slot, busy[slot.store.name])
+        # What the stores hold, verified, listed once per registry for the whole round.
+        self.inventory = Inventory(self.ring, [s.store for s in self.alive()], self.cache)
         self._prepared = True
 
     async def run(self, registries: list[RegistrySpec]) -> list[RegistryResult]:
@@ -254,7 +257,7 @@ class _RegistryBackup:
         self.spec = spec
         self.result = result
         ring = round_.ring
-        self.catalog = Catalog(ring, spec.name, round_.cache_dir)
+        self.catalog = Catalog(ring, spec.name)
         self.tag = self.catalog.tag
         self.id_key = ring.id_key(spec.name)
         self.key_id, self.data_key = ring.active_data_key(spec.name)
@@ -272,29 +275,28 @@ class _RegistryBackup:
 
     # -- what the stores hold ----------------------------------------------------------------------
 
-    async def survey(self) -> list[SnapshotRef]:
-        """List packs and snapshots of this registry in every live store; returns all snapshot refs."""
-        refs: dict[str, SnapshotRef] = {}
+    async def survey(self) -> RegistryInventory:
+        """What every live store holds of this registry (from the round's inventory): the packs each
+        currently shows, and the snapshots that verify."""
+        inv = await self.r.inventory.registry(self.spec.name, complete=False)
+        for slot in self.r.alive():
+            if slot.store.name in inv.unlisted:
+                self.r._fail(slot, inv.unlisted[slot.store.name])
+            elif slot.store.name in inv.listings:
+                listing = inv.listings[slot.store.name]
+                self.has[slot.store.name] = {
+                    p for p, obj in inv.packs(slot.store.name).items() if listing.current(obj.key)
+                }
+        return inv
 
-        async def one(slot: _StoreSlot) -> None:
+    async def parent(self, inv: RegistryInventory) -> tuple[SnapshotRef, Manifest] | None:
+        """The newest snapshot that verifies and decrypts (objects that do not verify are never parents)."""
+        alive = [s.store.name for s in self.r.alive()]
+        async for ref in inv.newest_first():
+            if not any(n in alive for n in inv.holders(ref.id)):
+                continue
             try:
-                packs = await slot.store.list_objects(packs_prefix(self.tag))
-                snaps = await self.catalog.snapshots(slot.store)
-            except StoreError as e:
-                self.r._fail(slot, e)
-                return
-            self.has[slot.store.name] = {p.key.rsplit("/", 1)[-1] for p in packs}
-            for ref in snaps:
-                refs.setdefault(ref.id, ref)
-
-        await asyncio.gather(*(one(s) for s in self.r.alive()))
-        return sorted(refs.values(), key=lambda r: (r.key_time, r.id))
-
-    async def parent(self, refs: list[SnapshotRef]) -> tuple[SnapshotRef, Manifest] | None:
-        stores = [s.store for s in self.r.alive()]
-        for ref in reversed(refs):
-            try:
-                manifest, _ = await self.catalog.load_any(stores, ref)
+                manifest, _ = await inv.manifest(ref.id, alive)
                 return ref, manifest
             except (IntegrityError, StoreError) as e:
                 self.result.warnings.append(f"snapshot {ref.id[:12]} skipped as parent: {e}")
@@ -523,15 +525,15 @@ class _RegistryBackup:
         started = utc_time()
         if not r.alive():
             raise StoreError("-", "no store is reachable: " + "; ".join(f"{s.store.name}: {s.error}" for s in r.slots))
-        refs = await self.survey()
-        parent = await self.parent(refs)
+        parent = await self.parent(await self.survey())
         old_files: dict[str, Entry] = {}
         if parent is not None:
             old_files = self.learn(parent[1])
         reader = r.readers(spec, r.scratch)
         try:
             items = await r._io_run(reader.scan)
-            total = sum(i.size for i in items if i.type == "file") if spec.kind != "command" else None
+            streamed = spec.kind in ("command", "postgres")  # a dump's size is known once it has ended
+            total = None if streamed else sum(i.size for i in items if i.type == "file")
             r.progress.start(spec.name, total, sum(1 for i in items if i.type == "file"))
             slots: list[tuple[ScanItem, list[Loc]] | None] = [None] * len(items)
             files = asyncio.Semaphore(r.options.parallel_files)
@@ -561,6 +563,7 @@ class _RegistryBackup:
                 await asyncio.gather(*tasks, return_exceptions=True)
                 raise
             done = [s for s in slots if s is not None]
+            row_counts = reader.row_counts() if isinstance(reader, CountsRows) else None
         finally:
             await r._io_run(reader.close)
         if self.writer is not None and len(self.writer):
@@ -571,6 +574,7 @@ class _RegistryBackup:
         await asyncio.gather(*self.uploads)
         r.progress.finish()
         manifest = self._manifest(spec, started, parent[0].id if parent else None, done)
+        manifest.row_counts = row_counts
         await self._complete_stores(manifest)
         await self._write_manifest(manifest)
 
@@ -694,7 +698,7 @@ class _RegistryBackup:
             written.append(slot)
 
         await asyncio.gather(*(one(s) for s in self.r.alive()))
-        await asyncio.to_thread(self.catalog.remember, sid, data)  # fsync: off the loop
+        await asyncio.to_thread(self.r.cache.remember_manifest, sid, data)  # fsync: off the loop
         res = self.result
         res.id, res.time = sid, manifest.time
         res.stored_bytes = self.new_pack_bytes + len(data)

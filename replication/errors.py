@@ -37,6 +37,37 @@ class IntegrityError(ReplicationError):
     """Data from a store failed authentication or id checks: tampered, damaged or foreign."""
 
 
+class ObjectTooLargeError(IntegrityError):
+    """A store answered with more bytes than the format allows for that kind of object (or than
+    the size a verified manifest gives): damaged or planted; the rest was never read."""
+
+    def __init__(self, store: str, key: str, limit: int) -> None:
+        from replication.layout import read_cap
+
+        cap = read_cap(key)
+        size = f"{limit >> 20} MiB" if limit == cap.limit and limit % (1 << 20) == 0 else f"{limit} bytes"
+        super().__init__(f"store {store}: {key}: larger than the format allows for {cap.kind} ({size})")
+        self.store = store
+        self.key = key
+        self.limit = limit
+
+
+class ForeignRepositoryError(StoreError):
+    """The store holds another mission's repository: set aside for the run, never written to."""
+
+    def __init__(self, store: str, master_key_id: str) -> None:
+        super().__init__(
+            store,
+            f"holds the repository of another mission (master key {master_key_id}); set aside, nothing written there",
+        )
+        self.master_key_id = master_key_id
+
+
+class BundleConflictError(StoreError):
+    """A store already holds a key bundle with our sequence number but other keys: publishing
+    would silently leave the stores disagreeing on what that number means."""
+
+
 class SignatureError(IntegrityError):
     """A signed object's signature does not verify with the mission's key: forged or re-signed."""
 
@@ -59,3 +90,8 @@ class StoreBusyError(StoreError):
 
 class LockLostError(StoreError):
     """Our lock in a store lapsed (not refreshed in time): what it protected may have changed."""
+
+
+class SnapshotNotFoundError(ReplicationError):
+    """No snapshot matches the given id, prefix or 'latest' (in the stores asked), or a path asked
+    for is not in the snapshot."""

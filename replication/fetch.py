@@ -12,7 +12,8 @@ import asyncio
 from dataclasses import dataclass
 
 from replication.crypto import object_id
-from replication.errors import IntegrityError, ObjectNotFoundError
+from replication.errors import IntegrityError, ObjectNotFoundError, ObjectTooLargeError
+from replication.layout import read_cap
 from replication.stores import Store
 
 
@@ -31,13 +32,21 @@ async def _hash(data: bytes) -> str:
     return await asyncio.to_thread(object_id, data)
 
 
-async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned: bool | None = None) -> Fetched:
-    """The object's bytes, checked against ``expected_id``; raises IntegrityError / ObjectNotFoundError."""
+async def fetch_verified(
+    store: Store, key: str, expected_id: str, *, versioned: bool | None = None, max_bytes: int | None = None
+) -> Fetched:
+    """The object's bytes, checked against ``expected_id``; raises IntegrityError / ObjectNotFoundError.
+
+    No version longer than the format allows for the kind of object (or than ``max_bytes``, a size
+    a verified manifest gives) is read: such a version is damage, and older versions are searched.
+    """
     problem: str
     try:
-        data = await store.get(key)
+        data = await store.get(key, max_bytes=max_bytes)
     except ObjectNotFoundError:
         problem = "missing (deleted or hidden by a delete marker)"
+    except ObjectTooLargeError as e:
+        problem = str(e).split(f"{key}: ", 1)[-1]
     else:
         if await _hash(data) == expected_id:
             return Fetched(data)
@@ -47,9 +56,14 @@ async def fetch_verified(store: Store, key: str, expected_id: str, *, versioned:
     if versioned:
         versions = [v for v in await store.list_versions(key) if v.key == key and not v.is_delete_marker]
         for v in sorted(versions, key=lambda v: v.last_modified, reverse=True):
-            data = await store.get(key, version_id=v.version_id)
+            try:
+                data = await store.get(key, version_id=v.version_id, max_bytes=max_bytes)
+            except ObjectTooLargeError:
+                continue
             if await _hash(data) == expected_id:
                 return Fetched(data, shadowed=problem, version_id=v.version_id)
     if problem.startswith("missing"):
         raise ObjectNotFoundError(store.name, key)
+    if problem.startswith("larger than"):
+        raise ObjectTooLargeError(store.name, key, max_bytes or read_cap(key).limit)
     raise IntegrityError(f"store {store.name}: {key}: {problem}")

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import struct
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from nacl.signing import SigningKey, VerifyKey
@@ -28,14 +29,14 @@ from keys import Keyring
 from keys.encoding import canonical_json
 from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
 from replication.fetch import fetch_verified
-from replication.layout import parse_snapshot_key, time_for_key
+from replication.layout import MAX_FORGET_BODY, parse_snapshot_key, time_for_key
 from replication.repository import tag_for
 from replication.signed import check_signed
 from replication.stores import Store
 
 MAGIC = b"EMBFORG\x01"
 FORMAT = 1
-MAX_BODY = 16 << 20
+MAX_BODY = MAX_FORGET_BODY
 _U32 = struct.Struct("<I")
 
 
@@ -103,16 +104,26 @@ class ForgottenSnapshots:
     problems: list[str]  # records that failed verification, stores that could not be listed
 
 
-async def load_forgotten(ring: Keyring, registry: str, stores: list[Store]) -> ForgottenSnapshots:
-    """Every snapshot the registry's verified forget records name, read from all ``stores``."""
+async def load_forgotten(
+    ring: Keyring, registry: str, stores: list[Store], listed: Mapping[str, Iterable[str]] | None = None
+) -> ForgottenSnapshots:
+    """Every snapshot the registry's verified forget records name, read from all ``stores``.
+    ``listed``: keys a store was already listed with this run (the inventory's), used instead of
+    listing that store again."""
     tag = tag_for(ring, registry)
     verify_key = VerifyKey(ring.signing.public)
     holders: dict[str, list[Store]] = {}
     problems: list[str] = []
+    prefix = forgotten_prefix(tag)
 
     async def listing(store: Store) -> None:
+        if listed is not None and store.name in listed:
+            for key in listed[store.name]:
+                if key.startswith(prefix):
+                    holders.setdefault(key, []).append(store)
+            return
         try:
-            for info in await store.list_objects(forgotten_prefix(tag)):
+            for info in await store.list_objects(prefix):
                 holders.setdefault(info.key, []).append(store)
         except StoreError as e:
             problems.append(str(e))

@@ -15,6 +15,7 @@ versioned bucket) or a substituted file cannot pass for it.
 
 import hmac
 import re
+from dataclasses import dataclass
 
 REPO_CONFIG = "embassy-repo.json"
 KEYS_PREFIX = "keys/"
@@ -22,6 +23,40 @@ LOCKS_PREFIX = "locks/"
 _BUNDLE_RE = re.compile(r"^keys/bundle-(\d{10})\.json$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _SNAPSHOT_RE = re.compile(r"^(\d{8}T\d{6}\.\d{6}Z)_([0-9a-f]{64})$")
+
+
+# How long each kind of object may be (docs/format.md, section 2b). A reader never reads more: a
+# longer answer is damage, so a hostile store cannot exhaust memory by answering with more.
+MAX_REPO_CONFIG_BYTES = 64 << 10
+MAX_BUNDLE_BYTES = 4 << 20
+MAX_LOCK_BYTES = 4096
+MAX_MANIFEST_BYTES = 64 << 20
+MAX_FORGET_BODY = 16 << 20
+MAX_FORGET_BYTES = MAX_FORGET_BODY + 76  # magic (8), body length (4), signature (64)
+MAX_PACK_BYTES = 64 << 20
+_KIND_RE = re.compile(r"^r/[0-9a-f]{24}/(packs|snapshots|forgotten)/")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadCap:
+    limit: int
+    kind: str  # for messages: "a manifest"
+
+
+def read_cap(key: str) -> ReadCap:
+    """The most bytes the format allows for the object under ``key`` (a pack's for anything else)."""
+    if key == REPO_CONFIG:
+        return ReadCap(MAX_REPO_CONFIG_BYTES, "the repository config")
+    if key.startswith(KEYS_PREFIX):
+        return ReadCap(MAX_BUNDLE_BYTES, "a key bundle")
+    if key.startswith(LOCKS_PREFIX):
+        return ReadCap(MAX_LOCK_BYTES, "a lock")
+    m = _KIND_RE.match(key)
+    if m and m.group(1) == "snapshots":
+        return ReadCap(MAX_MANIFEST_BYTES, "a manifest")
+    if m and m.group(1) == "forgotten":
+        return ReadCap(MAX_FORGET_BYTES, "a forget record")
+    return ReadCap(MAX_PACK_BYTES, "a pack")
 
 
 def registry_tag(tag_key: bytes, registry: str) -> str:

@@ -23,13 +23,13 @@ from typing import Any, Literal
 
 from keys import Keyring
 from keys.encoding import canonical_json
+from replication.layout import MAX_LOCK_BYTES  # a real body is ~350 bytes; a reader reads no more
 
 LockKind = Literal["backup", "prune"]
 LOCK_FORMAT = 1
 MAC_LABEL = "lock-mac"
 MAX_LIFETIME = timedelta(minutes=10)  # the longest ttl a writer may use
 CLOCK_ALLOWANCE = timedelta(minutes=2)  # how far ahead another machine's clock may run
-MAX_LOCK_BYTES = 4096  # a real body is ~350 bytes; a reader reads no more than this
 KEY_TIME = "%Y%m%dT%H%M%S.%fZ"
 
 

@@ -46,11 +46,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from replication.errors import LockLostError, ObjectLockedError, ObjectNotFoundError, StoreBusyError, StoreError
-from replication.layout import LOCKS_PREFIX
+from replication.layout import LOCKS_PREFIX, MAX_LOCK_BYTES
 from replication.lock_body import (
     KEY_TIME,
     MAX_LIFETIME,
-    MAX_LOCK_BYTES,
     Holder,
     LockAuth,
     LockKind,

@@ -12,8 +12,9 @@ holds the tree: every entry with its metadata and, for files, the chunk records
 start (u32)`` that locate each chunk in the packs the manifest lists (``start``: where the chunk
 begins in a group's decoded bytes, see replication.pack; format 1 records have no ``start`` and
 are read as 0), and the id of the registry's previous
-snapshot (a chain: a deleted or replaced snapshot shows as a broken link). The snapshot's id is
-the BLAKE3-256 of the whole object.
+snapshot (a chain: a deleted or replaced snapshot shows as a broken link). A postgres snapshot's
+body also holds ``row_counts``, each table's rows in the dump's MVCC snapshot (additive: absent
+means not recorded). The snapshot's id is the BLAKE3-256 of the whole object.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import zstandard
 from nacl.signing import SigningKey, VerifyKey
 
 from replication.crypto import object_id, open_sealed, seal
-from replication.errors import IntegrityError
+from replication.errors import IntegrityError, RegistryReadError
+from replication.layout import MAX_MANIFEST_BYTES
 from replication.signed import check_signed
 
 MAGIC = b"EMBSNAP\x01"
@@ -106,6 +108,19 @@ class Entry:
 
 
 @dataclass(frozen=True, slots=True)
+class TableRows:
+    """A PostgreSQL table's row count in the MVCC snapshot the dump was taken from."""
+
+    schema: str
+    table: str
+    rows: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass(frozen=True, slots=True)
 class PackRef:
     id: str
     size: int
@@ -123,6 +138,9 @@ class Manifest:
     entries: list[Entry]
     stats: dict[str, int] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # postgres registries: every dumped table's rows, counted in the dump's own snapshot. None when
+    # not recorded (other kinds, manifests written before the field existed).
+    row_counts: tuple[TableRows, ...] | None = None
 
     @property
     def files(self) -> int:
@@ -133,7 +151,7 @@ class Manifest:
         return sum(e.size for e in self.entries if e.type == "file")
 
     def body_json(self) -> dict[str, Any]:
-        return {
+        body: dict[str, Any] = {
             "format": FORMAT,
             "registry": self.registry,
             "kind": self.kind,
@@ -145,6 +163,9 @@ class Manifest:
             "stats": self.stats,
             "warnings": self.warnings,
         }
+        if self.row_counts is not None:
+            body["row_counts"] = [[t.schema, t.table, t.rows] for t in self.row_counts]
+        return body
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> Manifest:
@@ -161,7 +182,29 @@ class Manifest:
             entries=[Entry.from_json(e, fmt) for e in body["entries"]],
             stats={k: int(v) for k, v in body.get("stats", {}).items()},
             warnings=[str(w) for w in body.get("warnings", [])],
+            row_counts=_row_counts(body.get("row_counts")),
         )
+
+
+def _row_counts(value: Any) -> tuple[TableRows, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list):
+        raise ValueError("row_counts is not a list")
+    out = []
+    for item in value:
+        if not (
+            isinstance(item, list)
+            and len(item) == 3
+            and isinstance(item[0], str)
+            and isinstance(item[1], str)
+            and isinstance(item[2], int)
+            and not isinstance(item[2], bool)
+            and item[2] >= 0
+        ):
+            raise ValueError("row_counts holds a malformed entry")
+        out.append(TableRows(item[0], item[1], item[2]))
+    return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +233,11 @@ def encode_snapshot(manifest: Manifest, header: SnapshotHeader, data_key: bytes,
     raw = json.dumps(manifest.body_json(), separators=(",", ":"), ensure_ascii=False).encode()
     body = seal(data_key, zstandard.ZstdCompressor(level=3).compress(raw), MAGIC + head)
     signed = MAGIC + _U32.pack(len(head)) + head + _U32.pack(len(body)) + body
+    if len(signed) + 64 > MAX_MANIFEST_BYTES:  # readers would refuse it as damage
+        raise RegistryReadError(
+            f"registry {manifest.registry}: its manifest would be {len(signed) >> 20} MiB, more than the "
+            f"{MAX_MANIFEST_BYTES >> 20} MiB the format allows; split it into several registries"
+        )
     return signed + signing_key.sign(signed).signature
 
 

@@ -30,6 +30,7 @@ _ENTRY_V1 = struct.Struct("<32sIII")
 _TRAILER = struct.Struct("<8sI8s")
 HEADER_AAD = b"EMBPACKH"
 TARGET_SIZE = 8 << 20
+MAX_ENTRIES = 1 << 16  # a header of at most 3 MiB
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,9 @@ class PackWriter:
 
     @property
     def full(self) -> bool:
-        return self.size >= self.target_size
+        # The entry cap keeps the header (48 bytes an entry) small however well the blobs compress,
+        # so a pack stays far below the format's MAX_PACK_BYTES.
+        return self.size >= self.target_size or len(self.entries) >= MAX_ENTRIES
 
     def __len__(self) -> int:
         return len(self.entries)

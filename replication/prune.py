@@ -5,12 +5,16 @@ The rules, each for a reason (docs/format.md section 9b; README "Retention and p
 1. Prune changes a store only while it holds that store's exclusive lock (replication/locks.py);
    backups hold shared locks, so no backup runs there meanwhile. ``dry_run`` takes no lock and
    changes nothing.
-2. The policy (replication/keep.py) runs per registry over the union of the snapshots in every
-   store prune can reach. Seeing fewer snapshots only ever makes it keep more of those it sees.
+2. The policy (replication/keep.py) runs per registry over the union of the *verified* snapshots
+   (replication/inventory.py) of the stores prune can trust for that registry. A store that could
+   not be listed, or lists objects that do not verify, is set aside for the registry (named, exit 3):
+   nothing is deleted there and nothing it holds counts, so what a hostile store plants or
+   withholds never widens what is deleted elsewhere. Seeing fewer snapshots only ever makes the
+   policy keep more of those it sees.
 3. Before any manifest of a registry is deleted, a signed forget record naming the forgotten
    snapshots is written to the store (replication/forget.py), so the chain still verifies.
 4. A pack is deleted only when no kept snapshot lists it (every kept manifest is loaded and
-   verified: if one cannot be, no pack of that registry is deleted), no forgotten snapshot still
+   verified: if one cannot be, nothing of that registry is forgotten or deleted), no forgotten snapshot still
    present in that store lists it, and it was written more than ``grace`` ago (a second line of
    defence for a writer whose lock lapsed).
 5. Nothing under retention is touched: an object locked until DATE is reported held until DATE.
@@ -23,23 +27,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
 
 from keys import Keyring
-from replication.catalog import Catalog, SnapshotRef
+from replication.cache import LocalCache
 from replication.crypto import object_id as content_id
 from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, ReplicationError, StoreError
-from replication.fetch import fetch_verified
 from replication.forget import ForgetRecord, encode_record, forgotten_key, load_forgotten
-from replication.holdings import Holdings, Stored, survey
+from replication.inventory import Inventory, RegistryInventory, Stored
 from replication.keep import apply_keep
 from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire, remove_expired
-from replication.manifest import Manifest
 from replication.prune_report import PruneResult, RegistryReport, StoreReport
+from replication.repository import check_owner
 from replication.retention import RetentionMemory, retain_until
 from replication.spec import KeepPolicy
 from replication.stores import Store
@@ -66,16 +69,23 @@ def _iso(key_time: str) -> str:
     return key_time_to_datetime(key_time).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """What one trusted store holds of one registry: verified snapshots and packs, every version."""
+
+    snapshots: dict[str, Stored]
+    packs: dict[str, Stored]
+
+
 @dataclass
 class _RegistryWork:
     """What every store's share of one registry's prune needs to know."""
 
-    catalog: Catalog
+    inventory: RegistryInventory
     forgotten: tuple[str, ...]
     referenced: set[str]
     report: RegistryReport
     recorded: set[str]  # stores holding a forget record for every forgotten snapshot they hold
-    ref: Callable[[str], SnapshotRef]
     started: datetime
     stores: list[Store]  # the live ones
     still_present: set[str] = field(default_factory=set)  # forgotten snapshots some store keeps
@@ -100,9 +110,9 @@ class Pruner:
         self.cache_dir = cache_dir
         self.options = options or PruneOptions()
         self.reports = {s.name: StoreReport(s.name) for s in stores}
-        self.retention = {
-            s.name: RetentionMemory(cache_dir / "retention" / f"{s.name}.json" if cache_dir else None) for s in stores
-        }
+        self.cache = LocalCache(cache_dir)
+        self.retention = {s.name: RetentionMemory(self.cache.retention(s.name)) for s in stores}
+        self.inventory = Inventory(ring, stores, self.cache)
         self.versioned: dict[str, bool] = {}
         self.locks = LockSet(self.options.lock_ttl)
         self._slots = asyncio.Semaphore(self.options.parallel)
@@ -118,6 +128,7 @@ class Pruner:
         results: dict[str, RegistryReport] = {}
         try:
             live = await self._take_stores()
+            self.inventory = Inventory(self.ring, live, self.cache)  # the stores this run works on
             for name in self.registries:
                 results[name] = await self._registry(name, live, started)
         finally:
@@ -132,6 +143,8 @@ class Pruner:
         async def check(store: Store) -> None:
             try:
                 await store.check()  # briefly retried: a store that is down is set aside at once
+                with contextlib.suppress(IntegrityError):  # an altered config of ours: verify's finding
+                    await check_owner(store, self.ring)  # another mission's repository: never touched
                 self.versioned[store.name] = await store.versioned()
             except StoreError as e:
                 self.reports[store.name].error = str(e)
@@ -153,70 +166,66 @@ class Pruner:
 
     async def _registry(self, name: str, live: list[Store], started: datetime) -> RegistryReport:
         report = RegistryReport(name)
-        catalog = Catalog(self.ring, name, self.cache_dir)
-        holdings: dict[str, Holdings] = {}
-
-        async def look(store: Store) -> None:
-            try:
-                holdings[store.name] = await survey(store, catalog.tag, self.versioned[store.name])
-            except StoreError as e:
-                self.reports[store.name].problem(f"registry {name}: {e}")
-
-        await asyncio.gather(*(look(s) for s in live))
-        stores = [s for s in live if s.name in holdings]
+        inv = await self.inventory.registry(name)
+        # Rule 2: a store that could not be listed, or lists objects that do not verify, is set
+        # aside for this registry: nothing is deleted there, and what it holds decides nothing.
+        for store_name, why in inv.suspect().items():
+            self.reports[store_name].problem(f"registry {name}: set aside, nothing deleted there: {why}")
+        suspect = inv.suspect()
+        stores = [s for s in live if s.name in inv.listings and s.name not in suspect]
+        holdings = {s.name: _Held(inv.snapshot_objects(s.name), inv.packs(s.name)) for s in stores}
         times: dict[str, str] = {}
-        for held in holdings.values():
-            for sid, (key_time, _) in held.snapshots.items():
-                times[sid] = key_time
+        for s in stores:
+            for sid, ref in inv.held[s.name].items():
+                times[sid] = ref.key_time
         if not times:
             return report
         decision = apply_keep(((sid, key_time_to_datetime(t)) for sid, t in times.items()), self.policy)
         report.kept = [{"id": sid, "time": _iso(times[sid]), "reasons": list(r)} for sid, r in decision.kept.items()]
         report.forgotten = [{"id": sid, "time": _iso(times[sid])} for sid in decision.forgotten]
+        trusted = [s.name for s in stores]
 
-        def ref(sid: str) -> SnapshotRef:
-            return SnapshotRef(name, sid, times[sid], catalog.key_for(_iso(times[sid]), sid))
-
-        def holders(sid: str) -> list[Store]:
-            return [s for s in stores if sid in holdings[s.name].snapshots]
-
-        # Every pack a kept snapshot lists; any doubt and no pack of this registry goes.
+        # Every pack a kept snapshot lists. A kept manifest that cannot be read: nothing is forgotten
+        # or deleted for this registry (its packs are unknown, and so is what it still needs).
         referenced: set[str] = set()
         kept_ids = list(decision.kept)
         loaded = await asyncio.gather(
-            *(self._bounded(self._load(catalog, ref(sid), holders(sid))) for sid in kept_ids), return_exceptions=True
+            *(self._bounded(inv.manifest(sid, trusted)) for sid in kept_ids), return_exceptions=True
         )
         for sid, outcome in zip(kept_ids, loaded, strict=True):
-            if isinstance(outcome, Manifest):
-                referenced.update(p.id for p in outcome.packs)
+            if isinstance(outcome, tuple):
+                referenced.update(p.id for p in outcome[0].packs)
             elif isinstance(outcome, ReplicationError):
                 if report.packs_blocked is None or isinstance(outcome, IntegrityError):
                     report.packs_blocked = (
-                        f"kept snapshot {sid[:12]} could not be loaded, so no pack was deleted: {outcome}"
+                        f"kept snapshot {sid[:12]} could not be loaded, so nothing was forgotten or deleted: {outcome}"
                     )
                     report.integrity = report.integrity or isinstance(outcome, IntegrityError)
             elif isinstance(outcome, BaseException):
                 raise outcome
         report.referenced_packs = len(referenced)
+        if report.packs_blocked:
+            report.forgotten = []
+            return report
 
         # The forget record goes first: a store where it cannot be written keeps its manifests.
-        recorded = await self._record(catalog, {sid: times[sid] for sid in decision.forgotten}, stores, holdings)
-        work = _RegistryWork(catalog, decision.forgotten, referenced, report, recorded, ref, started, stores)
+        recorded = await self._record(inv, {sid: times[sid] for sid in decision.forgotten}, stores, holdings)
+        work = _RegistryWork(inv, decision.forgotten, referenced, report, recorded, started, stores)
         await asyncio.gather(*(self._prune_store(s, holdings[s.name], work) for s in stores))
-        if not self.options.dry_run and catalog.cache_dir is not None:
+        if not self.options.dry_run:
             for sid in set(decision.forgotten) - work.still_present:
-                with contextlib.suppress(OSError):
-                    (catalog.cache_dir / sid).unlink(missing_ok=True)
+                if not any(sid in inv.held.get(n, {}) for n in suspect):
+                    self.inventory.forget(sid)
         return report
 
     async def _record(
-        self, catalog: Catalog, forgotten: dict[str, str], stores: list[Store], holdings: dict[str, Holdings]
+        self, inv: RegistryInventory, forgotten: dict[str, str], stores: list[Store], holdings: dict[str, _Held]
     ) -> set[str]:
         """Make sure each store that holds forgotten snapshots also holds a forget record naming them;
         returns the stores that do (only those may delete the manifests)."""
         if not forgotten or self.options.dry_run:
             return {s.name for s in stores}
-        known = await load_forgotten(self.ring, catalog.registry, stores)
+        known = await load_forgotten(self.ring, inv.registry, stores, inv.current_keys())
         missing = {
             s.name: {sid for sid in forgotten if sid in holdings[s.name].snapshots} - known.by_store[s.name]
             for s in stores
@@ -225,9 +234,9 @@ class Pruner:
         if not uncovered:
             return {s.name for s in stores}
         now = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-        record = ForgetRecord(catalog.tag, now, {sid: forgotten[sid] for sid in uncovered})
+        record = ForgetRecord(inv.tag, now, {sid: forgotten[sid] for sid in uncovered})
         data = await asyncio.to_thread(encode_record, record, self.ring.signing.id, self.ring.signing_key())
-        key = forgotten_key(catalog.tag, now, content_id(data))
+        key = forgotten_key(inv.tag, now, content_id(data))
         done = {name for name, ids in missing.items() if not ids}
 
         async def put(store: Store) -> None:
@@ -237,7 +246,7 @@ class Pruner:
                 await store.put(key, data, until)
             except StoreError as e:
                 self.reports[store.name].problem(
-                    f"registry {catalog.registry}: forget record not written, so no manifest was deleted: {e}"
+                    f"registry {inv.registry}: forget record not written, so no manifest was deleted: {e}"
                 )
                 return
             if until is not None:
@@ -247,14 +256,14 @@ class Pruner:
         await asyncio.gather(*(put(s) for s in stores if missing[s.name]))
         return done
 
-    async def _prune_store(self, store: Store, held: Holdings, work: _RegistryWork) -> None:
+    async def _prune_store(self, store: Store, held: _Held, work: _RegistryWork) -> None:
         rep = self.reports[store.name]
-        catalog = work.catalog
+        inv = work.inventory
         here = [sid for sid in work.forgotten if sid in held.snapshots]
         remaining = here
         if here and store.name in work.recorded:
             gone = await asyncio.gather(
-                *(self._bounded(self._remove(store, held.snapshots[sid][1], "manifest")) for sid in here)
+                *(self._bounded(self._remove(store, held.snapshots[sid], "manifest")) for sid in here)
             )
             remaining = [sid for sid, ok in zip(here, gone, strict=True) if not ok]
         work.still_present.update(remaining)
@@ -264,12 +273,10 @@ class Pruner:
         keep = set(work.referenced)
         for sid in remaining:
             try:
-                manifest = await self._load(
-                    catalog, work.ref(sid), [store, *(s for s in work.stores if s is not store)]
-                )
+                manifest, _ = await inv.manifest(sid, [store.name, *(s.name for s in work.stores)])
             except ReplicationError as e:
                 rep.problem(
-                    f"registry {catalog.registry}: forgotten snapshot {sid[:12]} is still here but could not be "
+                    f"registry {inv.registry}: forgotten snapshot {sid[:12]} is still here but could not be "
                     f"loaded, so no pack was deleted: {e}"
                 )
                 return
@@ -357,43 +364,4 @@ class Pruner:
         with contextlib.suppress(StoreError):
             self.retention[store.name].discard(obj.key)  # what we remembered was wrong: ask the store
             return await self._held_until(store, obj, datetime.now(UTC))
-        return None
-
-    # -- manifests ---------------------------------------------------------------------------------
-
-    async def _load(self, catalog: Catalog, ref: SnapshotRef, stores: list[Store]) -> Manifest:
-        """The verified manifest from the local cache or the first store that gives a good copy.
-
-        Like :meth:`Catalog.load_any`, but decrypting in a worker thread: a large manifest takes
-        long enough to stall every other store's I/O if it ran on the event loop."""
-        if catalog.cache_dir is not None:
-            path = catalog.cache_dir / ref.id
-            cached = await asyncio.to_thread(_read_or_none, path)
-            if cached is not None:
-                with contextlib.suppress(IntegrityError):
-                    return (await asyncio.to_thread(catalog.open, cached, ref, "local cache"))[1]
-        problems: list[ReplicationError] = []
-        for store in stores:
-            try:
-                fetched = await fetch_verified(store, ref.key, ref.id)
-                manifest = (await asyncio.to_thread(catalog.open, fetched.data, ref, f"store {store.name}"))[1]
-            except ObjectNotFoundError:
-                continue
-            except (StoreError, IntegrityError) as e:
-                problems.append(e)
-                continue
-            await asyncio.to_thread(catalog.remember, ref.id, fetched.data)
-            return manifest
-        for problem in problems:
-            if isinstance(problem, IntegrityError):
-                raise problem
-        if problems:
-            raise problems[0]
-        raise ObjectNotFoundError(stores[0].name if stores else "-", ref.key)
-
-
-def _read_or_none(path: Path) -> bytes | None:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
         return None

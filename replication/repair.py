@@ -11,24 +11,31 @@ config or key bundle gets them back from the keyring.
 from __future__ import annotations
 
 import asyncio
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from keys import Keyring
+from replication.cache import LocalCache
 from replication.crypto import object_id
-from replication.errors import IntegrityError, ObjectLockedError, ObjectNotFoundError, StoreError
+from replication.errors import (
+    ForeignRepositoryError,
+    IntegrityError,
+    ObjectLockedError,
+    ObjectNotFoundError,
+    StoreError,
+)
 from replication.fetch import fetch_verified
-from replication.fsutil import atomic_write
 from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, id_in_key, parse_snapshot_key
 from replication.locks import LockAuth, acquire
 from replication.progress import NoProgress, Progress
-from replication.repository import RepoConfig, ensure_repository, repo_mac_key
+from replication.repository import RepoConfig, check_owner, ensure_repository, repo_mac_key
 from replication.retention import RetentionMemory, retain_until
 from replication.stores import Store
-from replication.verify import Verifier, VerifyReport, load_findings
+from replication.verify import Verifier, VerifyReport
+
+HEALABLE = frozenset({"missing", "damaged", "tampered"})
 
 
 @dataclass
@@ -82,31 +89,44 @@ class Repairer:
         self.progress = progress or NoProgress()
 
     async def run(self) -> tuple[dict[str, RepairResult], VerifyReport]:
+        # Another mission's repository is refused before anything, a lock included, is written there.
+        foreign: dict[str, StoreError] = {}
+
+        async def owner(store: Store) -> None:
+            try:
+                await check_owner(store, self.ring)
+            except ForeignRepositoryError as e:
+                foreign[store.name] = e
+            except (StoreError, IntegrityError):
+                pass  # unreachable or damaged: the verify below names it
+
+        await asyncio.gather(*(owner(s) for s in self.stores))
+        ours = [s for s in self.stores if s.name not in foreign]
         # A shared lock, as a backup holds: a prune must not delete what is being copied back.
-        locks, busy = await acquire(self.stores, "backup", timedelta(minutes=10), auth=LockAuth.for_ring(self.ring))
+        locks, busy = await acquire(ours, "backup", timedelta(minutes=10), auth=LockAuth.for_ring(self.ring))
         try:
-            return await self._run(busy)
+            return await self._run({**busy, **foreign})
         finally:
             await locks.release()
 
     async def _run(self, busy: dict[str, StoreError]) -> tuple[dict[str, RepairResult], VerifyReport]:
-        verifier = Verifier(self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress)
+        verifier = Verifier(
+            self.ring, self.stores, self.registries, self.cache_dir, self.read_data, self.progress, recheck=True
+        )
         report = await verifier.run()
         results: dict[str, RepairResult] = {}
         by_name = {s.name: s for s in self.stores}
+        trusted_keys = {ref.key for view in report.registries.values() for ref, _ in view.trusted.values()}
         for name in sorted(self.targets):
             store = by_name[name]
             sr = report.stores[name]
             result = results[name] = RepairResult(name)
             if sr.error or name in busy:
-                result.error = sr.error or str(busy[name])
+                result.error = str(busy[name]) if name in busy else sr.error
                 continue
-            keys = sorted(
-                set(sr.missing)
-                | set(sr.damaged)
-                | {t.split(":", 1)[0] for t in sr.tampered}
-                | set(load_findings(self.cache_dir, name))
-            )
+            # The findings as verify typed them: what is missing, damaged or laid over (a forgery
+            # under its own name has no good copy anywhere; verify names it, repair leaves it).
+            keys = sorted({f.key for f in sr.findings if f.kind in HEALABLE and f.key})
             repo_keys = [k for k in keys if k == REPO_CONFIG or k.startswith(KEYS_PREFIX)]
             if repo_keys:
                 try:
@@ -116,7 +136,12 @@ class Repairer:
                     result.still_missing += repo_keys
                     result.error = str(e)
             content = [k for k in keys if _content_id(k) is not None]
-            retention = RetentionMemory(self.cache_dir / "retention" / f"{name}.json" if self.cache_dir else None)
+            # A manifest name no store holds verified (junk, or a real manifest under a false time)
+            # has no good copy to heal from: verify names it; repair leaves it and says so.
+            misnamed = [k for k in content if "/snapshots/" in k and k not in trusted_keys]
+            result.still_missing += [f"{k}: no store holds a manifest that verifies under this name" for k in misnamed]
+            content = [k for k in content if k not in misnamed]
+            retention = RetentionMemory(LocalCache(self.cache_dir).retention(name))
             limit = asyncio.Semaphore(4)
 
             async def heal(
@@ -134,7 +159,6 @@ class Repairer:
 
             await asyncio.gather(*(heal(k) for k in content))
             retention.save()
-            self._clear_findings(name, result)
         return results, report
 
     async def _heal_repository(self, store: Store, keys: list[str]) -> None:
@@ -205,11 +229,3 @@ class Repairer:
             except (StoreError, IntegrityError) as e:
                 problems.append(str(e))
         raise StoreError(target.name, "no store holds an intact copy (" + "; ".join(problems) + ")")
-
-    def _clear_findings(self, store: str, result: RepairResult) -> None:
-        if self.cache_dir is None:
-            return
-        path = self.cache_dir / "verify" / f"{store}.damaged.json"
-        if path.exists():
-            left = sorted({k.split(":", 1)[0] for k in result.still_missing})
-            atomic_write(path, json.dumps(left).encode(), mode=0o600)

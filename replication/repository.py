@@ -13,8 +13,8 @@ from typing import Any
 
 from keys import BundleError, Keyring
 from keys.encoding import canonical_json
-from replication.errors import IntegrityError, ObjectNotFoundError, StoreError
-from replication.layout import KEYS_PREFIX, REPO_CONFIG, bundle_key, bundle_seq, registry_tag
+from replication.errors import BundleConflictError, ForeignRepositoryError, IntegrityError, ObjectNotFoundError
+from replication.layout import REPO_CONFIG, bundle_key, registry_tag
 from replication.retention import retain_until
 from replication.stores import Store
 
@@ -59,6 +59,16 @@ class RepoConfig:
             )
         return cls(str(body["master_key_id"]), str(body["created"]), int(body["version"]))
 
+    @staticmethod
+    def claimed_owner(data: bytes) -> str | None:
+        """The master key id a config names, unauthenticated (None if it names none): enough to
+        tell another mission's repository, which we must leave alone, from a damaged one of ours."""
+        try:
+            owner = json.loads(data)["body"]["master_key_id"]
+        except (ValueError, KeyError, TypeError):
+            return None
+        return owner if isinstance(owner, str) else None
+
 
 def repo_mac_key(ring: Keyring) -> bytes:
     return ring.derived_key("repo-mac")
@@ -68,43 +78,53 @@ def tag_for(ring: Keyring, registry: str) -> str:
     return registry_tag(ring.derived_key("registry-tag"), registry)
 
 
+async def check_owner(store: Store, ring: Keyring) -> RepoConfig | None:
+    """The store's repository config, checked to be this mission's (None when it has none yet).
+
+    Raises :class:`ForeignRepositoryError` when it names another master key: such a store is set
+    aside for the run, never written to, and nothing ever replaces its config.
+    """
+    try:
+        data = await store.get(REPO_CONFIG)
+    except ObjectNotFoundError:
+        return None
+    where = f"store {store.name}: {REPO_CONFIG}"
+    owner = RepoConfig.claimed_owner(data)
+    if owner is not None and owner != ring.master_key_id:
+        raise ForeignRepositoryError(store.name, owner)
+    return RepoConfig.from_bytes(data, repo_mac_key(ring), where)
+
+
 async def ensure_repository(store: Store, ring: Keyring) -> bool:
     """Make ``store`` a repository of ``ring``'s master key holding its current bundle.
 
     Returns True when something was written. Raises :class:`StoreError` subclasses for store faults
-    and :class:`IntegrityError` when the store holds a foreign repository.
+    (:class:`ForeignRepositoryError` for another mission's repository, before anything is written;
+    :class:`BundleConflictError` when the store holds other keys under the bundle's sequence), and
+    :class:`IntegrityError` when the store's config was altered.
     """
     await store.check()
     wrote = False
-    mac_key = repo_mac_key(ring)
-    try:
-        data = await store.get(REPO_CONFIG)
-    except ObjectNotFoundError:
+    if await check_owner(store, ring) is None:
         created = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
         await store.put(
-            REPO_CONFIG, RepoConfig(ring.master_key_id, created).to_bytes(mac_key), retain_until(store.lock_days)
+            REPO_CONFIG,
+            RepoConfig(ring.master_key_id, created).to_bytes(repo_mac_key(ring)),
+            retain_until(store.lock_days),
         )
         wrote = True
-    else:
-        RepoConfig.from_bytes(data, mac_key, f"store {store.name}: {REPO_CONFIG}")
     key = bundle_key(ring.bundle_seq)
     if await store.stat(key) is None:
         await store.put(key, ring.bundle(), retain_until(store.lock_days))
-        wrote = True
+        return True
+    try:
+        held = Keyring.from_bundle(ring.master_key, await store.get(key))
+    except BundleError:
+        return wrote  # damaged: verify names it, repair writes it anew
+    if held != Keyring.from_bundle(ring.master_key, ring.bundle()):
+        raise BundleConflictError(
+            store.name,
+            f"{key} already holds other keys under sequence {ring.bundle_seq}; "
+            "run `embassy keys rotate` to publish under a new sequence",
+        )
     return wrote
-
-
-async def load_keyring_from_store(store: Store, master_key: bytes) -> Keyring:
-    """The newest key bundle in ``store`` that this master key authenticates, as a keyring."""
-    objects = await store.list_objects(KEYS_PREFIX)
-    candidates = sorted(((bundle_seq(o.key), o.key) for o in objects if bundle_seq(o.key) is not None), reverse=True)
-    if not candidates:
-        raise StoreError(store.name, "holds no key bundle (keys/bundle-*.json); is this the right store?")
-    problems = []
-    for _, key in candidates:
-        data = await store.get(key)
-        try:
-            return Keyring.from_bundle(master_key, data)
-        except BundleError as e:
-            problems.append(f"{key}: {e}")
-    raise IntegrityError(f"store {store.name}: no key bundle belongs to this master key ({problems[0]})")

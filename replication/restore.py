@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import os
 import resource
+import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -23,16 +24,18 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from keys import Keyring
-from replication.catalog import Catalog, SnapshotRef
+from replication.cache import LocalCache
+from replication.catalog import SnapshotRef
 from replication.crypto import open_chunks
 from replication.errors import (
     IntegrityError,
-    ReplicationError,
     RestoreTargetError,
+    SnapshotNotFoundError,
     StoreError,
 )
 from replication.fetch import fetch_verified
 from replication.forget import load_forgotten
+from replication.inventory import Inventory, RegistryInventory
 from replication.layout import pack_key
 from replication.manifest import RECORD, Entry, Manifest
 from replication.progress import NoProgress, Progress
@@ -49,10 +52,6 @@ FILE_WORKERS = 8
 EARLY_PACKS = 6
 
 
-class SnapshotNotFoundError(ReplicationError):
-    """No snapshot matches the given id, prefix or 'latest'."""
-
-
 @dataclass
 class RestoreResult:
     registry: str
@@ -64,6 +63,7 @@ class RestoreResult:
     store: str
     chain: str = "ok"
     warnings: list[str] = field(default_factory=list)
+    setid_cleared: int = 0  # entries whose setuid/setgid bits were not restored (see restored_mode)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -75,6 +75,7 @@ class RestoreResult:
             "seconds": round(self.seconds, 3),
             "store": self.store,
             "chain": self.chain,
+            "setid_cleared": self.setid_cleared,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -83,11 +84,12 @@ class RestoreResult:
 
 @dataclass(frozen=True, slots=True)
 class Found:
-    """A snapshot found in the stores' listings, and every snapshot they list (for the chain check)."""
+    """A verified snapshot and the stores holding it verified; ``warnings`` name the stores whose
+    objects did not verify on the way."""
 
     ref: SnapshotRef
-    holders: list[str]  # the stores that list it
-    listed: dict[str, SnapshotRef]
+    holders: list[str]
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,34 +100,43 @@ class Loaded:
     manifest: Manifest
     source: str
     chain: str
+    warnings: tuple[str, ...] = ()
 
 
-async def find_snapshot(catalog: Catalog, stores: list[Store], selector: str) -> Found:
-    """The snapshot ``selector`` names (id, unique id prefix, or 'latest') and the stores listing it."""
-    listed: dict[str, tuple[SnapshotRef, list[str]]] = {}
-    errors = []
-    for store in stores:
-        try:
-            refs = await catalog.snapshots(store)
-        except StoreError as e:
-            errors.append(str(e))
-            continue
-        for ref in refs:
-            listed.setdefault(ref.id, (ref, []))[1].append(store.name)
-    if not listed:
-        detail = f" ({'; '.join(errors)})" if errors else ""
-        raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshots in the stores{detail}")
-    every = {sid: ref for sid, (ref, _) in listed.items()}
+async def find_snapshot(inv: RegistryInventory, selector: str) -> Found:
+    """The snapshot ``selector`` names (id, unique id prefix, or 'latest': the newest that verifies).
+
+    Raises SnapshotNotFoundError when no store lists such a snapshot, IntegrityError when some store
+    lists it but no copy of it verifies."""
+    listed = inv.listed_ids()
+    if not listed and not inv.findings:
+        detail = f" ({'; '.join(str(e) for e in inv.unlisted.values())})" if inv.unlisted else ""
+        raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshots in the stores{detail}")
+    ref: SnapshotRef | None
     if selector == "latest":
-        return Found(*max(listed.values(), key=lambda v: (v[0].key_time, v[0].id)), every)
-    matches = [v for sid, v in listed.items() if sid.startswith(selector.lower())]
-    if not matches:
-        raise SnapshotNotFoundError(f"registry {catalog.registry} has no snapshot {selector!r}")
-    if len(matches) > 1:
-        raise SnapshotNotFoundError(
-            f"snapshot prefix {selector!r} is ambiguous ({len(matches)} snapshots); give more digits"
-        )
-    return Found(*matches[0], every)
+        ref = await inv.latest()
+    else:
+        wanted = sorted(sid for sid in listed if sid.startswith(selector.lower()))
+        await inv.settle(wanted)
+        refs = inv.refs
+        candidates = [refs[sid] for sid in wanted if sid in refs]
+        if len(candidates) > 1:
+            raise SnapshotNotFoundError(
+                f"snapshot prefix {selector!r} is ambiguous ({len(candidates)} snapshots); give more digits"
+            )
+        ref = candidates[0] if candidates else None
+    if ref is None:
+        untrusted = [
+            f for f in inv.findings if selector == "latest" or f.key.rsplit("_", 1)[-1].startswith(selector.lower())
+        ]
+        if untrusted:
+            what = "no snapshot" if selector == "latest" else f"no copy of snapshot {selector!r}"
+            raise IntegrityError(
+                f"registry {inv.registry}: {what} in the stores verifies: {untrusted[0].line()}"
+                + (f" (and {len(untrusted) - 1} more)" if len(untrusted) > 1 else "")
+            )
+        raise SnapshotNotFoundError(f"registry {inv.registry} has no snapshot {selector!r}")
+    return Found(ref, inv.holders(ref.id), tuple(inv.warnings()))
 
 
 def select_entries(manifest: Manifest, path: str | None) -> list[Entry]:
@@ -216,13 +227,16 @@ class Restorer:
         parallel_packs: int = 6,
         cpu_workers: int | None = None,
         pack_slots: PackSlots | None = None,
+        inventory: Inventory | None = None,
     ) -> None:
         """``pack_slots``: share one bound on packs in flight between restorers that run side by
-        side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat."""
+        side (each pack held is ~8 MiB plus its decoded bytes), so memory stays flat.
+        ``inventory``: the run's inventory of ``stores``, shared with other restorers (default: a
+        new one over ``stores`` and the cache)."""
         self.ring = ring
         self.registry = registry
         self.stores = stores
-        self.catalog = Catalog(ring, registry, cache_dir)
+        self.inventory = inventory or Inventory(ring, stores, LocalCache(cache_dir))
         self.progress = progress or NoProgress()
         self.pack_slots = pack_slots or PackSlots(parallel_packs)
         self.id_key = ring.id_key(registry)
@@ -232,27 +246,28 @@ class Restorer:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     async def find(self, selector: str) -> Found:
-        return await find_snapshot(self.catalog, self.stores, selector)
+        return await find_snapshot(await self.inventory.registry(self.registry, complete=False), selector)
 
     async def load(self, selector: str | Found) -> Loaded:
-        """The snapshot's verified manifest; its chain is checked against the same listings."""
+        """The snapshot's verified manifest; its chain is checked against the same inventory."""
         found = selector if isinstance(selector, Found) else await self.find(selector)
         ref = found.ref
-        ordered = [s for s in self.stores if s.name in found.holders]
-        manifest, source = await self.catalog.load_any(ordered, ref)
+        inv = await self.inventory.registry(self.registry, complete=False)
+        manifest, source = await inv.manifest(ref.id, found.holders)
         chain = "ok"
         if manifest.previous:
-            prev = found.listed.get(manifest.previous)
+            await inv.settle([manifest.previous])  # a name alone proves nothing: its copies are checked
+            prev = inv.refs.get(manifest.previous)
             if prev is None:
                 # Pruned on purpose? Then a forget record signed by the mission names it.
-                forgotten = (await load_forgotten(self.ring, self.registry, self.stores)).snapshots
+                forgotten = (await load_forgotten(self.ring, self.registry, self.stores, inv.current_keys())).snapshots
                 if manifest.previous not in forgotten:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is in no store"
                 elif forgotten[manifest.previous] >= ref.key_time:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
             elif prev.key_time >= ref.key_time:
                 chain = f"broken: previous snapshot {manifest.previous[:12]} is not older"
-        return Loaded(ref, manifest, source, chain)
+        return Loaded(ref, manifest, source, chain, found.warnings)
 
     async def restore(
         self, selector: str | Loaded, target: Path, path: str | None = None, force: bool = False
@@ -319,7 +334,8 @@ class Restorer:
             time.monotonic() - started,
             source,
             chain,
-            list(manifest.warnings),
+            [*loaded.warnings, *manifest.warnings],
+            sum(1 for e in entries if e.type in ("file", "dir") and e.mode & SETID),
         )
 
     async def _in_parallel(
@@ -369,7 +385,7 @@ class Restorer:
         tree_ready: asyncio.Event,
     ) -> None:
         ref = manifest.packs[pidx]
-        key = pack_key(self.catalog.tag, ref.id)
+        key = pack_key(self.inventory.catalog(self.registry).tag, ref.id)
         data_key = self.ring.data_key(self.registry, ref.key_id)
         needed = sum(b.length for b in blobs)
         problems: list[str] = []
@@ -383,9 +399,9 @@ class Restorer:
                 if how == "ranged":
                     pieces = await self._ranged(store, key, blobs)
                 elif how == "whole":
-                    pieces = [(0, await store.get(key))]
+                    pieces = [(0, await store.get(key, max_bytes=ref.size))]
                 else:
-                    pieces = [(0, (await fetch_verified(store, key, ref.id)).data)]
+                    pieces = [(0, (await fetch_verified(store, key, ref.id, max_bytes=ref.size)).data)]
                 self.progress.transferred(store.name, sum(len(p[1]) for p in pieces))
 
                 await tree_ready.wait()
@@ -489,9 +505,19 @@ def _create_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Seq
         fds[i] = tree.create_file(files[i].path)
 
 
+# setuid and setgid grant the file owner's (or group's) rights to whoever runs it: they may come back
+# only together with the original owner. Manifests record no owner (a restored entry belongs to
+# whoever restores it, root included), so these bits are always cleared, and counted.
+SETID = stat.S_ISUID | stat.S_ISGID
+
+
+def restored_mode(mode: int) -> int:
+    return mode & 0o7777 & ~SETID
+
+
 def _finish_files(tree: SafeTree, files: list[Entry], fds: list[int], which: Sequence[int]) -> None:
     for i in which:
-        os.fchmod(fds[i], files[i].mode & 0o7777)
+        os.fchmod(fds[i], restored_mode(files[i].mode))
         os.utime(fds[i], ns=(files[i].mtime_ns, files[i].mtime_ns))
 
 
@@ -501,7 +527,7 @@ def _finish_links_and_dirs(tree: SafeTree, entries: list[Entry]) -> None:
         if e.type == "symlink":
             tree.symlink(e.path, e.target, e.mtime_ns)
     for e in sorted((e for e in entries if e.type == "dir"), key=lambda e: e.path.count("/"), reverse=True):
-        tree.finish_dir(e.path, e.mode, e.mtime_ns)
+        tree.finish_dir(e.path, restored_mode(e.mode), e.mtime_ns)
 
 
 def _raise_fd_limit() -> None:

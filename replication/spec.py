@@ -8,8 +8,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-RegistryKind = Literal["directory", "sqlite", "command"]
+RegistryKind = Literal["directory", "sqlite", "command", "postgres"]
 StoreKind = Literal["s3", "filesystem"]
+
+
+@dataclass(frozen=True, slots=True)
+class PostgresSpec:
+    """Where a PostgreSQL registry lives. The password, if any, is ``PGPASSWORD`` in the registry's
+    environment (never here, never on a command line)."""
+
+    database: str
+    host: str | None = None  # None: libpq's default (the local socket)
+    port: int = 5432
+    user: str | None = None  # None: libpq's default (the OS user)
+
+    def describe(self) -> str:
+        where = f"{self.host}:{self.port}" if self.host else f"the local socket (port {self.port})"
+        return f"database {self.database} at {where}" + (f" as {self.user}" if self.user else "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,8 +33,9 @@ class RegistrySpec:
     kind: RegistryKind
     path: Path | None = None
     command: tuple[str, ...] = ()
-    # command: the whole environment the dump command runs with (nothing else is inherited)
+    # command and postgres: the whole environment the dump command runs with (nothing else is inherited)
     environment: tuple[tuple[str, str], ...] = field(default=(), repr=False)
+    postgres: PostgresSpec | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import json
 import math
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,43 +25,81 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from nacl.signing import VerifyKey
-
 from keys import BundleError, Keyring
-from replication.catalog import Catalog, SnapshotRef
+from replication.bundles import StoreBundles, read_bundles
+from replication.cache import LocalCache
+from replication.catalog import SnapshotRef
 from replication.crypto import object_id, open_chunks
-from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, SignatureError, StoreError
+from replication.errors import ForeignRepositoryError, IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
+from replication.inventory import Finding, FindingKind, Inventory, Listing, RegistryInventory, list_store
 from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, parse_snapshot_key, registry_prefix
 from replication.manifest import Manifest
 from replication.pack import blobs, pack_key_id, read_pack_header
 from replication.prefetch import Prefetch
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
-from replication.stores import ObjectVersion, Store
+from replication.stores import Store
 
 T = TypeVar("T")
 
 
 @dataclass
 class StoreReport:
+    """What verify found in one store: typed findings (repair takes them as they are), and the
+    lists of keys the JSON output has always carried, derived from them."""
+
     name: str
     checked: int = 0
-    missing: list[str] = field(default_factory=list)
-    damaged: list[str] = field(default_factory=list)
-    tampered: list[str] = field(default_factory=list)
-    unreferenced: list[str] = field(default_factory=list)
-    chain: list[str] = field(default_factory=list)
-    forged: list[str] = field(default_factory=list)  # signed objects whose signature does not verify
+    findings: list[Finding] = field(default_factory=list)
     error: str | None = None
     read_packs: int = 0
     read_bytes: int = 0
 
+    def add(self, kind: FindingKind, key: str, detail: str = "") -> None:
+        self.findings.append(Finding(self.name, key, kind, detail))
+
+    def _of(self, kind: FindingKind) -> list[str]:
+        out = []
+        for f in self.findings:
+            if f.kind == kind:
+                if kind == "chain":
+                    out.append(f.detail)
+                elif kind == "tampered":
+                    out.append(f"{f.key}: {f.detail}")
+                else:
+                    out.append(f.key)
+        return out
+
+    @property
+    def missing(self) -> list[str]:
+        return self._of("missing")
+
+    @property
+    def damaged(self) -> list[str]:
+        return self._of("damaged")
+
+    @property
+    def tampered(self) -> list[str]:
+        return self._of("tampered")
+
+    @property
+    def chain(self) -> list[str]:
+        return self._of("chain")
+
+    @property
+    def forged(self) -> list[str]:  # signed objects whose signature does not verify
+        return self._of("forged")
+
+    @property
+    def unreferenced(self) -> list[str]:
+        return self._of("unreferenced")
+
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.damaged or self.tampered or self.chain or self.forged or self.error)
+        return self.error is None and all(f.kind == "unreferenced" for f in self.findings)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -122,26 +160,6 @@ class VerifyReport:
         }
 
 
-@dataclass
-class _Listing:
-    # key -> sizes of its versions (one on an unversioned store; on a versioned one every version but
-    # delete markers, so an object hidden by a marker or a forgery still counts as held)
-    sizes: dict[str, set[int]]
-    versions: dict[str, list[ObjectVersion]] | None  # versioned stores only
-
-
-async def list_store(store: Store) -> _Listing:
-    if not await store.versioned():
-        return _Listing({o.key: {o.size} for o in await store.list_objects("")}, None)
-    versions: dict[str, list[ObjectVersion]] = {}
-    sizes: dict[str, set[int]] = {}
-    for v in await store.list_versions(""):
-        versions.setdefault(v.key, []).append(v)
-        if not v.is_delete_marker:
-            sizes.setdefault(v.key, set()).add(v.size)
-    return _Listing(sizes, versions)
-
-
 class HeadStart:
     """What verify can do before the keyring is open, while its key derivation (~0.5 s on one core)
     runs: list the checked stores and, for a full read, download and hash-check their first packs.
@@ -152,7 +170,7 @@ class HeadStart:
         self.stores = stores
         self.read_all = read_all
         self.packs_per_store = packs_per_store
-        self.listings: dict[str, _Listing | StoreError] = {}
+        self.listings: dict[str, Listing | StoreError] = {}
         self._packs: dict[str, Prefetch[Fetched]] = {s.name: Prefetch() for s in stores}
 
     async def run(self) -> None:
@@ -200,10 +218,12 @@ class Verifier:
         cpu_workers: int | None = None,
         targets: list[str] | None = None,
         head_start: HeadStart | None = None,
+        recheck: bool = False,
     ) -> None:
         """``read_data``: the share of packs (0..1) to download and check in every checked store.
         ``targets``: the stores to check (default all); the others are only read for the manifests a
-        target lacks or holds damaged, to know what it should hold."""
+        target lacks or holds damaged, to know what it should hold. ``recheck``: also read again the
+        packs whose last read failed (repair does, so that damage found earlier is healed)."""
         self.ring = ring
         self.stores = stores
         self.targets = set(targets) if targets is not None else {s.name for s in stores}
@@ -213,20 +233,29 @@ class Verifier:
         self.progress = progress or NoProgress()
         self.parallel = parallel
         self._cpu = ThreadPoolExecutor(cpu_workers or max(2, os.cpu_count() or 2), thread_name_prefix="verify")
-        self._verify_key = VerifyKey(ring.signing.public)
         self._read_slots: dict[str, asyncio.Semaphore] = {}
         self.head = head_start
+        self.recheck = recheck
+        # Every copy a checked store holds is read; the others are credited once a copy verified.
+        self.inventory = Inventory(ring, stores, LocalCache(cache_dir), read=self.targets, parallel=parallel)
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     # -- listing -------------------------------------------------------------------------------------
 
-    async def _list(self, store: Store) -> _Listing:
+    async def _list(self, store: Store) -> Listing:
+        """The whole store, listed once: by the head start, or now; the inventory serves its parts."""
         early = self.head.listings.get(store.name) if self.head else None
+        if early is None:
+            try:
+                early = await list_store(store)
+            except StoreError as e:
+                early = e
+        self.inventory.prime(store.name, early)
         if isinstance(early, StoreError):
             raise early
-        return early or await list_store(store)
+        return early
 
     async def run(self) -> VerifyReport:
         try:
@@ -238,7 +267,7 @@ class Verifier:
 
     async def _run(self) -> VerifyReport:
         reports = {s.name: StoreReport(s.name) for s in self.stores}
-        listings: dict[str, _Listing] = {}
+        listings: dict[str, Listing] = {}
 
         async def list_one(store: Store) -> None:
             try:
@@ -248,112 +277,87 @@ class Verifier:
 
         await asyncio.gather(*(list_one(s) for s in self.stores))
         live = [s for s in self.stores if s.name in listings]
-        await asyncio.gather(
+        held = await asyncio.gather(
             *(self._check_repository(s, listings[s.name], reports[s.name]) for s in live if s.name in self.targets)
         )
+        # The current bundle is the highest of ours any store holds (this keyring may be behind).
+        top = max((h.highest or 0 for h in held if h is not None), default=0)
+        for h in held:
+            if h is not None and top > self.ring.bundle_seq and top not in h.rings:
+                reports[h.store].add("missing", bundle_key(top))
         # Registries side by side: reading one's packs overlaps checking another's.
         done = await asyncio.gather(*(self._registry(r, live, listings, reports) for r in self.registries))
         views = {r: view for r, (view, _) in zip(self.registries, done, strict=True)}
         seen = sum(count for _, count in done)
-        self._save_findings(reports)
         return VerifyReport(reports, views, seen)
 
-    async def _check_repository(self, store: Store, listing: _Listing, report: StoreReport) -> None:
+    async def _check_repository(self, store: Store, listing: Listing, report: StoreReport) -> StoreBundles | None:
         """The repository config and the current key bundle: present, and made with our master key."""
 
         async def check(key: str, opens: Callable[[bytes], object]) -> None:
             report.checked += 1
             if key not in listing.sizes:
-                report.missing.append(key)
+                report.add("missing", key)
                 return
             try:
                 opens(await store.get(key))
             except ObjectNotFoundError:
-                report.missing.append(key)  # hidden by a delete marker: _versions reports the tampering
-            except (IntegrityError, BundleError):
-                report.damaged.append(key)
+                report.add("missing", key)  # hidden by a delete marker: _versions reports the tampering
+            except (IntegrityError, BundleError) as e:
+                report.add("damaged", key, str(e))
             except StoreError as e:
                 report.error = str(e)
 
-        await check(REPO_CONFIG, lambda d: RepoConfig.from_bytes(d, repo_mac_key(self.ring), f"store {store.name}"))
+        def config(data: bytes) -> None:
+            owner = RepoConfig.claimed_owner(data)
+            if owner is not None and owner != self.ring.master_key_id:
+                raise ForeignRepositoryError(store.name, owner)
+            RepoConfig.from_bytes(data, repo_mac_key(self.ring), f"store {store.name}")
+
+        await check(REPO_CONFIG, config)
         await check(bundle_key(self.ring.bundle_seq), lambda d: Keyring.from_bundle(self.ring.master_key, d))
+        if report.error is not None:
+            return None
+        # Every other bundle too: one whose sealed header disagrees with its name is damage.
+        held = await read_bundles(store, self.ring.master_key)
+        for finding in held.findings:
+            if finding.key not in report.damaged:
+                report.add("damaged", finding.key, finding.detail)
+        return held
 
     # -- one registry --------------------------------------------------------------------------------
 
     async def _registry(
-        self, registry: str, live: list[Store], listings: dict[str, _Listing], reports: dict[str, StoreReport]
+        self, registry: str, live: list[Store], listings: dict[str, Listing], reports: dict[str, StoreReport]
     ) -> tuple[RegistryView, int]:
-        catalog = Catalog(self.ring, registry, None)
-        view = RegistryView(registry, catalog.tag)
-        prefix = registry_prefix(catalog.tag)
-        refs: dict[str, SnapshotRef] = {}
-        copies: dict[str, list[Store]] = {}
+        inv = await self.inventory.registry(registry)
+        view = RegistryView(registry, inv.tag)
+        prefix = registry_prefix(inv.tag)
+        # Each copy in a checked store was read and verified, or is a finding against that store.
         for store in live:
-            for key in listings[store.name].sizes:
-                if key.startswith(prefix + "snapshots/"):
-                    parsed = parse_snapshot_key(key)
-                    if parsed is None:
-                        continue
-                    ref = SnapshotRef(registry, parsed[1], parsed[0], key)
-                    refs.setdefault(ref.id, ref)
-                    copies.setdefault(ref.id, []).append(store)
+            if store.name in self.targets:
+                reports[store.name].checked += sum(
+                    1 for k in inv.listings[store.name].sizes if k.startswith(prefix + "snapshots/")
+                )
+                reports[store.name].findings += inv.findings_of(store.name)
+        refs = inv.refs
+        for sid, ref in refs.items():
+            try:
+                manifest, _ = await inv.manifest(sid, sorted(self.targets))
+            except (IntegrityError, StoreError) as e:
+                view.untrusted[sid] = str(e)
+                continue
+            view.trusted[sid] = (ref, manifest)
+            view.holders[sid] = inv.holders(sid)
+        for f in inv.findings:
+            parsed = parse_snapshot_key(f.key)
+            if parsed is not None and parsed[1] not in refs:
+                view.untrusted.setdefault(parsed[1], f.line())
+        listed = inv.listed_ids()
+        copies = {sid: [s for s in live if sid in inv.held.get(s.name, {})] for sid in refs}
 
-        # Verify every store's copy of every manifest.
-        limit = asyncio.Semaphore(self.parallel)
-
-        async def check_copy(store: Store, ref: SnapshotRef) -> tuple[str, Store, Manifest | None, str]:
-            async with limit:
-                try:
-                    fetched = await fetch_verified(
-                        store, ref.key, ref.id, versioned=listings[store.name].versions is not None
-                    )
-                    _, manifest = catalog.open(fetched.data, ref, f"store {store.name}")
-                    return ref.id, store, manifest, ""
-                except SignatureError as e:
-                    return ref.id, store, None, f"forged: {e}"
-                except (IntegrityError, ObjectNotFoundError) as e:
-                    return ref.id, store, None, str(e)
-                except StoreError as e:
-                    return ref.id, store, None, str(e)
-
-        # Every copy a checked store holds; then, for a snapshot none of those vouch for, the other
-        # stores' copies, one store at a time, until one verifies.
-        results = list(
-            await asyncio.gather(
-                *(check_copy(s, refs[sid]) for sid, stores in copies.items() for s in stores if s.name in self.targets)
-            )
-        )
-        vouched = {sid for sid, _, manifest, _ in results if manifest is not None}
-
-        async def from_others(sid: str) -> list[tuple[str, Store, Manifest | None, str]]:
-            tried = []
-            for store in copies[sid]:
-                if store.name in self.targets:
-                    continue
-                tried.append(await check_copy(store, refs[sid]))
-                if tried[-1][2] is not None:
-                    break
-            return tried
-
-        for more in await asyncio.gather(*(from_others(sid) for sid in copies if sid not in vouched)):
-            results += more
-        for sid, store, manifest, problem in results:
-            reports[store.name].checked += 1
-            if manifest is not None:
-                view.trusted.setdefault(sid, (refs[sid], manifest))
-                view.holders.setdefault(sid, []).append(store.name)
-            else:
-                if problem.startswith("forged: "):
-                    reports[store.name].forged.append(refs[sid].key)
-                else:
-                    reports[store.name].damaged.append(refs[sid].key)
-                view.untrusted.setdefault(sid, problem)
-        for sid in list(view.untrusted):
-            if sid in view.trusted:
-                del view.untrusted[sid]
-
-        await self._tombstones(view, live, listings)
-        self._chain(view, refs, reports, live, copies)
+        await self._tombstones(view, live, inv)
+        self._chain(view, listed, reports, live, copies)
 
         # Every store is held to every trusted manifest and all of its packs.
         # Snapshots a signed forget record names are on their way out: no store must hold them.
@@ -368,35 +372,35 @@ class Verifier:
             report = reports[store.name]
             for ref, _ in current.values():
                 if ref.key not in listing.sizes:
-                    report.missing.append(ref.key)
+                    report.add("missing", ref.key)
             for pid, size in sorted(needed.items()):
                 key = pack_key(view.tag, pid)
                 report.checked += 1
                 have = listing.sizes.get(key)
                 if have is None:
-                    report.missing.append(key)
+                    report.add("missing", key)
                 elif size not in have:
-                    report.damaged.append(key)
+                    report.add("damaged", key, "its size differs from the one its manifest lists")
             for key in sorted(listing.sizes):
                 if key.startswith(prefix + "packs/") and key.rsplit("/", 1)[-1] not in needed:
-                    report.unreferenced.append(key)
+                    report.add("unreferenced", key)
             if listing.versions is not None:
                 await self._versions(store, listing, view, needed, report)
-        if self.read_data > 0:
+        if self.read_data > 0 or self.recheck:
             await asyncio.gather(
                 *(self._read_data(s, view, needed, listings[s.name], reports[s.name]) for s in checked)
             )
-        return view, len(refs)
+        return view, len(listed)
 
-    async def _tombstones(self, view: RegistryView, live: list[Store], listings: dict[str, _Listing]) -> None:
+    async def _tombstones(self, view: RegistryView, live: list[Store], inv: RegistryInventory) -> None:
         """Snapshots that signed forget records say prune removed: their absence is no chain break."""
-        forgotten = await load_forgotten(self.ring, view.registry, live)
+        forgotten = await load_forgotten(self.ring, view.registry, live, inv.current_keys())
         view.forgotten.update(forgotten.snapshots)
 
     def _chain(
         self,
         view: RegistryView,
-        refs: dict[str, SnapshotRef],
+        refs: Collection[str],
         reports: dict[str, StoreReport],
         live: list[Store],
         copies: dict[str, list[Store]],
@@ -414,19 +418,21 @@ class Verifier:
                     "and was not pruned: deleted or replaced"
                 )
                 for store in live:
-                    reports[store.name].chain.append(message)
+                    reports[store.name].add("chain", "", message)
                 continue
             if prev in view.trusted and view.trusted[prev][0].key_time >= ref.key_time:
                 for store in live:
-                    reports[store.name].chain.append(f"snapshot {sid[:12]} follows a snapshot that is not older")
+                    reports[store.name].add("chain", "", f"snapshot {sid[:12]} follows a snapshot that is not older")
             for store in live:
                 if sid in held[store.name] and prev not in held[store.name]:
-                    reports[store.name].chain.append(
-                        f"snapshot {sid[:12]} follows {prev[:12]}, which this store lacks (deleted or never received)"
+                    reports[store.name].add(
+                        "chain",
+                        "",
+                        f"snapshot {sid[:12]} follows {prev[:12]}, which this store lacks (deleted or never received)",
                     )
 
     async def _versions(
-        self, store: Store, listing: _Listing, view: RegistryView, needed: dict[str, int], report: StoreReport
+        self, store: Store, listing: Listing, view: RegistryView, needed: dict[str, int], report: StoreReport
     ) -> None:
         """Delete markers and newer versions over content objects count as tampering."""
         assert listing.versions is not None
@@ -439,18 +445,20 @@ class Verifier:
             latest = next((v for v in versions if v.is_latest), versions[-1])  # oldest first otherwise
             if latest.is_delete_marker:
                 intact = any(not v.is_delete_marker for v in versions)
-                report.tampered.append(
-                    f"{key}: hidden by a delete marker" + ("; an earlier version is still there" if intact else "")
+                report.add(
+                    "tampered",
+                    key,
+                    "hidden by a delete marker" + ("; an earlier version is still there" if intact else ""),
                 )
                 continue
             if len([v for v in versions if not v.is_delete_marker]) > 1:
                 try:
                     current = await store.get(key)
                 except StoreError as e:
-                    report.tampered.append(f"{key}: several versions, current unreadable: {e}")
+                    report.add("tampered", key, f"several versions, current unreadable: {e}")
                     continue
                 if object_id(current) != expected:
-                    report.tampered.append(f"{key}: a newer version was written over it")
+                    report.add("tampered", key, "a newer version was written over it")
 
     # -- reading data --------------------------------------------------------------------------------
 
@@ -465,11 +473,8 @@ class Verifier:
         shuffled.sort(key=lambda p: state.get(p, ""))
         return shuffled[:count]
 
-    def _state_path(self, store: str, kind: str) -> Path | None:
-        return self.cache_dir / "verify" / f"{store}.{kind}.json" if self.cache_dir else None
-
     def _read_state(self, store: str) -> dict[str, str]:
-        path = self._state_path(store, "read")
+        path = self.inventory.cache.verify_reads(store)
         if path is None or not path.exists():
             return {}
         try:
@@ -478,10 +483,13 @@ class Verifier:
             return {}
 
     async def _read_data(
-        self, store: Store, view: RegistryView, needed: dict[str, int], listing: _Listing, report: StoreReport
+        self, store: Store, view: RegistryView, needed: dict[str, int], listing: Listing, report: StoreReport
     ) -> None:
         present = [p for p in sorted(needed) if needed[p] in listing.sizes.get(pack_key(view.tag, p), set())]
         chosen = self._choose(store.name, present)
+        if self.recheck:  # packs whose last read failed are read again, so their findings are fresh
+            suspects = self.inventory.cache.suspect_packs(store.name)
+            chosen += [p for p in present if pack_key(view.tag, p) in suspects and p not in chosen]
         if self.head is not None:  # packs fetched during the key derivation go first
             early = self.head.prefetched(store.name)
             chosen.sort(key=lambda p: pack_key(view.tag, p) not in early)
@@ -497,28 +505,30 @@ class Verifier:
                     early = await self.head.take(store.name, key) if self.head else None
                     fetched = early or await fetch_verified(store, key, pack_id, versioned=listing.versions is not None)
                 except ObjectNotFoundError:
-                    report.missing.append(key)
+                    report.add("missing", key)
                     return
-                except IntegrityError:
-                    report.damaged.append(key)
+                except IntegrityError as e:
+                    report.add("damaged", key, str(e))
                     return
                 except StoreError as e:
                     report.error = str(e)
                     return
                 if fetched.shadowed:
-                    report.tampered.append(f"{key}: {fetched.shadowed}; the locked version underneath is intact")
+                    report.add("tampered", key, f"{fetched.shadowed}; the locked version underneath is intact")
                 report.read_packs += 1
                 report.read_bytes += len(fetched.data)
                 self.progress.transferred(store.name, len(fetched.data))
                 try:
                     await self._cpu_run(self._check_pack, fetched.data, view.registry, id_key, key)
-                except IntegrityError:
-                    report.damaged.append(key)
+                except IntegrityError as e:
+                    report.add("damaged", key, str(e))
                     return
                 done.append(pack_id)
 
         await asyncio.gather(*(one(p) for p in chosen))
-        path = self._state_path(store.name, "read")
+        failed = {f.key for f in report.findings if f.kind == "damaged" and "/packs/" in f.key}
+        self.inventory.cache.update_suspect_packs(store.name, failed, {pack_key(view.tag, p) for p in done})
+        path = self.inventory.cache.verify_reads(store.name)
         if path is not None and done:
             state = self._read_state(store.name)
             now = datetime.now(UTC).isoformat()
@@ -534,28 +544,5 @@ class Verifier:
             wanted = [(m.chunk_id, m.start, m.raw_len) for m in members]
             open_chunks(key, id_key, view[e.offset : e.offset + e.length], wanted, f"{what}@{e.offset}")
 
-    # -- findings for repair -------------------------------------------------------------------------
 
-    def _save_findings(self, reports: dict[str, StoreReport]) -> None:
-        """Remember damaged objects found by reading data, so `repair` heals them without re-reading all."""
-        for name, report in reports.items():
-            path = self._state_path(name, "damaged")
-            if path is None:
-                continue
-            previous = set(load_findings(self.cache_dir, name))
-            keys = sorted(previous | set(report.damaged)) if self.read_data < 1 else sorted(set(report.damaged))
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, json.dumps(keys).encode(), mode=0o600)
-
-
-def load_findings(cache_dir: Path | None, store: str) -> list[str]:
-    if cache_dir is None:
-        return []
-    path = cache_dir / "verify" / f"{store}.damaged.json"
-    try:
-        return [str(k) for k in json.loads(path.read_text())]
-    except (OSError, ValueError, TypeError):
-        return []
-
-
-__all__ = ["HeadStart", "RegistryView", "ReplicationError", "StoreReport", "Verifier", "VerifyReport", "load_findings"]
+__all__ = ["Finding", "HeadStart", "RegistryView", "ReplicationError", "StoreReport", "Verifier", "VerifyReport"]

@@ -16,6 +16,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "deploy"))
 
+from dev_postgres import PostgresServer  # noqa: E402
+from dev_postgres import running as running_postgres  # noqa: E402
 from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start_all, stop_all  # noqa: E402
 
 from keys import KdfParams, Keyring  # noqa: E402
@@ -33,6 +35,13 @@ def seaweed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[DevStore]
         yield stores
     finally:
         stop_all(stores)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server on a loopback port for the whole session; each test makes its own database."""
+    with running_postgres() as server:
+        yield server
 
 
 @dataclass

@@ -122,7 +122,7 @@ def test_init_publishes_to_real_s3_stores(seaweed: list[DevStore], tmp_path: Pat
 
 
 def test_store_of_another_master_key_is_refused(tmp_path: Path) -> None:
-    """A store already holding another mission's repository: exit 4, naming the store."""
+    """A store already holding another mission's repository is a failed store (exit 3), named, untouched."""
     other = tmp_path / "other"
     other.mkdir()
     other_config = _config(other, home="")
@@ -136,9 +136,9 @@ def test_store_of_another_master_key_is_refused(tmp_path: Path) -> None:
     make_test_keyring(mine / "var" / "keyring", [])
     before = sorted(p.name for p in (other / "home-store" / "keys").iterdir())
     result = run_cli("init", "--config", str(config), env=ENV)
-    assert result.code == 4, (result.code, result.out, result.err)
+    assert result.code == 3, (result.code, result.out, result.err)
     assert "Traceback" not in result.err
-    assert "store lu: embassy-repo.json: repository belongs to another master key" in result.err
+    assert "store lu: failed: store lu: holds the repository of another mission (master key " in result.out
     # Nothing of ours was written into the other mission's store.
     assert sorted(p.name for p in (other / "home-store" / "keys").iterdir()) == before
 

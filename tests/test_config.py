@@ -104,8 +104,8 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
         ["stores[0] (lu).kind", "'ftp' is not a store kind", 'use "s3" or "filesystem"'],
     ),
     "bad registry kind": (
-        MISSION + REG.replace('"directory"', '"postgres"') + FS_LU,
-        ["registries[0] (population).kind", "'postgres' is not a registry kind", '"directory", "sqlite" or "command"'],
+        MISSION + REG.replace('"directory"', '"mysql"') + FS_LU,
+        ["registries[0] (population).kind", "'mysql' is not a registry kind", '"directory", "sqlite", "command" or "postgres"'],
     ),
     "filesystem store with object_lock_days": (
         MISSION + FS_LU + "object_lock_days = 30\n",
@@ -178,7 +178,7 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
     ),
     "env on a directory registry": (
         MISSION + REG + 'env = ["PGPASSWORD"]\n' + FS_LU,
-        ["registries[0] (population).env", "only a command registry's command gets variables"],
+        ["registries[0] (population).env", "only a command or postgres registry's dump gets variables"],
     ),
 }
 

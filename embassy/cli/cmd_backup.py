@@ -11,11 +11,13 @@ from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, FAILED, OK, USAGE, CliError
 from embassy.cli.progress import progress_for
+from embassy.cli.publish import numbered_above
 from embassy.units import human_size
 from keys import Keyring
 from replication.backup import BackupOptions
-from replication.catalog import Catalog
+from replication.cache import LocalCache
 from replication.errors import IntegrityError, StoreError
+from replication.inventory import Inventory
 from replication.restore import Restorer, RestoreResult
 from replication.slots import PackSlots
 from replication.spec import RegistrySpec
@@ -57,6 +59,7 @@ def _unlock_with_keys(ctx: Context, registries: list[RegistrySpec]) -> Keyring:
     ring, passphrase = ctx.load_keyring()
     updated = ring.with_registries(r.name for r in registries)
     if updated is not ring:
+        updated = aio.run(numbered_above(open_stores(ctx.config), updated))
         ctx.save_keyring(updated, passphrase)
     return updated
 
@@ -95,39 +98,36 @@ def backup(ctx: Context) -> int:
 
 async def _list(
     ring: Keyring, config: Any, registries: list[RegistrySpec], stores: list[Store]
-) -> list[dict[str, Any]]:
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows of verified snapshots (and errors), and warnings about objects that do not verify."""
     rows: list[dict[str, Any]] = []
+    warnings: list[str] = []
+    inventory = Inventory(ring, stores, LocalCache(cache_dir(config)))
     for reg in registries:
         if not ring.has_registry(reg.name):
             continue
-        catalog = Catalog(ring, reg.name, cache_dir(config))
-        holders: dict[str, list[str]] = {}
-        refs = {}
-        for store in stores:
+        inv = await inventory.registry(reg.name)
+        for name, error in inv.unlisted.items():
+            rows.append({"registry": reg.name, "error": str(error), "store": name})
+        warnings += [f"{reg.name}: {w}" for w in inv.warnings()]
+        for ref in inv.ordered():
+            holders = inv.holders(ref.id)
             try:
-                for ref in await catalog.snapshots(store):
-                    holders.setdefault(ref.id, []).append(store.name)
-                    refs[ref.id] = ref
-            except StoreError as e:
-                rows.append({"registry": reg.name, "error": str(e), "store": store.name})
-        for sid, ref in sorted(refs.items(), key=lambda kv: kv[1].key_time):
-            have = [s for s in stores if s.name in holders[sid]]
-            try:
-                manifest, _ = await catalog.load_any(have, ref)
+                manifest, _ = await inv.manifest(ref.id)
             except (IntegrityError, StoreError) as e:
-                rows.append({"registry": reg.name, "id": sid, "error": str(e), "stores": holders[sid]})
+                rows.append({"registry": reg.name, "id": ref.id, "error": str(e), "stores": holders})
                 continue
             rows.append(
                 {
                     "registry": reg.name,
-                    "id": sid,
+                    "id": ref.id,
                     "time": manifest.time,
                     "files": manifest.files,
                     "bytes": manifest.bytes,
-                    "stores": holders[sid],
+                    "stores": holders,
                 }
             )
-    return rows
+    return rows, warnings
 
 
 def snapshots(ctx: Context) -> int:
@@ -136,15 +136,23 @@ def snapshots(ctx: Context) -> int:
     registries = [config.registry(ctx.args.registry)] if ctx.args.registry else list(config.registries)
     stores = open_stores(config, [ctx.args.store] if ctx.args.store else None)
 
-    async def go() -> list[dict[str, Any]]:
+    async def go() -> tuple[list[dict[str, Any]], list[str]]:
         try:
             return await _list(ring, config, registries, stores)
         finally:
             await asyncio.gather(*(s.close() for s in stores))
 
-    rows = aio.run(go())
+    rows, warnings = aio.run(go())
+    for warning in warnings:
+        ctx.note(f"warning: {warning}")
     if ctx.json:
-        ctx.emit({"snapshots": [r for r in rows if "error" not in r], "errors": [r for r in rows if "error" in r]})
+        ctx.emit(
+            {
+                "snapshots": [r for r in rows if "error" not in r],
+                "errors": [r for r in rows if "error" in r],
+                "warnings": warnings,
+            }
+        )
     else:
         for r in rows:
             if "error" in r:
@@ -175,19 +183,23 @@ def restore(ctx: Context) -> int:
     for spec, target in zip(specs, targets, strict=True):
         if spec.kind == "command":
             ctx.note(f"the dump of {spec.name} lands in {target / (spec.name + '.dump')}")
+        elif spec.kind == "postgres":
+            dump = target / (spec.name + ".dump")
+            ctx.note(f"the dump of {spec.name} lands in {dump}; load it with `pg_restore --dbname=DB {dump}`")
 
     async def go() -> list[RestoreResult]:
         # With --all, registries restore side by side: one is often bound by the network or disk
         # while another (a database of small blocks) keeps the CPU busy.
         progress = progress_for(ctx.err) if len(specs) == 1 else None
         slots = PackSlots(6)  # packs in flight over all registries: flat memory
+        inventory = Inventory(ring, stores, LocalCache(cache_dir(config)))  # each store listed once
         try:
             return list(
                 await asyncio.gather(
                     *(
-                        Restorer(ring, spec.name, stores, cache_dir(config), progress, pack_slots=slots).restore(
-                            args.snapshot, target, args.path, args.force
-                        )
+                        Restorer(
+                            ring, spec.name, stores, cache_dir(config), progress, pack_slots=slots, inventory=inventory
+                        ).restore(args.snapshot, target, args.path, args.force)
                         for spec, target in zip(specs, targets, strict=True)
                     )
                 )
@@ -203,6 +215,13 @@ def restore(ctx: Context) -> int:
         )
         if result.chain != "ok":
             ctx.note(f"warning: {result.registry}: snapshot chain {result.chain}")
+        if result.setid_cleared:
+            ctx.note(
+                f"{result.registry}: cleared the setuid/setgid bits of {result.setid_cleared} entries "
+                "(their owners are not restored)"
+            )
+        for warning in result.warnings:
+            ctx.note(f"warning: {result.registry}: {warning}")
     if ctx.json:
         ctx.emit({"restores": [r.to_json() for r in results]} if args.all else results[0].to_json())
     return OK

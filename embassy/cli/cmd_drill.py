@@ -28,7 +28,8 @@ For each store (or those named) and each registry: restore the newest snapshot t
 from that store alone, into a private folder under <data_dir>/tmp, checking every byte against the
 signed manifest; compare it with the live registry (a file whose size and mtime are unchanged must
 be identical; a restored SQLite database must equal the live one if that is unchanged, else pass
-integrity_check); report the RTO (restore time) and RPO (age of the snapshot); remove the folder. Each result is appended to the drill history in
+integrity_check; a PostgreSQL dump is restored with pg_restore into a scratch database on its server,
+dropped afterwards, and every table's rows must equal those recorded in the snapshot); report the RTO (restore time) and RPO (age of the snapshot); remove the folder. Each result is appended to the drill history in
 <data_dir>/mission.db, which is replicated with the registry mission-site.
 
 Exit status: 0 every drill passed; 1 a drill failed (store unreachable, no snapshot, damaged data,
@@ -113,6 +114,8 @@ def drill(ctx: Context) -> int:
         _clean_up(progress, run_dir)
 
     drill_history.append(config.data_dir, run_time, results)
+    for warning in dict.fromkeys(w for r in results for w in r.warnings):
+        ctx.note(f"embassy: warning: {warning}")
     for r in results:
         ctx.say(_line(r))
     ok = all(r.ok for r in results)
@@ -123,7 +126,7 @@ def drill(ctx: Context) -> int:
     ctx.say(f"drill {'passed' if ok else 'FAILED'}: {passed} of {len(results)} restores verified")
     if args.report is not None:
         runs = drill_history.load_runs(config.data_dir)
-        current = next((run for run in runs if run.time == run_time), drill_history.DrillRun(run_time, results))
+        current = drill_history.DrillRun(run_time, results)  # with what the history keeps no copy of (row counts)
         html = render_report(
             config.mission.name,
             current,

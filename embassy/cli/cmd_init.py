@@ -6,7 +6,7 @@ from embassy.backup_service import open_stores
 from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, OK
-from embassy.cli.publish import publish_keys
+from embassy.cli.publish import numbered_above, publish_keys
 from embassy.config import default_config_text
 from keys import Keyring
 
@@ -38,6 +38,8 @@ def run(ctx: Context) -> int:
         created = True
     updated = ring.with_registries(names).with_statement_key()  # a keyring from before statement keys gets one
     if created or updated is not ring:
+        if not created:  # a keyring recovered from a stale store numbers its next bundle above them all
+            updated = aio.run(numbered_above(open_stores(ctx.config), updated))
         ctx.save_keyring(updated, passphrase)
         ring = updated
     ctx.say(

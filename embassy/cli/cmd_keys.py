@@ -1,5 +1,6 @@
 """`embassy keys status | split | recover | rotate`."""
 
+import asyncio
 import os
 from pathlib import Path
 from typing import Any
@@ -8,12 +9,13 @@ from embassy.backup_service import open_stores
 from embassy.cli import aio
 from embassy.cli.context import Context
 from embassy.cli.errors import DEGRADED, INTEGRITY, OK, USAGE, CliError
-from embassy.cli.publish import publish_keys
-from keys import Keyring, KeyringError
+from embassy.cli.publish import publish_new_keys
+from keys import Keyring
 from keys.custody import combine_shares, parse_share, split_master_key
 from keys.keyring import Custody, utc_now
+from replication.bundles import StoreBundles, choose, survey
 from replication.errors import ReplicationError
-from replication.repository import load_keyring_from_store
+from replication.stores import Store
 
 
 def register(sub: Any, common: Any) -> None:
@@ -131,9 +133,7 @@ def split(ctx: Context) -> int:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(share.text)
         files.append(str(path))
-    ring = ring.with_custody(Custody(args.threshold, args.shares, utc_now()))
-    ctx.save_keyring(ring, passphrase)
-    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
+    ring, stores = _publish(ctx, ring.with_custody(Custody(args.threshold, args.shares, utc_now())), passphrase)
     ctx.say(
         f"wrote {args.shares} share files to {out} (mode 0600); any {args.threshold} recover master key "
         f"{ring.master_key_id}"
@@ -168,22 +168,21 @@ def recover(ctx: Context) -> int:
             raise CliError(f"share file {path}: cannot read: {getattr(e, 'strerror', None) or e}", USAGE) from e
         parsed.append(parse_share(text, str(path)))
     master = combine_shares(parsed)
-    problems = []
-    ring = None
-    for store in open_stores(ctx.config, args.store):
-        try:
-            ring = aio.run(_load(store, master))
-            source = store.name
-            break
-        except (ReplicationError, KeyringError) as e:
-            problems.append(str(e))
-            ctx.note(str(e))  # names the store already
-    if ring is None:
-        raise CliError("no store gave a key bundle for this master key: " + "; ".join(problems), INTEGRITY)
+    surveys = aio.run(_survey(open_stores(ctx.config, args.store), master))
+    for s in surveys:
+        if not s.rings:
+            ctx.note(s.problem())  # names the store already
+    try:
+        found = choose(surveys)
+    except ReplicationError as e:
+        raise CliError(str(e), INTEGRITY) from e
+    for finding in found.findings:
+        ctx.note(str(finding))
+    ring = found.ring
     passphrase = ctx.passphrase(new=True)
     ctx.save_keyring(ring, passphrase, target)
     ctx.say(
-        f"recovered master key {ring.master_key_id} with the key bundle from store {source}; "
+        f"recovered master key {ring.master_key_id} with key bundle {ring.bundle_seq} from store {found.store}; "
         f"wrote {target} sealed with the new passphrase"
     )
     if ctx.json:
@@ -191,18 +190,25 @@ def recover(ctx: Context) -> int:
             {
                 "master_key_id": ring.master_key_id,
                 "keyring": str(target),
-                "store": source,
+                "store": found.store,
+                "bundle_seq": ring.bundle_seq,
                 "registries": [r.registry for r in ring.registries],
+                "findings": [str(f) for f in found.findings],
             }
         )
     return OK
 
 
-async def _load(store: Any, master: bytes) -> Keyring:
+async def _survey(stores: list[Store], master: bytes) -> list[StoreBundles]:
     try:
-        return await load_keyring_from_store(store, master)
+        return await survey(stores, master)
     finally:
-        await store.close()
+        await asyncio.gather(*(s.close() for s in stores))
+
+
+def _publish(ctx: Context, ring: Keyring, passphrase: bytes) -> tuple[Keyring, dict[str, str]]:
+    """Save and publish a changed keyring, numbered above every bundle the stores hold."""
+    return aio.run(publish_new_keys(open_stores(ctx.config), ring, lambda r: ctx.save_keyring(r, passphrase)))
 
 
 def rotate(ctx: Context) -> int:
@@ -210,9 +216,7 @@ def rotate(ctx: Context) -> int:
         return rotate_statement(ctx)
     ring, passphrase = ctx.load_keyring()
     names = [r.name for r in ctx.config.registries]
-    ring = ring.with_registries(names).with_statement_key().rotated()
-    ctx.save_keyring(ring, passphrase)
-    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
+    ring, stores = _publish(ctx, ring.with_registries(names).with_statement_key().rotated(), passphrase)
     for reg in ring.registries:
         ctx.say(f"{reg.registry}: new data key {reg.active.id}; {len(reg.data_keys) - 1} older key(s) kept to decrypt")
     for name, result in stores.items():
@@ -227,10 +231,8 @@ def rotate(ctx: Context) -> int:
 def rotate_statement(ctx: Context) -> int:
     """A new statement-signing key; the current one is retired (its private half dropped)."""
     old, passphrase = ctx.load_keyring()
-    ring = old.with_new_statement_key()
+    ring, stores = _publish(ctx, old.with_new_statement_key(), passphrase)
     assert ring.statement is not None
-    ctx.save_keyring(ring, passphrase)
-    stores = aio.run(publish_keys(open_stores(ctx.config), ring))
     retired = [k for k in ring.statement_keys if k.retired == ring.statement.created]
     ctx.say(f"new statement-signing key {ring.statement.id}; it signs every statement published from now on")
     for k in retired:

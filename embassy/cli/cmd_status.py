@@ -15,9 +15,10 @@ from embassy.cli.errors import OK, PROBLEMS
 from embassy.config import Config
 from embassy.drill_report import human_age
 from keys import Keyring
-from replication.catalog import Catalog
+from replication.cache import LocalCache
 from replication.drill import parse_time
 from replication.errors import ReplicationError
+from replication.inventory import Inventory
 from replication.spec import RegistrySpec
 from replication.stores import Store
 
@@ -105,39 +106,45 @@ async def _survey(
                 "error": error,
             }
         )
-    registry_rows = [await _registry(ring, reg, stores, down, config, now) for reg in config.registries]
+    # Only the stores that answered are listed; each once, for every registry.
+    inventory = Inventory(ring, [s for s in stores if s.name not in down], LocalCache(cache_dir(config)))
+    registry_rows = [await _registry(ring, reg, stores, down, inventory, now) for reg in config.registries]
     return store_rows, registry_rows
 
 
 async def _registry(
-    ring: Keyring, reg: RegistrySpec, stores: list[Store], down: dict[str, str], config: Config, now: datetime
+    ring: Keyring, reg: RegistrySpec, stores: list[Store], down: dict[str, str], inventory: Inventory, now: datetime
 ) -> dict[str, Any]:
     row: dict[str, Any] = {"name": reg.name, "kind": reg.kind, "last_snapshot": None, "time": None, "age_seconds": None}
     if not ring.has_registry(reg.name):
         row["stores"] = {s.name: _held(None, None, now, "no keys yet: never backed up") for s in stores}
         row["error"] = "no keys yet: never backed up (run `embassy backup`)"
         return row
-    catalog = Catalog(ring, reg.name, cache_dir(config))
+    inv = await inventory.registry(reg.name, complete=False)
 
     async def newest(store: Store) -> dict[str, Any]:
         if store.name in down:
             return _held(None, None, now, "store unreachable")
-        try:
-            refs = await catalog.snapshots(store)
-            if not refs:
-                return _held(None, None, now, None)
-            manifest = await catalog.load(store, refs[-1])  # trusted only once verified (cache or store)
-        except (ReplicationError, OSError) as e:
-            return _held(None, None, now, _one_line(e))
-        return _held(refs[-1].id, manifest.time, now, None)
+        if store.name in inv.unlisted:
+            return _held(None, None, now, _one_line(inv.unlisted[store.name]))
+        ref = await inv.latest(store.name)  # trusted only once verified (hash, signature, registry, time)
+        if ref is None:
+            return _held(None, None, now, None)
+        return _held(ref.id, _iso(ref.key_time), now, None)
 
-    held = await asyncio.gather(*(newest(s) for s in stores))
+    held = [await newest(s) for s in stores]
     row["stores"] = {s.name: h for s, h in zip(stores, held, strict=True)}
     found = [h for h in held if h["id"]]
     if found:
         best = max(found, key=lambda h: h["time"])
         row.update(last_snapshot=best["id"], time=best["time"], age_seconds=best["age_seconds"])
     return row
+
+
+def _iso(key_time: str) -> str:
+    """``20261127T082146.123456Z`` -> ``2026-11-27T08:21:46.123456Z`` (the signed time, verified)."""
+    d, t = key_time[:8], key_time[9:]
+    return f"{d[:4]}-{d[4:6]}-{d[6:]}T{t[:2]}:{t[2:4]}:{t[4:]}"
 
 
 def _held(sid: str | None, time: str | None, now: datetime, error: str | None) -> dict[str, Any]:

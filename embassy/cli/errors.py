@@ -7,6 +7,7 @@ from replication.errors import (
     RegistryReadError,
     ReplicationError,
     RestoreTargetError,
+    SnapshotNotFoundError,
     StoreError,
 )
 
@@ -26,13 +27,43 @@ class CliError(Exception):
         self.exit_code = exit_code
 
 
+def error_roots() -> tuple[type[Exception], ...]:
+    """The root error of every part of the project: each is reported as its one-line message (and
+    an exit code), never as an internal error. Imported only when an error is being reported."""
+    from embassy.config import ConfigError
+    from embassy.contact.errors import ContactError
+    from embassy.content.errors import ContentError
+    from embassy.migrations import MigrationError
+    from embassy.publishing.errors import PublishingError
+    from embassy.staff.errors import StaffError
+    from embassy.web.handoff import HandoffError
+    from embassy.web.params import InputError
+    from embassy.web.ratelimit import RateLimitError
+    from embassy.web.workers import ServeError
+
+    return (
+        CliError,
+        ConfigError,
+        ContactError,
+        ContentError,
+        HandoffError,
+        InputError,
+        KeyringError,
+        MigrationError,
+        PublishingError,
+        RateLimitError,
+        ReplicationError,
+        ServeError,
+        StaffError,
+        OSError,
+    )
+
+
 def exit_code_for(e: BaseException) -> int:
     from embassy.config import ConfigError
 
     if isinstance(e, CliError):
         return e.exit_code
-    from replication.restore import SnapshotNotFoundError
-
     if isinstance(e, ConfigError | RestoreTargetError | SnapshotNotFoundError):
         return USAGE
     if isinstance(e, KeyringError | IntegrityError):

@@ -87,12 +87,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _expected(e: BaseException) -> bool:
-    from embassy.cli.errors import CliError
-    from embassy.config import ConfigError
-    from keys import KeyringError
-    from replication.errors import ReplicationError
+    from embassy.cli.errors import error_roots
 
-    return isinstance(e, CliError | ConfigError | KeyringError | ReplicationError | OSError)
+    return isinstance(e, error_roots())
 
 
 def entry() -> None:

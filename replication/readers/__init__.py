@@ -1,11 +1,13 @@
-"""Registry readers: a consistent view of a folder, a SQLite database or a dump command's output."""
+"""Registry readers: a consistent view of a folder, a SQLite database, a dump command's output or a
+PostgreSQL database."""
 
 from pathlib import Path
 
 from replication.errors import RegistryReadError
-from replication.readers.base import ChangedWhileReadingError, Chunking, RegistryReader, ScanItem
+from replication.readers.base import ChangedWhileReadingError, Chunking, CountsRows, RegistryReader, ScanItem
 from replication.readers.command import CommandReader
 from replication.readers.directory import DirectoryReader
+from replication.readers.postgres import PostgresReader
 from replication.readers.sqlite import SqliteReader
 from replication.spec import RegistrySpec
 
@@ -17,7 +19,9 @@ def make_reader(spec: RegistrySpec, scratch: Path) -> RegistryReader:
         return SqliteReader(spec.path, scratch)
     if spec.kind == "command" and spec.command:
         return CommandReader(spec.name, spec.command, dict(spec.environment))
+    if spec.kind == "postgres" and spec.postgres is not None:
+        return PostgresReader(spec.name, spec.postgres, dict(spec.environment))
     raise RegistryReadError(f"registry {spec.name}: incomplete {spec.kind} registry")
 
 
-__all__ = ["ChangedWhileReadingError", "Chunking", "RegistryReader", "ScanItem", "make_reader"]
+__all__ = ["ChangedWhileReadingError", "Chunking", "CountsRows", "RegistryReader", "ScanItem", "make_reader"]

@@ -12,7 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from replication.manifest import TableRows
+
+from replication.errors import RegistryReadError
 
 EntryType = Literal["file", "dir", "symlink"]
 
@@ -36,7 +41,7 @@ class ScanItem:
     cache: tuple[int, ...] | None = None
 
 
-class ChangedWhileReadingError(Exception):
+class ChangedWhileReadingError(RegistryReadError):
     """The file changed between the start and the end of reading it."""
 
 
@@ -53,6 +58,13 @@ class RegistryReader(Protocol):
     def close(self) -> None:
         """Release temporary copies and processes."""
         ...
+
+
+@runtime_checkable
+class CountsRows(Protocol):
+    """A reader of a database whose tables' row counts belong in the manifest (see postgres.py)."""
+
+    def row_counts(self) -> tuple[TableRows, ...] | None: ...
 
 
 def iter_blocks(stream: BinaryIO, size: int) -> Iterator[bytes]:

@@ -1,9 +1,12 @@
 """Stores: one async interface (:class:`Store`) over a filesystem or S3 backend."""
 
+from collections.abc import Callable, Sequence
+
 from replication.errors import StorePermanentError
 from replication.spec import StoreSpec
 from replication.stores.base import Backend, ObjectInfo, ObjectVersion, StoreTransientError
 from replication.stores.filesystem import FilesystemBackend
+from replication.stores.layers import Layer
 from replication.stores.store import RetryPolicy, Store
 
 
@@ -19,14 +22,21 @@ def make_backend(spec: StoreSpec) -> Backend:
     raise StorePermanentError(spec.name, f"unknown store kind {spec.kind!r}")
 
 
-def open_store(spec: StoreSpec, concurrency: int = 8, retry: RetryPolicy | None = None) -> Store:
-    """A :class:`Store` for ``spec``. Nothing is contacted until the first operation."""
-    return Store(spec, make_backend(spec), concurrency=concurrency, retry=retry)
+def open_store(
+    spec: StoreSpec,
+    concurrency: int = 8,
+    retry: RetryPolicy | None = None,
+    layers: Sequence[Callable[[Layer], Layer]] = (),
+) -> Store:
+    """A :class:`Store` for ``spec``, with further ``layers`` outermost (see stores/layers.py).
+    Nothing is contacted until the first operation."""
+    return Store(spec, make_backend(spec), concurrency=concurrency, retry=retry, layers=layers)
 
 
 __all__ = [
     "Backend",
     "FilesystemBackend",
+    "Layer",
     "ObjectInfo",
     "ObjectVersion",
     "RetryPolicy",

@@ -8,7 +8,8 @@ Every backend maps its failures onto three errors, and the conformance tests hol
 - :class:`ObjectNotFoundError` - the key (or version) does not exist;
 - :class:`StoreTransientError` - may succeed if tried again (timeouts, 5xx, connection resets);
 - :class:`StorePermanentError` - will not (bad credentials, access denied, no such bucket,
-  a locked object), raised at once.
+  a locked object), raised at once;
+- :class:`ObjectTooLargeError` - an answer longer than the read's limit (damage, not a fault).
 """
 
 from __future__ import annotations
@@ -80,7 +81,10 @@ class Backend(Protocol):
         """Store ``data`` under ``key``; returns the new version id where the store has versions."""
         ...
 
-    def get(self, key: str, version_id: str | None) -> bytes: ...
+    def get(self, key: str, version_id: str | None, limit: int) -> bytes:
+        """The object's bytes. When it is longer than ``limit``, raise :class:`ObjectTooLargeError`
+        having read at most ``limit + 1`` bytes (the size a store announces decides first)."""
+        ...
 
     def get_range(self, key: str, offset: int, length: int, version_id: str | None) -> bytes: ...
 

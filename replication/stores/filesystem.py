@@ -14,7 +14,7 @@ import stat
 from datetime import UTC, datetime
 from pathlib import Path
 
-from replication.errors import ObjectNotFoundError, StorePermanentError
+from replication.errors import ObjectNotFoundError, ObjectTooLargeError, StorePermanentError
 from replication.fsutil import atomic_write
 from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
 
@@ -61,11 +61,17 @@ class FilesystemBackend:
             raise self._os_error(e, key) from e
         return None
 
-    def get(self, key: str, version_id: str | None) -> bytes:
+    def get(self, key: str, version_id: str | None, limit: int) -> bytes:
         try:
-            return self._path(key).read_bytes()
+            with self._path(key).open("rb") as f:
+                if os.fstat(f.fileno()).st_size > limit:
+                    raise ObjectTooLargeError(self.name, key, limit)
+                data = f.read(limit + 1)  # the file may have grown since
         except OSError as e:
             raise self._os_error(e, key) from e
+        if len(data) > limit:
+            raise ObjectTooLargeError(self.name, key, limit)
+        return data
 
     def get_range(self, key: str, offset: int, length: int, version_id: str | None) -> bytes:
         try:

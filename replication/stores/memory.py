@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime
 
-from replication.errors import ObjectLockedError, ObjectNotFoundError
+from replication.errors import ObjectLockedError, ObjectNotFoundError, ObjectTooLargeError
 from replication.stores.base import ObjectInfo, ObjectVersion, check_key, check_prefix
 
 
@@ -49,9 +49,12 @@ class MemoryBackend:
                 versions[:] = [entry]
             return vid if self.versioned else None
 
-    def get(self, key: str, version_id: str | None) -> bytes:
+    def get(self, key: str, version_id: str | None, limit: int) -> bytes:
         with self._lock:
-            return self._version(key, version_id)
+            data = self._version(key, version_id)
+        if len(data) > limit:
+            raise ObjectTooLargeError(self.name, key, limit)
+        return data
 
     def get_range(self, key: str, offset: int, length: int, version_id: str | None) -> bytes:
         with self._lock:

@@ -16,7 +16,7 @@ import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
 
-from replication.errors import ObjectLockedError, ObjectNotFoundError, StorePermanentError
+from replication.errors import ObjectLockedError, ObjectNotFoundError, ObjectTooLargeError, StorePermanentError
 from replication.spec import StoreSpec
 from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
 
@@ -169,14 +169,24 @@ class S3Backend:
         version = resp.get("VersionId")
         return str(version) if version and version != "null" else None
 
-    def get(self, key: str, version_id: str | None) -> bytes:
+    def get(self, key: str, version_id: str | None, limit: int) -> bytes:
         check_key(self.name, key)
         extra = {"VersionId": version_id} if version_id else {}
         resp = self._call("get", key, self._client.get_object, Key=key, **extra)
+        body = resp["Body"]
         try:
-            return bytes(resp["Body"].read())
+            if int(resp.get("ContentLength") or 0) > limit:
+                raise ObjectTooLargeError(self.name, key, limit)
+            data = bytes(body.read(limit + 1))  # a server may send more than it announced
+        except ObjectTooLargeError:
+            raise
         except Exception as e:
             raise self._error(e, key, "get") from e
+        finally:
+            body.close()  # the rest of a refused answer is dropped with the connection, never read
+        if len(data) > limit:
+            raise ObjectTooLargeError(self.name, key, limit)
+        return data
 
     def get_range(self, key: str, offset: int, length: int, version_id: str | None) -> bytes:
         check_key(self.name, key)
@@ -192,10 +202,13 @@ class S3Backend:
             raise self._error(e, key, "get") from e
         except Exception as e:
             raise self._error(e, key, "get") from e
+        body = resp["Body"]
         try:
-            return bytes(resp["Body"].read())
+            return bytes(body.read(length + 1))  # more than asked for is refused by the caller, unread
         except Exception as e:
             raise self._error(e, key, "get") from e
+        finally:
+            body.close()
 
     def stat(self, key: str) -> ObjectInfo | None:
         check_key(self.name, key)

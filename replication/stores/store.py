@@ -1,125 +1,104 @@
-"""The async face of a store: worker threads, bounded concurrency and retries around a backend.
+"""The async face of a store: a backend with its layers (replication/stores/layers.py) around it.
 
-One concern each, in layers: the backend does blocking I/O and sorts its errors; this wrapper runs
-it in its own thread pool (so the event loop never blocks), caps how many operations are in flight
-(so a slow store cannot absorb every thread), and retries transient faults with exponential back-off
-and jitter, up to a deadline. Permanent faults and not-found pass straight through.
+The public methods are the :class:`Backend` contract made async. Each concern is a layer of its
+own: worker threads (so the event loop never blocks), a cap on operations in flight (so a slow
+store cannot absorb every thread), retries of transient faults with exponential back-off and
+jitter up to a deadline, read caps from the format, and byte counters. Further layers (a circuit breaker, metrics) are passed in ``layers``, outermost last.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import cast
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception_type,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
-)
-
-from replication.errors import StoreUnavailableError
 from replication.spec import StoreSpec
-from replication.stores.base import Backend, ObjectInfo, ObjectVersion, StoreTransientError
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    attempts: int = 6
-    max_seconds: float = 60.0
-    initial_wait: float = 0.2
-    max_wait: float = 8.0
-
-
-QUICK_CHECK = RetryPolicy(attempts=3, max_seconds=5.0, initial_wait=0.2, max_wait=1.0)
+from replication.stores.base import Backend, ObjectInfo, ObjectVersion
+from replication.stores.layers import (
+    QUICK_CHECK,
+    Bounded,
+    Counting,
+    Layer,
+    Limited,
+    Retrying,
+    RetryPolicy,
+    Threaded,
+)
 
 
 class Store:
     """An async store. Safe to share between tasks; close it when done."""
 
-    def __init__(self, spec: StoreSpec, backend: Backend, concurrency: int = 8, retry: RetryPolicy | None = None):
+    def __init__(
+        self,
+        spec: StoreSpec,
+        backend: Backend,
+        concurrency: int = 8,
+        retry: RetryPolicy | None = None,
+        layers: Sequence[Callable[[Layer], Layer]] = (),
+    ):
         self.spec = spec
         self.name = spec.name
         self.backend = backend
         self.retry = retry or RetryPolicy()
-        self._limit = asyncio.Semaphore(concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"store-{spec.name}")
-        # Counters for progress and metrics.
-        self.bytes_up = 0
-        self.bytes_down = 0
+        self._threads = Threaded(backend, concurrency)
+        self._pool = self._threads.pool
+        inner: Layer = Retrying(Limited(self._threads, concurrency), spec.name, self.retry)
+        self._counts = Counting(Bounded(inner, spec.name))
+        self._top: Layer = self._counts
+        for wrap in layers:
+            self._top = wrap(self._top)
 
     @property
     def lock_days(self) -> int:
         return self.spec.object_lock_days
 
-    async def _run(self, fn: Callable[..., T], *args: Any, policy: RetryPolicy | None = None) -> T:
-        loop = asyncio.get_running_loop()
-        policy = policy or self.retry
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type(StoreTransientError),
-            stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
-            wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
-            reraise=True,
-        )
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    async with self._limit:
-                        return await loop.run_in_executor(self._pool, fn, *args)
-        except StoreTransientError as e:
-            # The deadline may end the retries before the attempt limit does: say how many were made.
-            tries = retrying.statistics.get("attempt_number", policy.attempts)
-            raise StoreUnavailableError(self.name, f"unavailable after {tries} tries: {e}") from e
-        raise AssertionError("unreachable")
+    @property
+    def bytes_up(self) -> int:
+        return self._counts.bytes_up
+
+    @property
+    def bytes_down(self) -> int:
+        return self._counts.bytes_down
 
     async def check(self) -> None:
-        """Reachable, and able to hold what we write? Retried briefly: a store that is down at the
-        start of a round is set aside at once rather than after a minute of back-off."""
-        await self._run(self.backend.check, self.spec.object_lock_days, policy=QUICK_CHECK)
+        """Reachable, and able to hold what we write? Retried briefly (``QUICK_CHECK``)."""
+        await self._top.call("check", self.spec.object_lock_days)
 
     async def versioned(self) -> bool:
-        return await self._run(lambda: self.backend.versioned)
+        return cast(bool, await self._top.call("versioned"))
 
     async def put(self, key: str, data: bytes, retain_until: datetime | None = None) -> str | None:
-        version = await self._run(self.backend.put, key, data, retain_until)
-        self.bytes_up += len(data)
-        return version
+        return cast("str | None", await self._top.call("put", key, data, retain_until))
 
-    async def get(self, key: str, version_id: str | None = None) -> bytes:
-        data = await self._run(self.backend.get, key, version_id)
-        self.bytes_down += len(data)
-        return data
+    async def get(self, key: str, version_id: str | None = None, *, max_bytes: int | None = None) -> bytes:
+        """The object's bytes; raises :class:`ObjectTooLargeError` when it is longer than the format
+        allows for its kind (``layout.read_cap``) or than ``max_bytes``, having read no more."""
+        return cast(bytes, await self._top.call("get", key, version_id, max_bytes))
 
     async def get_range(self, key: str, offset: int, length: int, version_id: str | None = None) -> bytes:
-        data = await self._run(self.backend.get_range, key, offset, length, version_id)
-        self.bytes_down += len(data)
-        return data
+        return cast(bytes, await self._top.call("get_range", key, offset, length, version_id))
 
     async def stat(self, key: str) -> ObjectInfo | None:
-        return await self._run(self.backend.stat, key)
+        return cast("ObjectInfo | None", await self._top.call("stat", key))
 
     async def list_objects(self, prefix: str) -> list[ObjectInfo]:
-        return await self._run(self.backend.list_objects, prefix)
+        return cast("list[ObjectInfo]", await self._top.call("list_objects", prefix))
 
     async def list_versions(self, prefix: str) -> list[ObjectVersion]:
-        return await self._run(self.backend.list_versions, prefix)
+        return cast("list[ObjectVersion]", await self._top.call("list_versions", prefix))
 
     async def delete(self, key: str, version_id: str | None = None) -> None:
-        await self._run(self.backend.delete, key, version_id)
+        await self._top.call("delete", key, version_id)
 
     async def retention(self, key: str, version_id: str | None = None) -> datetime | None:
-        return await self._run(self.backend.retention, key, version_id)
+        return cast("datetime | None", await self._top.call("retention", key, version_id))
 
     async def set_retention(self, key: str, until: datetime, version_id: str | None = None) -> None:
-        await self._run(self.backend.set_retention, key, until, version_id)
+        await self._top.call("set_retention", key, until, version_id)
 
     async def close(self) -> None:
-        await asyncio.get_running_loop().run_in_executor(None, self.backend.close)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        await self._top.close()
+
+
+__all__ = ["QUICK_CHECK", "RetryPolicy", "Store"]

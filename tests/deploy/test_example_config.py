@@ -14,3 +14,6 @@ def test_the_production_example_config_loads() -> None:
     assert [s.name for s in config.stores if config.counts_for_quorum(s)] == ["lu", "ee", "ch"]
     assert all(s.object_lock_days == 30 for s in config.stores if s.kind == "s3")
     assert config.replication.quorum == 2
+    population = config.registry("population")
+    assert population.kind == "postgres" and population.postgres is not None
+    assert population.postgres.host == "/run/postgresql"

@@ -9,7 +9,16 @@ from nacl.signing import SigningKey
 
 from replication.crypto import chunk_id, open_blob, seal_blob
 from replication.errors import IntegrityError
-from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot, open_snapshot
+from replication.manifest import (
+    RECORD,
+    Entry,
+    Manifest,
+    PackRef,
+    SnapshotHeader,
+    TableRows,
+    encode_snapshot,
+    open_snapshot,
+)
 from replication.pack import PackWriter, read_pack_header
 
 KEY = bytes(range(32))
@@ -94,3 +103,21 @@ def test_manifest_round_trip_and_signature() -> None:
             open_snapshot(bytes(bad), signing.verify_key, "tampered").decrypt(KEY, "tampered")
     with pytest.raises(IntegrityError, match="does not match its id"):
         open_snapshot(data, signing.verify_key, "renamed", expected_id="00" * 32)
+
+
+def test_a_postgres_manifest_keeps_its_row_counts_and_older_manifests_have_none() -> None:
+    import dataclasses
+
+    signing = SigningKey.generate()
+    header = SnapshotHeader("tag", "2026-11-27T08:00:00.000001Z", "sig", "00112233aabbccdd")
+    counts = (TableRows("Civil Status", 'Birth "Records"', 37), TableRows("public", "ledger", 40_000))
+    manifest = dataclasses.replace(_manifest(), kind="postgres", row_counts=counts)
+    back = open_snapshot(encode_snapshot(manifest, header, KEY, signing), signing.verify_key, "m").decrypt(KEY, "m")
+    assert back.row_counts == counts
+    assert manifest.body_json()["row_counts"] == [["Civil Status", 'Birth "Records"', 37], ["public", "ledger", 40_000]]
+    # Written before the field existed (or by another kind): no key, read as not recorded.
+    assert "row_counts" not in _manifest().body_json()
+    assert Manifest.from_body(_manifest().body_json()).row_counts is None
+    for bad in ([["public", "t", -1]], [["public", "t", True]], [["public", 5]], {"public.t": 1}):
+        with pytest.raises(ValueError, match="row_counts"):
+            Manifest.from_body({**manifest.body_json(), "row_counts": bad})

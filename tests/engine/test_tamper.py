@@ -17,6 +17,7 @@ from keys import Keyring
 from replication.backup import utc_time
 from replication.catalog import Catalog
 from replication.crypto import object_id
+from replication.inventory import Inventory
 from replication.manifest import Entry, SnapshotHeader, encode_snapshot
 from replication.stores import open_store
 
@@ -127,8 +128,9 @@ def plant_manifest(mission: Mission, store: str, edit, signing: SigningKey | Non
         )
         st = open_store(spec)
         try:
-            ref = (await catalog.snapshots(st))[-1]
-            manifest = await catalog.load(st, ref)
+            inv = await Inventory(ring, [st]).registry("population")
+            ref = inv.ordered()[-1]
+            manifest, _ = await inv.manifest(ref.id)
         finally:
             await st.close()
         time = utc_time()
@@ -142,10 +144,17 @@ def plant_manifest(mission: Mission, store: str, edit, signing: SigningKey | Non
 
 
 def test_a_manifest_signed_by_another_key_is_refused(backed_up: Mission, tmp_path: Path) -> None:
-    plant_manifest(backed_up, "ch", lambda m: m, signing=SigningKey.generate())
-    r = backed_up.cli("restore", "latest", "--registry", "population", "--target", str(tmp_path / "a"), "--store", "ch")
+    forged = plant_manifest(backed_up, "ch", lambda m: m, signing=SigningKey.generate())
+    where = ["--registry", "population", "--store", "ch", "--json"]
+    r = backed_up.cli("restore", forged, "--target", str(tmp_path / "a"), *where)
     assert r.code == 4, r.err
     assert "signature does not verify" in r.err and "store ch" in r.err
+    assert not (tmp_path / "a").exists() or not any((tmp_path / "a").iterdir())
+    # `latest` is the newest snapshot that verifies: the forgery is skipped, and named.
+    r = backed_up.cli("restore", "latest", "--target", str(tmp_path / "b"), *where)
+    assert r.code == 0, r.err
+    assert json.loads(r.out)["id"] != forged
+    assert "store ch" in r.err and "signature does not verify" in r.err
 
 
 def test_hostile_paths_in_a_signed_manifest_are_refused(backed_up: Mission, tmp_path: Path) -> None:

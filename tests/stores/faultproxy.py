@@ -5,7 +5,8 @@ kept-alive connections) and, for the first ``faults`` requests (or all, with ``f
 - ``reset``: closes the connection with a TCP RST before answering;
 - ``503``: answers ``503 Service Unavailable`` (S3's SlowDown) and closes;
 - ``hang``: never answers.
-Other requests go to the upstream server, and its responses come back byte for byte.
+Other requests go to the upstream server, and its responses come back byte for byte. ``only``
+(method, path -> bool), when given, picks the requests that may fault; the rest always pass.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import asyncio
 import contextlib
 import socket
 import struct
+from collections.abc import Callable
 from types import TracebackType
 
 SLOW_DOWN = (
@@ -23,12 +25,20 @@ SLOW_DOWN = (
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, mode: str = "pass", faults: int | None = 0) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        mode: str = "pass",
+        faults: int | None = 0,
+        only: Callable[[str, str], bool] | None = None,
+    ) -> None:
         if mode not in ("pass", "reset", "503", "hang"):
             raise ValueError(mode)
         self.upstream_port = upstream_port
         self.mode = mode
         self.faults = faults
+        self.only = only
+        self.faulted = 0
         self.requests: list[str] = []  # "METHOD path" of every request seen, in order
         self.port = 0
         self._server: asyncio.Server | None = None
@@ -73,7 +83,10 @@ class FaultProxy:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
                 method, path, _ = request_line.split(" ", 2)
                 self.requests.append(f"{method} {path}")
-                if self._faulty(len(self.requests)):
+                # Counted over every request, or with ``only`` over the requests it picks.
+                number = len(self.requests) if self.only is None else self.faulted + 1
+                if (self.only is None or self.only(method, path)) and self._faulty(number):
+                    self.faulted += 1
                     await self._fault(reader, writer, headers)
                     return
                 if up_writer is None:

@@ -15,8 +15,9 @@ from conftest import fresh_bucket
 from dev_stores import DevStore
 from storekit import close_now, filesystem_store, memory_store, s3_spec, s3_store
 
-from replication.errors import ObjectNotFoundError, StorePermanentError, StoreUnavailableError
-from replication.stores import Store
+from replication.errors import ObjectNotFoundError, ObjectTooLargeError, StorePermanentError, StoreUnavailableError
+from replication.layout import read_cap
+from replication.stores import Layer, Store
 
 BACKENDS = ["filesystem", "memory", "s3"]
 
@@ -206,3 +207,68 @@ async def test_listings_say_when_each_object_was_written(store: Store) -> None:
     assert before < info.last_modified < datetime.now(UTC) + timedelta(minutes=5)
     [version] = [v for v in await store.list_versions("lm/") if not v.is_delete_marker]
     assert abs((version.last_modified - info.last_modified).total_seconds()) < 2
+
+
+# -- bounded reads: no answer longer than the format allows for that kind of object -------------
+
+
+@pytest.mark.parametrize(
+    ("key", "cap", "kind", "size"),
+    [
+        ("embassy-repo.json", 64 << 10, "the repository config", "65536 bytes"),
+        ("keys/bundle-0000000001.json", 4 << 20, "a key bundle", "4 MiB"),
+        ("locks/backup-20261127T082146.123456Z-0123456789abcdef", 4096, "a lock", "4096 bytes"),
+    ],
+)
+async def test_an_object_longer_than_its_kind_allows_is_damage(
+    store: Store, key: str, cap: int, kind: str, size: str
+) -> None:
+    await store.put(key, b"x" * cap)
+    assert len(await store.get(key)) == cap
+    await store.put(key, b"x" * (cap + 1))
+    with pytest.raises(ObjectTooLargeError) as e:
+        await store.get(key)
+    assert str(e.value) == f"store {store.name}: {key}: larger than the format allows for {kind} ({size})"
+    assert (e.value.store, e.value.key, e.value.limit) == (store.name, key, cap)
+    assert store.bytes_down == cap  # what was refused was not counted as read, nor held
+
+
+async def test_a_caller_may_cap_a_read_tighter(store: Store) -> None:
+    await store.put("r/t/packs/ab/abcd", b"y" * 1000)
+    assert await store.get("r/t/packs/ab/abcd", max_bytes=1000) == b"y" * 1000
+    with pytest.raises(ObjectTooLargeError, match=r"r/t/packs/ab/abcd: larger than the format allows"):
+        await store.get("r/t/packs/ab/abcd", max_bytes=999)
+
+
+def test_read_caps_follow_the_layout() -> None:
+    caps = {
+        "embassy-repo.json": 64 << 10,
+        "keys/bundle-0000000007.json": 4 << 20,
+        "locks/prune-20261127T082146.123456Z-0123456789abcdef": 4096,
+        "r/0123456789abcdef01234567/snapshots/20261127T082146.123456Z_" + "a" * 64: 64 << 20,
+        "r/0123456789abcdef01234567/forgotten/20261127T082146.123456Z_" + "a" * 64: (16 << 20) + 76,
+        "r/0123456789abcdef01234567/packs/aa/" + "a" * 64: 64 << 20,
+    }
+    assert {key: read_cap(key).limit for key in caps} == caps
+
+
+async def test_wrappers_are_one_concern_each_around_the_backend(tmp_path: Path) -> None:
+    """The seam later layers (a circuit breaker, metrics) plug into: they see every call, outside
+    the retries, and the store's public methods stay the same."""
+    seen: list[str] = []
+
+    class Recording(Layer):
+        async def call(self, op: str, *args: object) -> object:
+            seen.append(op)
+            return await self.inner.call(op, *args)
+
+    store = filesystem_store(tmp_path / "s", "s")
+    store = Store(store.spec, store.backend, layers=[Recording])
+    try:
+        await store.put("a", b"1")
+        assert await store.get("a") == b"1"
+        assert [o.key for o in await store.list_objects("")] == ["a"]
+        assert seen == ["put", "get", "list_objects"]
+        assert (store.bytes_up, store.bytes_down) == (1, 1)
+    finally:
+        await store.close()
