@@ -435,12 +435,12 @@ class _Parser:
         out: list[StoreSpec] = []
         seen: set[str] = set()
         common = {"name", "kind", "jurisdiction", "object_lock_days"}
-        s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env"}
+        s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env", "mirror_bucket"}
         for i, t in enumerate(tables):
             w = f"stores[{i}]"
             # Typos first, so a misspelt `name` or `kind` is named as such rather than reported missing.
             named = f"{w} ({t['name']})" if isinstance(t.get("name"), str) else w
-            self.known_keys(t, common | s3_keys | {"path"}, named)
+            self.known_keys(t, common | s3_keys | {"path", "mirror_path"}, named)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "lu"'), f"{w}.name")
             w = f"stores[{i}] ({name})"
             if name in seen:
@@ -449,9 +449,9 @@ class _Parser:
             kind = self.get(t, "kind", w, str, required_hint='; "s3" or "filesystem"')
             if kind not in ("s3", "filesystem"):
                 raise self.fail(f"{w}.kind", f'{kind!r} is not a store kind; use "s3" or "filesystem"')
-            allowed = common | (s3_keys if kind == "s3" else {"path"})
+            allowed = common | (s3_keys if kind == "s3" else {"path", "mirror_path"})
             for key in t:
-                if key in (s3_keys | {"path"}) and key not in allowed:
+                if key in (s3_keys | {"path", "mirror_path"}) and key not in allowed:
                     raise self.fail(f"{w}.{key}", f"does not apply to a {kind} store; remove it")
             self.known_keys(t, allowed, w)
             jurisdiction = self.get(t, "jurisdiction", w, str, "")
@@ -469,7 +469,13 @@ class _Parser:
                 path = self.get(t, "path", w, str, required_hint="; the folder that holds the store")
                 if not path:
                     raise self.fail(f"{w}.path", "must not be empty")
-                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path)))
+                mirror_path = self.get(t, "mirror_path", w, str, "")
+                out.append(
+                    StoreSpec(
+                        name, "filesystem", jurisdiction, 0, path=self.resolve(path),
+                        mirror_path=self.resolve(mirror_path) if mirror_path else None,
+                    )  # fmt: skip
+                )
                 continue
             endpoint = self.get(
                 t, "endpoint", w, str, required_hint='; e.g. endpoint = "https://s3.eu-central-1.amazonaws.com"'
@@ -481,6 +487,13 @@ class _Parser:
             if not BUCKET_RE.match(bucket):
                 raise self.fail(f"{w}.bucket", f"{bucket!r} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
             region = self.get(t, "region", w, str, "us-east-1")
+            mirror_bucket = self.get(t, "mirror_bucket", w, str, "") or None
+            if mirror_bucket is not None and (not BUCKET_RE.match(mirror_bucket) or mirror_bucket == bucket):
+                raise self.fail(
+                    f"{w}.mirror_bucket",
+                    f"{mirror_bucket!r} must be a valid bucket name (3-63 of a-z, 0-9, '.', '-') other than the "
+                    "store's own bucket",
+                )
             creds = []
             for key in ("access_key_env", "secret_key_env"):
                 env = self.get(
@@ -507,6 +520,7 @@ class _Parser:
                     bucket=bucket,
                     region=region,
                     credentials=S3Credentials(creds[0], creds[1]),
+                    mirror_bucket=mirror_bucket,
                 )
             )
         return tuple(out)
