@@ -470,12 +470,8 @@ class _Parser:
                 if not path:
                     raise self.fail(f"{w}.path", "must not be empty")
                 mirror_path = self.get(t, "mirror_path", w, str, "")
-                out.append(
-                    StoreSpec(
-                        name, "filesystem", jurisdiction, 0, path=self.resolve(path),
-                        mirror_path=self.resolve(mirror_path) if mirror_path else None,
-                    )  # fmt: skip
-                )
+                mirror = self.resolve(mirror_path) if mirror_path else None
+                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path), mirror_path=mirror))
                 continue
             endpoint = self.get(
                 t, "endpoint", w, str, required_hint='; e.g. endpoint = "https://s3.eu-central-1.amazonaws.com"'

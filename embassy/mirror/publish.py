@@ -4,9 +4,10 @@ Publishing, per target, in this order (a reader who looks in between sees the ol
 new files beside the old manifest, never a manifest naming files not yet written):
 
 1. read the target's ``embassy-mirror.json`` and verify it with the mission's statement keys; a
-   manifest that does not verify is treated as none (everything is uploaded again);
-2. upload every file whose entry (SHA-256, size, type) differs from that verified manifest (all of
-   them with ``full``), several at once;
+   manifest that does not verify is treated as none (everything is uploaded again); list what the
+   target holds, with sizes;
+2. upload every file whose entry (SHA-256, size, type) differs from that verified manifest's, or
+   that the target does not hold at that size (all of them with ``full``), several at once;
 3. write the new manifest;
 4. delete what the previous manifest listed, or the target holds, that the new one does not.
 
@@ -106,7 +107,13 @@ def _publish(
         except ManifestError as e:
             report.previous = f"not trusted: {e}"
     new = signed.manifest.files
-    changed = [n for n in sorted(new) if full or previous is None or previous.files.get(n) != new[n]]
+    held = target.names()
+    # Unchanged: the verified previous manifest lists it as it is now, and the target still holds
+    # that many bytes under its name (a file lost or cut short since is uploaded again).
+    changed = [
+        n for n in sorted(new)
+        if full or previous is None or previous.files.get(n) != new[n] or held.get(n) != new[n].size
+    ]  # fmt: skip
     report.unchanged = len(new) - len(changed)
     with ThreadPoolExecutor(UPLOADS, thread_name_prefix=f"mirror-{target.name}") as pool:
         for name, _ in zip(changed, pool.map(lambda n: _upload(target, signed, n), changed), strict=True):
@@ -114,7 +121,7 @@ def _publish(
             report.uploaded_bytes += new[name].size
     target.write(MANIFEST_NAME, signed.document, "application/json")
     stale = set(previous.files) if previous is not None else set()
-    for name in target.names():
+    for name in held:
         with contextlib.suppress(MirrorNameError):  # a name this program never writes is left alone
             stale.add(check_name(name))
     stale -= {*new, MANIFEST_NAME}
@@ -167,7 +174,7 @@ def check(target: MirrorTarget, trusted: Mapping[str, TrustedKey]) -> CheckRepor
             found = pool.map(lambda n: check_file(n, manifest.files[n], target.read(n, manifest.files[n].size)), names)
             report.problems = [p for p in found if p is not None]
         report.checked = len(names)
-        report.unlisted = [n for n in target.names() if n not in manifest.files and n != MANIFEST_NAME]
+        report.unlisted = sorted(n for n in target.names() if n not in manifest.files and n != MANIFEST_NAME)
         report.ok = not report.problems and not report.unlisted
     except (MirrorError, OSError) as e:
         report.error = str(e)

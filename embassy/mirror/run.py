@@ -4,7 +4,7 @@ round after every change of the published content, inside ``embassy serve``'s su
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from embassy.config import Config
@@ -68,11 +68,13 @@ async def mirror_round(
     return MirrorRound(len(signed.manifest.files), size, site.skipped, reports)
 
 
-async def mirror_loop(config: Config, keys: ServingKeys, stop: asyncio.Event) -> None:
+async def mirror_loop(
+    config: Config, keys: ServingKeys, stop: asyncio.Event, on_round: Callable[[MirrorRound], None] | None = None
+) -> None:
     """Until ``stop``: mirror once at start, then again whenever the content version moves (a
     publication, a withdrawal, an alert's expiry). Only what changed is uploaded (the previous
     signed manifest says what a target holds). Never raises for a failed round; does nothing when
-    no store has a mirror target."""
+    no store has a mirror target. ``on_round`` is told of every finished round."""
     if not targets_of(config.stores):
         return
     version = ContentVersion(version_path(config.data_dir))
@@ -88,6 +90,8 @@ async def mirror_loop(config: Config, keys: ServingKeys, stop: asyncio.Event) ->
                 current = version.current()
                 try:
                     done = await mirror_round(config, keys, config.stores)
+                    if on_round is not None:
+                        on_round(done)
                     for t in done.targets:
                         if t.ok:
                             log.info("mirror %s: %d uploaded, %d unchanged, %d deleted", t.store, t.uploaded,

@@ -38,8 +38,9 @@ class MirrorTarget(Protocol):
 
     def delete(self, name: str) -> None: ...
 
-    def names(self) -> list[str]:
-        """Every name the target holds (hostile: unchecked, for deleting strays only)."""
+    def names(self) -> dict[str, int]:
+        """Every name the target holds, with its size (hostile: unchecked; it can only make a
+        publication upload or delete more, never skip a file)."""
 
     def close(self) -> None: ...
 
@@ -94,12 +95,14 @@ class FolderTarget:
             except OSError:
                 break
 
-    def names(self) -> list[str]:
-        out = []
+    def names(self) -> dict[str, int]:
+        out = {}
         for dirpath, _dirs, files in os.walk(self.root):  # symlinks to folders are not followed
             for f in files:
-                out.append(str((Path(dirpath) / f).relative_to(self.root)))
-        return sorted(out)
+                path = Path(dirpath) / f
+                with contextlib.suppress(OSError):
+                    out[str(path.relative_to(self.root))] = path.lstat().st_size
+        return out
 
     def close(self) -> None:
         pass
@@ -123,14 +126,14 @@ class _MirrorBucket(S3Backend):
     def delete_key(self, key: str) -> None:
         self._call("delete", key, self._client.delete_object, Key=key)
 
-    def all_keys(self) -> list[str]:
-        out: list[str] = []
+    def all_keys(self) -> dict[str, int]:
+        out: dict[str, int] = {}
         try:
             for page in self._client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket):
-                out += [str(obj["Key"]) for obj in page.get("Contents", [])]
+                out.update((str(obj["Key"]), int(obj["Size"])) for obj in page.get("Contents", []))
         except Exception as e:
             raise self._error(e, "", "list") from e
-        return sorted(out)
+        return out
 
 
 class BucketTarget:
@@ -168,7 +171,7 @@ class BucketTarget:
         except Exception as e:
             raise self._fail(e) from e
 
-    def names(self) -> list[str]:
+    def names(self) -> dict[str, int]:
         try:
             return self._bucket.all_keys()
         except Exception as e:

@@ -44,6 +44,7 @@ from embassy.contact.upkeep import upkeep_loop
 from embassy.replicator import replication_loop
 from embassy.web.handoff import Handoff
 from keys import Keyring
+from keys.statement_keys import ServingKeys
 
 log = logging.getLogger("embassy.serve")
 
@@ -116,7 +117,7 @@ def serve_workers(
         ready_w = -1
         _wait_ready(ready_r, workers, children)
         on_ready()
-        return asyncio.run(_supervise(config, ring, children, smtp_password))
+        return asyncio.run(_supervise(config, ring, keys, children, smtp_password))
     finally:
         for fd in (ready_r, ready_w):
             with contextlib.suppress(OSError):
@@ -161,7 +162,11 @@ def _wait_ready(ready_r: int, workers: int, children: list["subprocess.Popen[byt
 
 
 async def _supervise(
-    config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"], smtp_password: str | None
+    config: Config,
+    ring: Keyring,
+    keys: ServingKeys,
+    children: list["subprocess.Popen[bytes]"],
+    smtp_password: str | None,
 ) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
@@ -178,6 +183,10 @@ async def _supervise(
     loop.add_signal_handler(signal.SIGCHLD, reap)
     replication = asyncio.create_task(replication_loop(config, ring, stop))
     upkeep = asyncio.create_task(upkeep_loop(config, smtp_password, stop))  # duty e-mails, retention
+    # static mirrors abroad, re-published after every change of the content (nothing without a target)
+    from embassy.mirror.run import mirror_loop  # the site's renderer: loaded only by the supervisor
+
+    mirrors = asyncio.create_task(mirror_loop(config, keys, stop))
     await stop.wait()
     _signal_children(children, signal.SIGTERM)
     try:
@@ -186,6 +195,10 @@ async def _supervise(
         log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(upkeep, timeout=35)
+    try:
+        await asyncio.wait_for(mirrors, timeout=30)
+    except TimeoutError:
+        log.warning("the mirror round did not finish within 30 s of shutdown; cancelled")
     for reason in failed:
         log.error("%s; stopping the server", reason)
     return 1 if failed else 0
