@@ -1,0 +1,109 @@
+"""A mission whose stores have mirror targets: a SeaweedFS bucket (s3) and a folder (filesystem)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import PASSPHRASE, CliResult, fresh_bucket, run_cli, s3_env, s3_store_toml
+from dev_stores import DevStore
+
+from embassy.config import load_config
+from web.conftest import SiteEnv, make_site_env
+
+LANGS = ("kk", "ru", "en")
+PHONE = "+7 700 123 45 67"
+EMAIL = "consular@mission.example"
+
+
+@dataclass
+class MirrorEnv:
+    site: SiteEnv
+    store: DevStore
+    bucket: str  # the s3 store's mirror_bucket
+    folder: Path  # the filesystem store's mirror_path
+    client: Any  # boto3, to look at the bucket as anyone holding its keys would
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {**s3_env(self.store), "EMBASSY_PASSPHRASE": PASSPHRASE}
+
+    def cli(self, *args: str) -> CliResult:
+        return run_cli(*args, "--config", str(self.site.config_path), env=self.env, cwd=self.site.root)
+
+    def mirror(self, *args: str) -> dict[str, Any]:
+        r = self.cli("mirror", *args, "--json")
+        assert r.code == 0, r.err
+        return dict(json.loads(r.out))
+
+    def keys(self) -> list[str]:
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
+        return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
+
+    def get(self, key: str) -> tuple[bytes, str]:
+        obj = self.client.get_object(Bucket=self.bucket, Key=key)
+        return obj["Body"].read(), obj["ContentType"]
+
+    def download(self, to: Path) -> Path:
+        """The whole bucket into ``to``, as a reader abroad would copy it."""
+        for key in self.keys():
+            path = to / key
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self.get(key)[0])
+        return to
+
+
+def make_mirror_env(root: Path, seaweed: list[DevStore]) -> MirrorEnv:
+    site = make_site_env(root, LANGS)
+    store = seaweed[0]
+    bucket = fresh_bucket(store)
+    with site.config_path.open("a", encoding="utf-8") as f:  # the last table written is the "lu" store
+        f.write('mirror_path = "var/mirror/lu"\n\n')
+        f.write(s3_store_toml("abroad", store, fresh_bucket(store)) + f'mirror_bucket = "{bucket}"\n\n')
+        f.write(f'[contact]\nemergency_phone = "{PHONE}"\nemail = "{EMAIL}"\n')
+    site.config = load_config(site.config_path, s3_env(store))
+    return MirrorEnv(site, store, bucket, site.config.data_dir / "mirror" / "lu", store.client())
+
+
+@pytest.fixture
+def mirror_env(tmp_path: Path, seaweed: list[DevStore]) -> MirrorEnv:
+    return make_mirror_env(tmp_path / "site", seaweed)
+
+
+class StaticServer:
+    """``python -m http.server`` over a folder on 127.0.0.1 and a free port, stopped by its PID."""
+
+    def __init__(self, folder: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", "-m", "http.server", "--bind", "127.0.0.1", "--directory", str(folder), "0"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()  # "Serving HTTP on 127.0.0.1 port N (...)": it listens
+        m = re.search(r"port (\d+)", line)
+        assert m, line
+        self.url = f"http://127.0.0.1:{m.group(1)}"
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+
+
+@pytest.fixture
+def static_server() -> Iterator[list[StaticServer]]:
+    """Start with ``static_server.append(StaticServer(folder))``; stopped at the end."""
+    servers: list[StaticServer] = []
+    yield servers
+    for s in servers:
+        s.stop()
