@@ -180,6 +180,18 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
         MISSION + REG + 'env = ["PGPASSWORD"]\n' + FS_LU,
         ["registries[0] (population).env", "only a command registry's command gets variables"],
     ),
+    "mirror_bucket on a filesystem store": (
+        MISSION + FS_LU + 'mirror_bucket = "mirror"\n',
+        ["stores[0] (lu).mirror_bucket", "does not apply to a filesystem store; remove it"],
+    ),
+    "mirror_path on an s3 store": (
+        MISSION + S3_LU + 'mirror_path = "mirror/lu"\n',
+        ["stores[0] (lu).mirror_path", "does not apply to a s3 store; remove it"],
+    ),
+    "mirror_bucket the store's own bucket": (
+        MISSION + S3_LU + 'mirror_bucket = "embassy"\n',
+        ["stores[0] (lu).mirror_bucket", "other than the store's own bucket"],
+    ),
 }
 
 
@@ -376,3 +388,12 @@ def test_default_config_written_by_init_is_valid(tmp_path: Path) -> None:
     assert [s.name for s in config.stores] == ["lu", "ee"]
     assert config.replication.quorum == 2
     assert config.mission.languages == ("kk", "ru", "en")
+
+
+def test_mirror_targets_are_read_and_a_mirror_path_resolves_against_the_config_folder(tmp_path: Path) -> None:
+    path = tmp_path / "embassy.toml"
+    path.write_text(MISSION + FS_LU + 'mirror_path = "mirror/lu"\n' + S3_LU.replace('"lu"', '"de"') + 'mirror_bucket = "mission-mirror"\n')
+    config = load_config(path, {"LU_ACCESS_KEY_FOR_TEST": "a", "LU_SECRET_KEY_FOR_TEST": "b"})
+    assert config.store("lu").mirror_path == tmp_path / "mirror" / "lu"
+    assert config.store("de").mirror_bucket == "mission-mirror"
+    assert config.store("de").mirror_path is None and config.store("lu").mirror_bucket is None

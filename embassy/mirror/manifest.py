@@ -141,7 +141,7 @@ class FileProblem:
     problem: str  # "missing" | "size" | "hash"
 
     def __str__(self) -> str:
-        words = {"missing": "missing", "size": "wrong size", "hash": "altered (SHA-256 differs)"}
+        words = {"missing": "missing", "size": "altered (size differs)", "hash": "altered (SHA-256 differs)"}
         return f"{self.name}: {words.get(self.problem, self.problem)}"
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from conftest import PASSPHRASE, CliResult, fresh_bucket, run_cli, s3_env, s3_store_toml
 from dev_stores import DevStore
+from web.conftest import SiteEnv, browser, make_site_env  # noqa: F401 - browser: the fixture, for these tests too
 
 from embassy.config import load_config
-from web.conftest import SiteEnv, make_site_env
 
 LANGS = ("kk", "ru", "en")
 PHONE = "+7 700 123 45 67"
@@ -43,7 +43,7 @@ class MirrorEnv:
         assert r.code == 0, r.err
         return dict(json.loads(r.out))
 
-    def keys(self) -> list[str]:
+    def objects(self) -> list[str]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket)
         return sorted(o["Key"] for p in pages for o in p.get("Contents", []))
 
@@ -53,7 +53,7 @@ class MirrorEnv:
 
     def download(self, to: Path) -> Path:
         """The whole bucket into ``to``, as a reader abroad would copy it."""
-        for key in self.keys():
+        for key in self.objects():
             path = to / key
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(self.get(key)[0])

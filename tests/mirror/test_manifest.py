@@ -6,7 +6,7 @@ import pytest
 from nacl.signing import SigningKey
 
 from embassy.content.statements import TrustedKey
-from embassy.mirror.manifest import ManifestError, Manifest, check_file, entry_for, verify_manifest
+from embassy.mirror.manifest import Manifest, ManifestError, check_file, entry_for, verify_manifest
 from keys.derive import public_key_id
 
 KEY = SigningKey.generate()
@@ -32,7 +32,7 @@ def test_a_signed_manifest_verifies_and_lists_its_files() -> None:
 def test_one_changed_byte_of_the_manifest_is_refused() -> None:
     doc = json.loads(signed())
     doc["mirror"]["files"]["en/index.html"]["size"] += 1
-    with pytest.raises(ManifestError, match="does not verify .*altered"):
+    with pytest.raises(ManifestError, match=r"does not verify .*altered"):
         verify_manifest(json.dumps(doc).encode(), TRUSTED)
 
 
@@ -52,7 +52,7 @@ def test_a_retired_key_does_not_sign_later_manifests() -> None:
 
 def test_a_signed_entry_escaping_the_mirror_is_refused() -> None:
     data = signed(files={"../../etc/passwd.html": entry_for(b"x", "text/html")})
-    with pytest.raises(ManifestError, match="malformed.*is not a mirror file name"):
+    with pytest.raises(ManifestError, match=r"malformed.*is not a mirror file name"):
         verify_manifest(data, TRUSTED)
 
 

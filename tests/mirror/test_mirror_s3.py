@@ -14,12 +14,12 @@ import pytest
 from conftest import run_cli
 from dev_stores import DevStore
 from playwright.sync_api import Browser
+from web.conftest import ServerThread, fetch
 
 from embassy.contact.custody import serving_keys_with_inbox
 from embassy.mirror.paths import MANIFEST_NAME, rewrite_links
 from embassy.web.app import create_app
 from mirror.conftest import EMAIL, LANGS, PHONE, MirrorEnv, StaticServer, make_mirror_env
-from web.conftest import ServerThread, browser, fetch  # noqa: F401 - browser: the fixture
 
 LINK = re.compile(r'\b(?:href|src|action)="([^"]*)"')
 MAIN = re.compile(r'<main id="main" class="wrap" tabindex="-1">\n(.*)</main>', re.S)
@@ -27,7 +27,9 @@ MIRROR_NOTE = re.compile(r'<div class="note mirror-note" role="note">.*?</div>\n
 
 
 @pytest.fixture(scope="module")
-def mirrored(tmp_path_factory: pytest.TempPathFactory, seaweed: list[DevStore]) -> Iterator[tuple[MirrorEnv, ServerThread, dict[str, Any]]]:
+def mirrored(
+    tmp_path_factory: pytest.TempPathFactory, seaweed: list[DevStore]
+) -> Iterator[tuple[MirrorEnv, ServerThread, dict[str, Any]]]:
     """One mirror of a mission in three languages (read only by the tests below), and its live site."""
     env = make_mirror_env(tmp_path_factory.mktemp("mirror") / "site", seaweed)
     report = env.mirror()
@@ -36,7 +38,9 @@ def mirrored(tmp_path_factory: pytest.TempPathFactory, seaweed: list[DevStore]) 
         yield env, live, report
 
 
-def test_the_report_says_what_was_published_to_each_store(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]]) -> None:
+def test_the_report_says_what_was_published_to_each_store(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+) -> None:
     env, _, report = mirrored
     assert report["ok"] is True
     assert set(report["stores"]) == {"lu", "abroad"}  # both stores have a mirror target
@@ -44,7 +48,7 @@ def test_the_report_says_what_was_published_to_each_store(mirrored: tuple[Mirror
         s = report["stores"][name]
         assert s["ok"] and s["uploaded"] == report["files"] and s["unchanged"] == 0 and s["deleted"] == 0
         assert s["previous_manifest"] == "none"
-    keys = env.keys()
+    keys = env.objects()
     assert len(keys) == report["files"] + 1  # and the manifest
     for lang in LANGS:
         for name in ("index.html", "news/index.html", "contact.html", "search.html", "pages/visa.html",
@@ -59,11 +63,13 @@ def test_the_report_says_what_was_published_to_each_store(mirrored: tuple[Mirror
         assert (env.folder / key).read_bytes() == env.get(key)[0], key
 
 
-def test_every_file_matches_the_live_site_with_its_content_type(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]]) -> None:
+def test_every_file_matches_the_live_site_with_its_content_type(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+) -> None:
     env, live, _ = mirrored
     manifest = json.loads(env.get(MANIFEST_NAME)[0])["mirror"]["files"]
     pages = 0
-    for key in env.keys():
+    for key in env.objects():
         if key in (MANIFEST_NAME, "index.html"):
             continue
         body, ctype = env.get(key)
@@ -95,9 +101,11 @@ def live_css(live: ServerThread) -> str:
     return m.group(1)
 
 
-def test_every_link_of_every_page_resolves_within_the_mirror(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]]) -> None:
+def test_every_link_of_every_page_resolves_within_the_mirror(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+) -> None:
     env, _, _ = mirrored
-    keys = set(env.keys())
+    keys = set(env.objects())
     checked = 0
     for key in keys:
         if not key.endswith(".html"):
@@ -115,7 +123,9 @@ def test_every_link_of_every_page_resolves_within_the_mirror(mirrored: tuple[Mir
     assert checked > 1000
 
 
-def test_the_contact_page_says_how_to_reach_the_mission_without_forms(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]]) -> None:
+def test_the_contact_page_says_how_to_reach_the_mission_without_forms(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+) -> None:
     env, live, _ = mirrored
     for lang in LANGS:
         text = env.get(f"{lang}/contact.html")[0].decode()
@@ -129,11 +139,13 @@ def test_the_contact_page_says_how_to_reach_the_mission_without_forms(mirrored: 
     assert 'id="mirror-heading"' not in live_page and 'href="/en/case"' in live_page
 
 
-def test_the_search_page_lists_every_page_and_news_item(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]]) -> None:
+def test_the_search_page_lists_every_page_and_news_item(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+) -> None:
     env, live, _ = mirrored
     text = env.get("en/search.html")[0].decode()
     assert "Searching needs the mission&#39;s home site" in text
-    for key in env.keys():
+    for key in env.objects():
         if key.startswith(("en/news/", "en/pages/")) and not key.endswith("index.html"):
             link = posixpath.relpath(key, "en")
             assert f'href="{link}"' in text, key
@@ -141,11 +153,13 @@ def test_the_search_page_lists_every_page_and_news_item(mirrored: tuple[MirrorEn
     assert "Searching needs" not in fetch(live.url, "/en/search?q=visa").text
 
 
-def test_a_statement_from_the_mirror_verifies_with_the_mirrors_keys(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], tmp_path: Path) -> None:
+def test_a_statement_from_the_mirror_verifies_with_the_mirrors_keys(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], tmp_path: Path
+) -> None:
     env, _, _ = mirrored
     keys = tmp_path / "embassy-keys.json"
     keys.write_bytes(env.get(".well-known/embassy-keys.json")[0])
-    statement = next(k for k in env.keys() if k.startswith("statements/"))
+    statement = next(k for k in env.objects() if k.startswith("statements/"))
     doc = tmp_path / "statement.json"
     doc.write_bytes(env.get(statement)[0])
     r = run_cli("statement", "verify", str(doc), "--keys", str(keys), cwd=tmp_path)
@@ -157,7 +171,9 @@ def test_a_statement_from_the_mirror_verifies_with_the_mirrors_keys(mirrored: tu
     assert "files match the manifest signed by key" in r.out
 
 
-def test_a_downloaded_copy_serves_from_http_server(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], tmp_path: Path, static_server: list[StaticServer]) -> None:
+def test_a_downloaded_copy_serves_from_http_server(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], tmp_path: Path, static_server: list[StaticServer]
+) -> None:
     env, _, _ = mirrored
     server = StaticServer(env.download(tmp_path / "copy"))
     static_server.append(server)
@@ -173,7 +189,13 @@ def test_a_downloaded_copy_serves_from_http_server(mirrored: tuple[MirrorEnv, Se
     assert fetch(server.url, "/en/search.html?q=visa").status == 200
 
 
-def test_the_mirrored_contact_page_in_chromium(mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], browser: Browser, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, static_server: list[StaticServer]) -> None:
+def test_the_mirrored_contact_page_in_chromium(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]],
+    browser: Browser,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    static_server: list[StaticServer],
+) -> None:
     env, _, _ = mirrored
     server = StaticServer(env.download(tmp_path / "copy"))
     static_server.append(server)
@@ -188,7 +210,10 @@ def test_the_mirrored_contact_page_in_chromium(mirrored: tuple[MirrorEnv, Server
         assert reach.get_by_role("link", name=PHONE).is_visible()
         assert reach.get_by_role("link", name=EMAIL).is_visible()
         assert page.locator("form.contact-form").count() == 0
-        assert page.evaluate("getComputedStyle(document.querySelector('header.site')).backgroundColor") == "rgb(11, 58, 94)"
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('header.site')).backgroundColor")
+            == "rgb(11, 58, 94)"
+        )
         out = tmp_path_factory.getbasetemp() / "screenshots"
         out.mkdir(exist_ok=True)
         page.screenshot(path=str(out / "mirror-contact.png"), full_page=True)
