@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -14,9 +15,15 @@ from typing import Any
 import pytest
 from conftest import PASSPHRASE, CliResult, fresh_bucket, run_cli, s3_env, s3_store_toml
 from dev_stores import DevStore
-from web.conftest import SiteEnv, browser, make_site_env  # noqa: F401 - browser: the fixture, for these tests too
+from PIL import Image
+from web.conftest import REVIEWER, WRITER, SiteEnv, browser, make_site_env  # noqa: F401 - browser: the fixture
 
 from embassy.config import load_config
+from embassy.content.version import ContentVersion, version_path
+from embassy.mission_db import MISSION_DB, connect
+from embassy.publishing.fields import Draft
+from embassy.publishing.images import process_image
+from embassy.publishing.workflow import Workflow
 
 LANGS = ("kk", "ru", "en")
 PHONE = "+7 700 123 45 67"
@@ -60,8 +67,29 @@ class MirrorEnv:
         return to
 
 
+def publish_with_image(site: SiteEnv) -> None:
+    """A news item whose body shows an uploaded photo (its variants are /media/ files)."""
+    out = io.BytesIO()
+    Image.new("RGB", (1600, 1000), (30, 120, 200)).save(out, "JPEG", quality=90)
+    version = ContentVersion(version_path(site.config.data_dir))
+    conn = connect(site.config.data_dir / MISSION_DB)
+    try:
+        flow = Workflow(conn, site.signer(), site.config.mission.languages, on_change=version.bump)
+        title, summary = "The consulate's new waiting hall", "Citizens are received in a new hall from Monday."
+        item = flow.create(WRITER, "news", "en", Draft(title, summary, "<p>From Monday.</p>"), slug="waiting-hall").id
+        image = flow.add_image(WRITER, item, process_image(out.getvalue()))
+        flow.edit(WRITER, item, "en", Draft(title, summary, f"From Monday.\n\n![The waiting hall](image:{image.id})"))
+        flow.submit(WRITER, item, "en")
+        flow.approve(REVIEWER, item, "en")
+        flow.publish(REVIEWER, item, "en")
+    finally:
+        conn.close()
+        version.close()
+
+
 def make_mirror_env(root: Path, seaweed: list[DevStore]) -> MirrorEnv:
     site = make_site_env(root, LANGS)
+    publish_with_image(site)
     store = seaweed[0]
     bucket = fresh_bucket(store)
     with site.config_path.open("a", encoding="utf-8") as f:  # the last table written is the "lu" store

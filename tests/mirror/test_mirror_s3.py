@@ -58,6 +58,8 @@ def test_the_report_says_what_was_published_to_each_store(
     assert {"index.html", ".well-known/embassy-keys.json", "sitemap.xml", "favicon.svg", "static/site.css",
             MANIFEST_NAME} <= set(keys)  # fmt: skip
     assert sum(k.startswith("statements/") for k in keys) >= 20
+    media = [k for k in keys if k.startswith("media/")]
+    assert len(media) >= 2 and all(k.endswith(".jpg") for k in media)  # the photo's variants (src and srcset)
     # the folder target holds the same files, byte for byte
     for key in keys:
         assert (env.folder / key).read_bytes() == env.get(key)[0], key
@@ -78,6 +80,8 @@ def test_every_file_matches_the_live_site_with_its_content_type(
         resp = fetch(live.url, url)
         assert resp.status == 200, (key, url)
         assert ctype == resp.header("Content-Type") == manifest[key]["type"], key
+        if key.startswith("media/"):
+            assert ctype == "image/jpeg" and body[:3] == b"\xff\xd8\xff"
         if not ctype.startswith("text/html"):
             assert body == resp.body, key  # statements, feeds, keys, images: the very bytes the site serves
             continue
@@ -92,7 +96,7 @@ def test_every_file_matches_the_live_site_with_its_content_type(
         assert mirrored_main.group(1) == live_main.group(1), key
         assert re.search(r"<title>.*</title>", text).group(0) == re.search(r"<title>.*</title>", resp.text).group(0)  # type: ignore[union-attr]
         pages += 1
-    assert pages == 3 * 16  # home, the news list, 4 news items and 10 pages in each language
+    assert pages == 3 * 17  # home, the news list, 5 news items and 10 pages in each language
 
 
 def live_css(live: ServerThread) -> str:
