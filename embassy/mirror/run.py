@@ -21,6 +21,7 @@ log = logging.getLogger("embassy.mirror")
 
 POLL_SECONDS = 2.0  # how often the continuous mode looks at the content version (a read from memory)
 SETTLE_SECONDS = 2.0  # after a change, wait this long for the next (a burst of publications is one round)
+RETRY_SECONDS = 60.0  # after a round in which some target failed
 
 
 class NoTargetError(MirrorError):
@@ -88,22 +89,31 @@ async def mirror_loop(
                 if stop.is_set():
                     break
                 current = version.current()
-                try:
-                    done = await mirror_round(config, keys, config.stores)
-                    if on_round is not None:
-                        on_round(done)
-                    for t in done.targets:
-                        if t.ok:
-                            log.info("mirror %s: %d uploaded, %d unchanged, %d deleted", t.store, t.uploaded,
-                                     t.unchanged, t.deleted)  # fmt: skip
-                        else:
-                            log.error("mirror %s failed: %s", t.store, t.error)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as e:  # a failed mirror must not stop the site
-                    log.error("mirror round failed: %s", e)
-                seen = current
+                if await _round(config, keys, on_round):
+                    seen = current
+                else:  # tried again after a while (only what the failed target lacks is uploaded then)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), timeout=RETRY_SECONDS)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=POLL_SECONDS)
     finally:
         version.close()
+
+
+async def _round(config: Config, keys: ServingKeys, on_round: Callable[[MirrorRound], None] | None) -> bool:
+    """One round of the continuous mode, logged; whether every target was published."""
+    try:
+        done = await mirror_round(config, keys, config.stores)
+    except asyncio.CancelledError:
+        raise
+    except Exception as e:  # a failed mirror must not stop the site
+        log.error("mirror round failed: %s", e)
+        return False
+    for t in done.targets:
+        if t.ok:
+            log.info("mirror %s: %d uploaded, %d unchanged, %d deleted", t.store, t.uploaded, t.unchanged, t.deleted)
+        else:
+            log.error("mirror %s failed: %s", t.store, t.error)
+    if on_round is not None:
+        on_round(done)
+    return done.ok
