@@ -4,7 +4,7 @@ The app is the one ``embassy serve`` runs (``create_app(..., mirror=True)``: the
 without forms but with the mission's phone and e-mail, a search page that lists everything, a
 note on every page), served by the same runner on 127.0.0.1 and a free port for the crawl only,
 and stopped afterwards. The crawl starts from every language's home, news, contact and search
-pages, the feeds, the sitemap, the keys and the icon, and follows every site link of every page
+pages, the feeds, the sitemap, the keys, the icon and every statement, and follows every site link of every page
 it fetches (pages, statements, images, stylesheets), so what a mirror holds is what a visitor can
 reach. HTML gets its links made relative (``embassy/mirror/paths.py``); everything else is kept
 byte for byte (statements, feeds, the keys document: their bytes are what is signed or compared).
@@ -24,6 +24,7 @@ from embassy.mirror.paths import ROOT_INDEX, file_for, relative, rewrite_links, 
 from embassy.web import i18n
 from embassy.web.app import create_app
 from embassy.web.protocol import site_runner
+from embassy.web.site import SITE
 from keys.statement_keys import ServingKeys
 
 CONCURRENCY = 8
@@ -65,15 +66,17 @@ async def render_site(config: Config, keys: ServingKeys) -> RenderedSite:
         site = web.TCPSite(runner, "127.0.0.1", 0)
         await site.start()
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        # every statement, also those no page links to (the home and contact pages show none)
+        statements = await app[SITE].content.call(lambda repo: repo.statement_ids())
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", auto_decompress=True) as session:
-            rendered = await _crawl(session, config)
+            rendered = await _crawl(session, config, [f"/statements/{sid}.json" for sid in statements])
     finally:
         await runner.cleanup()
     rendered.files[ROOT_INDEX] = MirrorFile(root_index(config), "text/html; charset=utf-8", "")
     return rendered
 
 
-async def _crawl(session: aiohttp.ClientSession, config: Config) -> RenderedSite:
+async def _crawl(session: aiohttp.ClientSession, config: Config, also: list[str]) -> RenderedSite:
     out = RenderedSite()
     public = config.server.public_url.rstrip("/")
     queued: set[str] = set()
@@ -90,7 +93,7 @@ async def _crawl(session: aiohttp.ClientSession, config: Config) -> RenderedSite
             todo.append(url)
 
     required = seeds(config)
-    for url in required:
+    for url in [*required, *also]:
         want(url)
     gate = asyncio.Semaphore(CONCURRENCY)
 
