@@ -28,7 +28,7 @@ def register(sub: Any, common: Any) -> None:
 def mirror(ctx: Context) -> int:
     from embassy.contact.custody import serving_keys_with_inbox
     from embassy.mirror.manifest import MirrorError
-    from embassy.mirror.run import mirror_round
+    from embassy.mirror.run import NoTargetError, mirror_round
     from embassy.mission_db import prepare_all
     from keys.errors import UnknownKeyError
 
@@ -43,7 +43,7 @@ def mirror(ctx: Context) -> int:
     try:
         done = asyncio.run(mirror_round(config, keys, stores, full=ctx.args.full))
     except MirrorError as e:
-        raise CliError(str(e), USAGE if "no mirror target" in str(e) else FAILED) from e
+        raise CliError(str(e), USAGE if isinstance(e, NoTargetError) else FAILED) from e
     if ctx.json:
         ctx.emit({
             "ok": done.ok, "files": done.files, "bytes": done.bytes, "skipped": done.skipped,
