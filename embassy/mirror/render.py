@@ -13,6 +13,7 @@ byte for byte (statements, feeds, the keys document: their bytes are what is sig
 import asyncio
 import html
 import re
+import socket
 from dataclasses import dataclass, field
 
 import aiohttp
@@ -62,16 +63,18 @@ async def render_site(config: Config, keys: ServingKeys) -> RenderedSite:
     app = create_app(config, keys, mirror=True)
     runner = site_runner(app, config.server)
     await runner.setup()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        sock.bind(("127.0.0.1", 0))  # a free port of the loopback, for this crawl only
+        port = sock.getsockname()[1]
+        await web.SockSite(runner, sock).start()
         # every statement, also those no page links to (the home and contact pages show none)
         statements = await app[SITE].content.call(lambda repo: repo.statement_ids())
         async with aiohttp.ClientSession(f"http://127.0.0.1:{port}", auto_decompress=True) as session:
             rendered = await _crawl(session, config, [f"/statements/{sid}.json" for sid in statements])
     finally:
         await runner.cleanup()
+        sock.close()
     rendered.files[ROOT_INDEX] = MirrorFile(root_index(config), "text/html; charset=utf-8", "")
     return rendered
 
