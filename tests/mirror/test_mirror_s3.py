@@ -14,7 +14,7 @@ import pytest
 from conftest import run_cli
 from dev_stores import DevStore
 from playwright.sync_api import Browser
-from web.conftest import ServerThread, fetch
+from web.conftest import ServerThread, axe_serious, fetch
 
 from embassy.contact.custody import serving_keys_with_inbox
 from embassy.mirror.paths import MANIFEST_NAME, rewrite_links
@@ -245,3 +245,24 @@ def test_verify_from_a_store_against_the_keyring(mirrored: tuple[MirrorEnv, Serv
     doc = json.loads(r.out)
     assert doc["ok"] is True and set(doc["mirrors"]) == {"abroad", "lu"}
     assert doc["mirrors"]["abroad"]["problems"] == [] and doc["mirrors"]["abroad"]["checked"] > 100
+
+
+def test_the_mirrors_pages_pass_axe(
+    mirrored: tuple[MirrorEnv, ServerThread, dict[str, Any]], browser: Browser, tmp_path: Path,
+    static_server: list[StaticServer],
+) -> None:  # fmt: skip
+    """No serious or critical WCAG violation on what a mirror adds or changes."""
+    env, _, _ = mirrored
+    server = StaticServer(env.download(tmp_path / "copy"))
+    static_server.append(server)
+    context = browser.new_context(bypass_csp=True)  # only so that axe itself can be injected
+    pg = context.new_page()
+    found: dict[str, list[str]] = {}
+    try:
+        for path in ("/index.html", "/en/contact.html", "/kk/search.html", "/en/news/waiting-hall.html"):
+            pg.goto(server.url + path)
+            if bad := axe_serious(pg):
+                found[path] = bad
+    finally:
+        context.close()
+    assert not found, found
