@@ -34,7 +34,7 @@ _LOC = re.compile(r"<(?:loc)>([^<]+)</loc>|\bhref=\"([^\"]+)\"")
 
 
 class RenderError(MirrorError):
-    """The site could not be rendered (a page that should exist answered with an error)."""
+    """The site could not be rendered (a page answered with an error other than 404 or 410)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +95,7 @@ async def _crawl(session: aiohttp.ClientSession, config: Config, also: list[str]
             queued.add(name)
             todo.append(url)
 
-    required = seeds(config)
-    for url in [*required, *also]:
+    for url in [*seeds(config), *also]:
         want(url)
     gate = asyncio.Semaphore(CONCURRENCY)
 
@@ -107,7 +106,7 @@ async def _crawl(session: aiohttp.ClientSession, config: Config, also: list[str]
             status = resp.status
         name = file_for(url)
         assert name is not None
-        if status in (404, 410) and url not in required:
+        if status in (404, 410):  # linked but gone (removed, withdrawn), or a page this mission lacks
             out.skipped.append(url)
             return
         if status != 200:
@@ -129,10 +128,9 @@ async def _crawl(session: aiohttp.ClientSession, config: Config, also: list[str]
 
 
 def root_index(config: Config) -> bytes:
-    """The mirror's own front page: the languages (the live site's ``/`` picks one by the browser's
-    Accept-Language, which a static host cannot), the first one by a refresh."""
+    """The mirror's own front page: a link to each language's home (the live site's ``/`` picks one
+    by the browser's Accept-Language, which a static host cannot)."""
     langs = config.mission.languages
-    first = relative(f"{langs[0]}/index.html", ROOT_INDEX)
     items = "\n".join(
         f'<li><a href="{relative(f"{lg}/index.html", ROOT_INDEX)}" hreflang="{lg}" lang="{lg}" '
         f'dir="{i18n.direction(lg)}">{html.escape(i18n.language_name(lg))}</a></li>'
@@ -142,6 +140,6 @@ def root_index(config: Config) -> bytes:
     return (
         f'<!doctype html>\n<html lang="{langs[0]}" dir="{i18n.direction(langs[0])}">\n<head>\n<meta charset="utf-8">\n'
         f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{name}</title>\n'
-        f'<meta http-equiv="refresh" content="0; url={first}">\n<link rel="stylesheet" href="static/site.css">\n'
+        '<link rel="stylesheet" href="static/site.css">\n'
         f'</head>\n<body>\n<main class="wrap">\n<h1>{name}</h1>\n<ul>\n{items}\n</ul>\n</main>\n</body>\n</html>\n'
     ).encode()

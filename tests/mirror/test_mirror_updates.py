@@ -7,12 +7,15 @@ import asyncio
 import json
 from pathlib import Path
 
+from web.conftest import make_site_env
+
+from embassy.config import load_config
 from embassy.contact.custody import serving_keys_with_inbox
 from embassy.mirror.manifest import Manifest, entry_for
 from embassy.mirror.paths import MANIFEST_NAME
 from embassy.mirror.publish import Signed, publish
 from embassy.mirror.render import MirrorFile, RenderedSite
-from embassy.mirror.run import MirrorRound, mirror_loop
+from embassy.mirror.run import MirrorRound, mirror_loop, mirror_round
 from embassy.mirror.targets import FolderTarget
 from embassy.publishing.fields import Draft
 from mirror.conftest import MirrorEnv
@@ -153,3 +156,16 @@ def test_the_continuous_mode_remirrors_after_a_publication(mirror_env: MirrorEnv
         assert 2 < t.uploaded < first.files // 3 and t.unchanged > 0
     assert (mirror_env.folder / "en" / "news" / "consular-office-online.html").exists()
     assert "en/news/consular-office-online.html" in mirror_env.objects()
+
+
+def test_a_mission_without_content_yet_mirrors_what_it_has(tmp_path: Path) -> None:
+    site = make_site_env(tmp_path / "site", ("en",), seed=False)
+    with site.config_path.open("a", encoding="utf-8") as f:
+        f.write('mirror_path = "var/mirror/lu"\n')
+    config = load_config(site.config_path)
+    keys = serving_keys_with_inbox(site.ring.serving_keys(), config.data_dir)
+    done = asyncio.run(mirror_round(config, keys, config.stores))
+    assert done.ok and "/en/" in done.skipped  # no home page yet: 404, left out, said
+    folder = config.data_dir / "mirror" / "lu"
+    assert (folder / "en" / "contact.html").exists() and (folder / ".well-known" / "embassy-keys.json").exists()
+    assert not (folder / "en" / "index.html").exists()
