@@ -41,6 +41,8 @@ import embassy
 from embassy.config import Config
 from embassy.contact.custody import CONTACT_KEY_PURPOSE, serving_keys_with_inbox
 from embassy.contact.upkeep import upkeep_loop
+from embassy.continuous.metrics import REPLICATION_METRICS
+from embassy.continuous.state import DOCUMENT
 from embassy.replicator import replication_loop
 from embassy.web.handoff import Handoff
 from keys import Keyring
@@ -95,8 +97,10 @@ def serve_workers(
     is set to this code's folder)."""
     check_port_free(host, port)
     metrics_dir = config.data_dir / "run" / f"metrics-{os.getpid()}"
+    _remove_stale_metrics(config.data_dir / "run")
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, mode=0o700)
+    (config.data_dir / "run" / DOCUMENT).unlink(missing_ok=True)  # a stopped server's figures are not news
     ready_r, ready_w = os.pipe()
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -116,7 +120,7 @@ def serve_workers(
         ready_w = -1
         _wait_ready(ready_r, workers, children)
         on_ready()
-        return asyncio.run(_supervise(config, ring, children, smtp_password))
+        return asyncio.run(_supervise(config, ring, children, smtp_password, metrics_dir / REPLICATION_METRICS))
     finally:
         for fd in (ready_r, ready_w):
             with contextlib.suppress(OSError):
@@ -124,6 +128,14 @@ def serve_workers(
                     os.close(fd)
         _stop_children(children)
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_stale_metrics(run: Path) -> None:
+    """The metrics folders of servers that died without cleaning up (kill -9, power loss)."""
+    for folder in run.glob("metrics-*"):
+        pid = folder.name.removeprefix("metrics-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _spawn(env: Mapping[str, str], ready_w: int) -> "subprocess.Popen[bytes]":
@@ -161,7 +173,11 @@ def _wait_ready(ready_r: int, workers: int, children: list["subprocess.Popen[byt
 
 
 async def _supervise(
-    config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"], smtp_password: str | None
+    config: Config,
+    ring: Keyring,
+    children: list["subprocess.Popen[bytes]"],
+    smtp_password: str | None,
+    replication_metrics: Path,
 ) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
@@ -176,14 +192,14 @@ async def _supervise(
                 stop.set()
 
     loop.add_signal_handler(signal.SIGCHLD, reap)
-    replication = asyncio.create_task(replication_loop(config, ring, stop))
+    replication = asyncio.create_task(replication_loop(config, ring, stop, replication_metrics, smtp_password))
     upkeep = asyncio.create_task(upkeep_loop(config, smtp_password, stop))  # duty e-mails, retention
     await stop.wait()
     _signal_children(children, signal.SIGTERM)
     try:
         await asyncio.wait_for(replication, timeout=30)
     except TimeoutError:
-        log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
+        log.warning("the replication rounds did not finish within 30 s of shutdown; cancelled")
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(upkeep, timeout=35)
     for reason in failed:
