@@ -2,8 +2,8 @@
 
 import logging
 import os
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from embassy.cli.context import Context
@@ -26,8 +26,8 @@ def run(ctx: Context) -> int:
     from embassy.child_env import minimal_environment
     from embassy.config import secret_from_environment
     from embassy.demo import demo_login
-    from embassy.mission_db import prepare_all
     from embassy.logs import configure_logging
+    from embassy.mission_db import prepare_all
     from embassy.web.workers import ServeError, serve_workers
 
     config = ctx.config

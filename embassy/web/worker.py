@@ -21,8 +21,8 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from embassy.web.app import CONFIG_KEY, create_app  # imported while the supervisor unlocks the keyring
 from embassy.logs import configure_logging
+from embassy.web.app import CONFIG_KEY, create_app  # imported while the supervisor unlocks the keyring
 from embassy.web.handoff import Handoff, HandoffError
 from embassy.web.protocol import site_runner
 
