@@ -11,7 +11,8 @@ changed; equal tokens mean the registry is as it was. It never reads file conten
   counter* in its header (bytes 24-27, incremented by every committed write transaction in
   rollback-journal mode), and its WAL's size, mtime and inode and its 32-byte header (whose salts
   change whenever the WAL restarts from the beginning). A commit in WAL mode appends frames, so
-  the WAL's size or, after a restart, its header and mtime change. ``PRAGMA data_version`` is not
+  the WAL's size or, after a restart, its header and mtime change; an empty WAL is no WAL (opening
+  the database, as the backup itself does, may create one). ``PRAGMA data_version`` is not
   used: it only tells one connection about the others' commits, and holding a connection open on
   every registry between rounds would keep a reader in each database.
 - command and postgres registries cannot be checked without running their dump: ``None``, and
@@ -85,6 +86,8 @@ def _database(path: Path, digest: hashlib.blake2b) -> None:
             wst = os.fstat(wal.fileno())
             wal_header = wal.read(32)
     except FileNotFoundError:
+        wst = None
+    if wst is None or wst.st_size == 0:  # no frames: the database is the file alone (a reader may create an empty WAL)
         digest.update(b"\0no-wal")
         return
     # The WAL's ctime is left out: every reader's connection touches it.
