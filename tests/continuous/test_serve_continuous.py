@@ -11,23 +11,18 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sqlite3
-import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, run_cli, s3_env, s3_store_toml
+from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, s3_env, s3_store_toml
 from dev_stores import DevStore
 
+from continuous.servekit import Server, release, serving, wait_for
 from embassy.config import load_config
-from web.conftest import fetch
-from web.test_site_serve import free_port
 
 SLOW_DUMP = """\
 import sys
@@ -35,48 +30,6 @@ with open(sys.argv[1], "rb") as gate:  # blocks until the test opens the pipe fo
     gate.read()
 sys.stdout.write("slow dump\\n")
 """
-
-
-@dataclass
-class Server:
-    root: Path
-    port: int
-    env: dict[str, str]
-    proc: subprocess.Popen[str]
-    gate: Path
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def document(self) -> dict[str, Any]:
-        path = self.root / "var" / "run" / "replication.json"
-        return json.loads(path.read_text()) if path.exists() else {}
-
-    def registry(self, name: str) -> dict[str, Any]:
-        for reg in self.document().get("registries", []):
-            if reg["name"] == name:
-                return reg  # type: ignore[no-any-return]
-        return {}
-
-    def snapshots(self, registry: str) -> list[dict[str, Any]]:
-        """The registry's snapshots as the stores hold them (`embassy snapshots`, a separate process)."""
-        done = run_cli("snapshots", "--registry", registry, "--json", cwd=self.root, env=self.env)
-        assert done.code == 0, done.err
-        return json.loads(done.out)["snapshots"]  # type: ignore[no-any-return]
-
-    def metrics(self) -> str:
-        return fetch(self.base, "/metrics").body.decode()
-
-
-def wait_for(what: str, condition: Callable[[], Any], deadline: float) -> Any:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"not within {deadline} s: {what}")
 
 
 def commit(db: Path, value: str) -> None:
@@ -124,37 +77,8 @@ def server(tmp_path: Path, seaweed: list[DevStore]) -> Iterator[Server]:
     env = {**s3_env(seaweed[0]), "EMBASSY_PASSPHRASE": PASSPHRASE}
     config = load_config(root / "embassy.toml", env)
     make_test_keyring(config.keyring_path, [r.name for r in config.registries])
-    port = free_port()
-    full_env = {**{k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}, **env}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "embassy", "serve", "--port", str(port), "--workers", "2"],
-        cwd=root, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    srv = Server(root, port, env, proc, gate)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().startswith("serving"), proc.stderr
+    with serving(root, env, gate) as srv:
         yield srv
-    finally:
-        release(gate)  # a dump still waiting on the pipe ends
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=40)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            for stream in (proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
-
-
-def release(gate: Path) -> None:
-    """Open the pipe for writing (without blocking when nobody reads it) and close it: the reader sees EOF."""
-    try:
-        fd = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError:  # no reader (yet, or any more)
-        return
-    os.close(fd)
 
 
 def test_changed_registries_are_snapshotted_within_an_interval_unchanged_ones_never_and_a_hung_dump_delays_none(
@@ -195,6 +119,7 @@ def test_changed_registries_are_snapshotted_within_an_interval_unchanged_ones_ne
 
     # The hung dump has held up nobody; released, it is snapshotted too.
     assert server.registry("slow")["snapshots"] == 0
+    assert server.gate is not None
     release(server.gate)
     wait_for("the slow registry's snapshot", lambda: server.registry("slow").get("snapshots") == 1, 30)
     assert len(server.snapshots("slow")) == 1
@@ -210,3 +135,14 @@ def test_changed_registries_are_snapshotted_within_an_interval_unchanged_ones_ne
     assert 'embassy_replication_backup_duration_seconds_count{registry="busy"} 2.0' in text
     assert 'embassy_replication_store_up{store="ch"} 1.0' in text
     assert 'embassy_http_requests_total' in text  # the workers' own metrics beside them
+
+    # The server's log lines, supervisor's and workers' alike: each one JSON object, no secret in any.
+    assert server.stop() == 0
+    lines = [ln for ln in server.log().splitlines() if ln.strip()]
+    events = [json.loads(ln) for ln in lines]  # raises on any line that is not JSON
+    assert all(set(e) >= {"time", "level", "logger", "pid", "message"} for e in events)
+    assert any(e["message"].startswith("backup of busy: snapshot") for e in events)
+    assert len({e["pid"] for e in events}) >= 1
+    text = "\n".join(lines)
+    for secret in (PASSPHRASE, server.env["TEST_S3_SECRET"], server.env["TEST_S3_ACCESS"]):
+        assert secret not in text
