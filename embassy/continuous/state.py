@@ -51,6 +51,7 @@ class RegistryState:
     recovery_point: float | None = None
     last_full: float = 0.0  # last full re-read (files cache ignored)
     last_round: float | None = None
+    running_since: float | None = None  # a backup of it is running (not kept across restarts)
     last_outcome: str = ""  # snapshot | unchanged | failed | busy | quorum-not-met
     last_error: str | None = None
     quorum_met: bool | None = None
@@ -99,6 +100,7 @@ class ReplicationState:
             for name, raw in doc.get("registries", {}).items():
                 if name in self.registries:
                     stores = {s: StoreFigures(**f) for s, f in raw.pop("stores", {}).items()}
+                    raw.pop("running_since", None)
                     self.registries[name] = RegistryState(**raw, stores=stores)
         except (OSError, ValueError, TypeError, AttributeError):
             return  # none yet, or damaged: every registry is snapshotted once more
@@ -150,6 +152,7 @@ class ReplicationState:
                     "rpo_seconds": round(self.rpo(n, now), 1),
                     "recovery_point": iso(r.recovery_point),
                     "last_round": iso(r.last_round),
+                    "running_since": iso(r.running_since),
                     "last_outcome": r.last_outcome,
                     "last_error": r.last_error,
                     "quorum_met": r.quorum_met,

@@ -40,6 +40,7 @@ class ReplicationRegistry(Response):
     rpo_seconds: float = Field(description="Seconds since the newest state a quorum holds (recovery point)")
     recovery_point: str | None = Field(json_schema_extra=TIME)
     last_round: str | None = Field(json_schema_extra=TIME)
+    running_since: str | None = Field(json_schema_extra=TIME, description="A backup of it is running since then")
     last_outcome: Outcome
     last_error: str | None
     quorum_met: bool | None
