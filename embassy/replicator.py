@@ -8,8 +8,8 @@ one took longer). ``every`` is the registry's own key, else ``[replication] inte
 directory and SQLite registries, else hourly (embassy/config.py).
 
 A round first computes the registry's change token (embassy/continuous/probe.py): when it equals
-the token of the last snapshot that met the quorum, the round ends there, having read no file
-content and asked no store anything. Otherwise, or once per ``[replication] full_every`` (a full
+the token of the last snapshot that met the quorum, and no store that missed that snapshot has
+come back since, the round ends there, having read no file content and asked no store anything. Otherwise, or once per ``[replication] full_every`` (a full
 re-read that ignores the files cache, the guard against a missed change), it backs the registry
 up. The per-registry backup lock (embassy/backup_service.py) keeps it from running beside an
 operator's `embassy backup` of the same registry: the round is skipped, not queued.
@@ -34,7 +34,7 @@ from embassy.config import Config
 from embassy.continuous.alerts import Alerter, evaluate
 from embassy.continuous.metrics import ReplicationMetrics
 from embassy.continuous.probe import change_token
-from embassy.continuous.state import RegistryState, ReplicationState, StoreFigures
+from embassy.continuous.state import RegistryState, ReplicationState, StoreFigures, StoreHealth
 from keys import Keyring
 from replication.backup import BackupOptions, RegistryResult
 from replication.drill import parse_time
@@ -42,6 +42,7 @@ from replication.errors import ReplicationError
 from replication.spec import RegistrySpec
 
 log = logging.getLogger("embassy.replication")
+_NONE = StoreHealth()
 
 FIRST_ROUND_DELAY = 60.0
 STORE_CHECK = 30.0
@@ -109,7 +110,10 @@ class Replicator:
         now = time.time()
         full = now - reg.last_full >= self.config.replication.full_every_seconds
         token = await asyncio.to_thread(change_token, spec)
-        if token is not None and token == reg.token and reg.quorum_met and not full:
+        # A store that missed the newest snapshot and answers again is caught up by a backup now,
+        # changed or not (the engine back-fills what it lacks).
+        returned = [s for s, f in reg.stores.items() if f.status != "ok" and self.state.stores.get(s, _NONE).reachable]
+        if token is not None and token == reg.token and reg.quorum_met and not full and not returned:
             reg.recovery_point = now  # unchanged since a snapshot a quorum holds
             reg.last_round, reg.last_outcome = now, "unchanged"
             self._count(spec.name, "unchanged")
