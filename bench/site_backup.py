@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--size", default="1GiB", help="the registry backed up during the second window")
     ap.add_argument("--connections", type=int, default=32)
-    ap.add_argument("--duration", type=int, default=15, help="seconds per window")
+    ap.add_argument("--duration", type=int, default=10, help="seconds per window")
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--workers", type=int, default=2, help="embassy serve --workers")
     args = ap.parse_args(argv)
@@ -131,7 +131,10 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 serve.kill()
                 serve.wait()
-        shutil.rmtree(work, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept {work}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
 
 
 def report(idle: Result, busy: Result, size: int, backup_s: float, covered: float, args: argparse.Namespace) -> int:

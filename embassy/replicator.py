@@ -123,6 +123,8 @@ class Replicator:
         usage: dict[str, StoreUsage] = {}
         try:
             with backup_lock(self.config, wait=False, registries=[spec.name]):
+                reg.running_since = now
+                self.changed.set()  # published at once: a round in progress shows
                 results = await run_backup(
                     self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage
                 )
@@ -132,6 +134,8 @@ class Replicator:
             return "busy"
         except ReplicationError as e:
             results = [RegistryResult(spec.name, error=str(e))]
+        finally:
+            reg.running_since = None
         duration = time.time() - now
         outcome = self._record(spec, reg, results[0], token, now, full, duration, usage)
         self._count(spec.name, outcome)
@@ -237,9 +241,9 @@ class Replicator:
                 raise
             except Exception as e:  # alerts must never take the server down
                 log.error("replication alert check failed: %s", type(e).__name__)
-            self.changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(_first(stop, self.changed), ALERT_CHECK)
+            self.changed.clear()  # before the check: what changes during it wakes the next one
 
     async def check_alerts(self) -> None:
         now = time.time()
