@@ -52,6 +52,7 @@ log = logging.getLogger("embassy.serve")
 PR_SET_DUMPABLE = 4
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+SUPERVISOR_NICENESS = 10
 # Where the worker's interpreter finds this very code, whatever the supervisor's own sys.path was.
 CODE_ROOT = str(Path(embassy.__file__).resolve().parent.parent)
 
@@ -108,6 +109,10 @@ def serve_workers(
         env = {**environment, "PYTHONPATH": CODE_ROOT}
         for _ in range(workers):
             children.append(_spawn(env, ready_w))
+        # The site first: the workers keep the default priority, this process (replication, dump
+        # commands, duty e-mails) yields the CPU to them. Its threads and children inherit it.
+        with contextlib.suppress(OSError):
+            os.nice(SUPERVISOR_NICENESS)
         ring = prepare()
         keys = serving_keys_with_inbox(ring.serving_keys(), config.data_dir)
         handoff = Handoff(
