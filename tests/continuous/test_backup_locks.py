@@ -42,9 +42,9 @@ def backup(root: Path, registry: str) -> subprocess.Popen[str]:
 def test_a_backup_of_a_busy_registry_says_it_waits_and_another_registry_goes_ahead(tmp_path: Path) -> None:
     config = load_config(mission(tmp_path), {})
     with backup_lock(config, wait=False, registries=["a"]):  # as the server's round of `a` holds it
-        with pytest.raises(BackupBusyError, match=r"another backup of a is running on this machine"):
-            with backup_lock(config, wait=False, registries=["a", "b"]):
-                pass
+        busy = pytest.raises(BackupBusyError, match=r"another backup of a is running on this machine")
+        with busy, backup_lock(config, wait=False, registries=["a", "b"]):
+            pass
         other = backup(tmp_path, "b")
         out, err = other.communicate(timeout=120)
         assert other.returncode == 0, err
