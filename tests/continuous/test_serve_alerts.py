@@ -135,7 +135,7 @@ def test_quorum_store_rpo_and_drill_alerts_are_logged_measured_shown_to_admins_a
 
     # The staff API: the same figures for an admin's token, 403 for an editor's.
     status, body = api(server, token(server, "ada.admin"))
-    assert status == 200, body
+    assert status == 200 and body["replicating"] is True and body["ok"] is False, body
     assert {a["kind"] for a in body["alerts"]} == KINDS
     [files] = body["registries"]
     assert files["name"] == "files" and files["quorum_met"] is False and files["last_outcome"] == "quorum-not-met"

@@ -64,7 +64,8 @@ class ReplicationAlert(Response):
 
 
 class Replication(Response):
-    ok: bool = Field(description="No alert raised")
+    replicating: bool = Field(description="A supervisor of `embassy serve` publishes these figures (else all is empty)")
+    ok: bool = Field(description="Replicating, and no alert raised")
     updated: str = Field(json_schema_extra=TIME)
     stores: list[ReplicationStore]
     registries: list[ReplicationRegistry]

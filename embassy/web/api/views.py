@@ -63,8 +63,10 @@ async def replication(request: web.Request) -> web.Response:
     """What the supervisor last published, its ages brought up to now."""
     site = request.config_dict[SITE]
     doc = await asyncio.to_thread(read_document, site.config.data_dir)
-    if doc is None:
-        raise web.HTTPServiceUnavailable(reason="no replication figures yet: `embassy serve` publishes them once it runs")
+    if doc is None:  # no supervisor replicates (a process serving without one): nothing to report
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return answer(Replication(replicating=False, ok=False, updated=now, stores=[], registries=[], last_drill=None,
+                                  alerts=[]))  # fmt: skip
     try:
         late = (datetime.now(UTC) - datetime.fromisoformat(str(doc["updated"]))).total_seconds()
     except (KeyError, ValueError):
@@ -74,4 +76,4 @@ async def replication(request: web.Request) -> web.Response:
             for key in ("age_seconds", "rpo_seconds"):
                 if isinstance(row.get(key), int | float):
                     row[key] = round(row[key] + max(0.0, late), 1)
-    return answer(Replication.model_validate(doc))
+    return answer(Replication.model_validate({**doc, "replicating": True}))
