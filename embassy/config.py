@@ -22,7 +22,10 @@ from embassy.contact.config import ContactConfig, SmtpConfig, parse_contact, par
 from replication.spec import KeepPolicy, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
-SERVER_KEYS = ("host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute")
+SERVER_KEYS = (
+    "host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute", "log_format",
+)  # fmt: skip
+LOG_FORMATS = ("text", "json")
 SERVER_TIMEOUTS = ("header_timeout", "keepalive_timeout", "body_timeout")
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -31,6 +34,8 @@ BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_CREDENTIAL_BYTES = 64 * 1024
+MIN_INTERVAL = 5  # seconds: continuous mode's shortest round
+DURATION_HINT = 'write e.g. "5s", "30s", "15m", "1h" or "1h30m"'
 
 
 class ConfigError(Exception):
@@ -63,9 +68,13 @@ class ServerConfig:
     keepalive_timeout: float = 75.0
     body_timeout: float = 30.0
     search_per_minute: int = 60  # searches per client address (IPv6: per /64); 0 = no limit
+    log_format: str = "text"  # "text" or "json" (one JSON object a line: embassy/logs.py)
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies]
+
+
+UNCHECKABLE_EVERY = 3600  # command and postgres registries: dumped hourly unless `every` says otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +82,22 @@ class ReplicationConfig:
     quorum: int
     interval_seconds: int = 900
     keep: KeepPolicy = field(default_factory=KeepPolicy)
+    rpo_alert_seconds: int = 0  # 0: three intervals
+    full_every_seconds: int = 86400  # a full re-read of each registry at least this often
+    store_down_alert_seconds: int = 900
+    every: tuple[tuple[str, int], ...] = ()  # registry name -> its own `every` (seconds), where set
+
+    @property
+    def rpo_alert(self) -> int:
+        return self.rpo_alert_seconds or 3 * self.interval_seconds
+
+    def every_seconds(self, registry: RegistrySpec) -> int:
+        """How often ``embassy serve`` considers this registry: its own ``every``, else the interval for
+        the kinds whose change is cheap to detect (directory, sqlite), else hourly."""
+        own = dict(self.every).get(registry.name)
+        if own is not None:
+            return own
+        return self.interval_seconds if registry.kind in ("directory", "sqlite") else UNCHECKABLE_EVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +218,7 @@ class _Parser:
         self.path = path
         self.base = path.resolve().parent
         self.environ = environ
+        self.every: dict[str, int] = {}  # registries' own `every`
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: {where}: {problem}")
@@ -278,6 +304,7 @@ class _Parser:
         registries = self.registries(raw.get("registries", []), self.secret_variables(raw, server))
         stores = self.stores(raw.get("stores"))
         replication = self.replication(self.table(raw.get("replication", {}), "replication"), mission, stores)
+        replication = replace(replication, every=tuple(self.every.items()))
         smtp = parse_smtp(self, self.table(raw["smtp"], "smtp")) if "smtp" in raw else None
         contact = parse_contact(self, self.table(raw.get("contact", {}), "contact"), smtp is not None)
         return Config(self.path, mission, server, registries, stores, replication, contact, smtp)
@@ -336,7 +363,13 @@ class _Parser:
         timeouts = {k: self.seconds(t, k, w, getattr(defaults, k)) for k in SERVER_TIMEOUTS}
         search = self.get(t, "search_per_minute", w, int, defaults.search_per_minute)
         search = self.positive_int(search, f"{w}.search_per_minute", 0, 1_000_000)
-        return ServerConfig(host, port, public_url, tuple(proxies), token_env, **timeouts, search_per_minute=search)
+        log_format = self.get(t, "log_format", w, str, "text")
+        if log_format not in LOG_FORMATS:
+            raise self.fail(f"{w}.log_format", f'{log_format!r} is not a log format; use "text" or "json"')
+        return ServerConfig(
+            host, port, public_url, tuple(proxies), token_env, **timeouts, search_per_minute=search,
+            log_format=log_format,
+        )  # fmt: skip
 
     def seconds(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
         value = table.get(key, default)
@@ -395,12 +428,14 @@ class _Parser:
         seen: set[str] = set()
         for i, t in enumerate(self.array_of_tables(value, "registries")):
             w = f"registries[{i}]"
-            self.known_keys(t, {"name", "kind", "path", "command", "env"}, w)
+            self.known_keys(t, {"name", "kind", "path", "command", "env", "every"}, w)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "population"'), f"{w}.name")
             w = f"registries[{i}] ({name})"
             if name in seen:
                 raise self.fail(f"{w}.name", f"registry name {name!r} is used twice; each registry needs its own name")
             seen.add(name)
+            if "every" in t:
+                self.every[name] = self.duration(t, "every", w, "1h")
             kind = self.get(t, "kind", w, str, required_hint='; one of "directory", "sqlite", "command"')
             if kind not in ("directory", "sqlite", "command"):
                 raise self.fail(f"{w}.kind", f'{kind!r} is not a registry kind; use "directory", "sqlite" or "command"')
@@ -525,7 +560,7 @@ class _Parser:
         self, t: dict[str, Any], mission: MissionConfig, stores: tuple[StoreSpec, ...]
     ) -> ReplicationConfig:
         w = "replication"
-        self.known_keys(t, {"quorum", "interval", "keep"}, w)
+        self.known_keys(t, {"quorum", "interval", "keep", "rpo_alert", "full_every", "store_down_alert"}, w)
         home = mission.jurisdiction
         counting = [s for s in stores if not (home and s.jurisdiction == home)]
         if not counting:
@@ -542,12 +577,10 @@ class _Parser:
                 f"{w}.quorum",
                 f"{quorum} is more than the {len(counting)} store(s) abroad that count; lower it or add stores",
             )
-        interval_text = self.get(t, "interval", w, str, "15m")
-        interval = parse_interval(interval_text)
-        if interval is None:
-            raise self.fail(f"{w}.interval", f'{interval_text!r} is not a duration; write e.g. "15m", "1h" or "1h30m"')
-        if interval < 60:
-            raise self.fail(f"{w}.interval", f'{interval_text!r} is shorter than a minute; use at least "1m"')
+        interval = self.duration(t, "interval", w, "15m")
+        rpo_alert = self.duration(t, "rpo_alert", w, "") if "rpo_alert" in t else 0
+        full_every = self.duration(t, "full_every", w, "1d", low=60)
+        down_alert = self.duration(t, "store_down_alert", w, "15m")
         keep_t = self.table(t.get("keep", {}), f"{w}.keep")
         self.known_keys(keep_t, {"last", "daily", "weekly", "monthly"}, f"{w}.keep")
         defaults = KeepPolicy()
@@ -559,7 +592,18 @@ class _Parser:
         }
         if not any(values.values()):
             raise self.fail(f"{w}.keep", "keeps no snapshot at all; set at least last = 1")
-        return ReplicationConfig(quorum, interval, KeepPolicy(**values))
+        return ReplicationConfig(quorum, interval, KeepPolicy(**values), rpo_alert, full_every, down_alert)
+
+    def duration(self, t: Mapping[str, Any], key: str, where: str, default: str, low: int = MIN_INTERVAL) -> int:
+        """A duration such as "5s", "15m" or "1h30m" (days, hours, minutes, seconds, in that order), at least ``low``."""
+        text = self.get(t, key, where, str, default)
+        seconds = parse_interval(text)
+        if seconds is None:
+            raise self.fail(f"{where}.{key}", f"{text!r} is not a duration; {DURATION_HINT}")
+        if seconds < low:
+            shortest = f'"{low}s"' if low < 60 else f'"{low // 60}m"'
+            raise self.fail(f"{where}.{key}", f"{text!r} is shorter than {low} seconds; use at least {shortest}")
+        return seconds
 
 
 def _type_name(value: Any) -> str:

@@ -54,6 +54,8 @@ class Store:
         # Counters for progress and metrics.
         self.bytes_up = 0
         self.bytes_down = 0
+        self.objects_up = 0
+        self.retries = 0
 
     @property
     def lock_days(self) -> int:
@@ -66,6 +68,7 @@ class Store:
             retry=retry_if_exception_type(StoreTransientError),
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
             wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
+            before_sleep=self._count_retry,
             reraise=True,
         )
         try:
@@ -79,6 +82,9 @@ class Store:
             raise StoreUnavailableError(self.name, f"unavailable after {tries} tries: {e}") from e
         raise AssertionError("unreachable")
 
+    def _count_retry(self, _state: object) -> None:
+        self.retries += 1
+
     async def check(self) -> None:
         """Reachable, and able to hold what we write? Retried briefly: a store that is down at the
         start of a round is set aside at once rather than after a minute of back-off."""
@@ -90,6 +96,7 @@ class Store:
     async def put(self, key: str, data: bytes, retain_until: datetime | None = None) -> str | None:
         version = await self._run(self.backend.put, key, data, retain_until)
         self.bytes_up += len(data)
+        self.objects_up += 1
         return version
 
     async def get(self, key: str, version_id: str | None = None) -> bytes:
