@@ -1,8 +1,11 @@
 """Backup rounds as the CLI and the server run them: config in, per-registry results out.
 
-One machine runs one backup at a time: an exclusive lock on ``<data_dir>/backup.lock`` keeps the
-server's continuous replication and an operator's `embassy backup` from forking a registry's
-snapshot chain (two snapshots with the same parent).
+One machine backs up a registry once at a time: an exclusive lock per registry,
+``<data_dir>/locks/backup-<registry>.lock``, keeps the server's continuous replication and an
+operator's `embassy backup` from forking a registry's snapshot chain (two snapshots with the same
+parent), while other registries go on: a slow registry never holds up another one's round.
+A command takes its registries' locks in name order, so two commands never wait on each other
+in a circle.
 """
 
 from __future__ import annotations
@@ -11,8 +14,9 @@ import asyncio
 import fcntl
 import logging
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from embassy.config import Config
@@ -44,19 +48,47 @@ def scratch_dir(config: Config) -> Path:
 
 
 @contextmanager
-def backup_lock(config: Config, wait: bool) -> Iterator[None]:
-    config.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(config.data_dir / "backup.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+def backup_lock(
+    config: Config, wait: bool, registries: list[str] | None = None, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold the backup lock of each registry (every configured one by default) until the block ends.
+
+    ``wait=False`` raises :class:`BackupBusyError` at once when another process holds one; with
+    ``wait=True``, ``on_wait`` is told (a sentence) before waiting for it."""
+    names = sorted(set(registries if registries is not None else [r.name for r in config.registries]))
+    folder = config.data_dir / "locks"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with ExitStack() as held:
+        for name in names:
+            held.enter_context(_registry_lock(folder / f"backup-{name}.lock", name, wait, on_wait))
+        yield
+
+
+@contextmanager
+def _registry_lock(path: Path, registry: str, wait: bool, on_wait: Callable[[str], None] | None) -> Iterator[None]:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     try:
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            raise BackupBusyError(
-                f"another backup is running on this machine ({config.data_dir / 'backup.lock'})"
-            ) from e
+            busy = f"another backup of {registry} is running on this machine ({path})"
+            if not wait:
+                raise BackupBusyError(busy) from e
+            if on_wait is not None:
+                on_wait(f"{busy}; waiting for it to finish")
+            fcntl.flock(fd, fcntl.LOCK_EX)
         yield
     finally:
         os.close(fd)
+
+
+@dataclass(frozen=True, slots=True)
+class StoreUsage:
+    """What one run asked of one store (embassy/continuous/metrics.py counts it)."""
+
+    uploaded_bytes: int
+    uploaded_objects: int
+    retries: int
 
 
 def open_stores(config: Config, names: list[str] | None = None) -> list[Store]:
@@ -70,7 +102,9 @@ async def run_backup(
     registries: list[RegistrySpec],
     progress: Progress | None = None,
     options: BackupOptions | None = None,
+    usage: dict[str, StoreUsage] | None = None,
 ) -> list[RegistryResult]:
+    """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts."""
     stores = open_stores(config)
     try:
         counts = {s.name: config.counts_for_quorum(s) for s in config.stores}
@@ -86,24 +120,6 @@ async def run_backup(
         )
         return await engine.run(registries)
     finally:
+        if usage is not None:
+            usage.update({s.name: StoreUsage(s.bytes_up, s.objects_up, s.retries) for s in stores})
         await asyncio.gather(*(s.close() for s in stores), return_exceptions=True)
-
-
-async def run_backup_round(config: Config, ring: Keyring) -> list[RegistryResult]:
-    """The server's continuous replication: every registry, skipping a round if one is running."""
-    missing = [r.name for r in config.registries if not ring.has_registry(r.name)]
-    if missing:
-        log.warning("registries without keys (run `embassy init` or `embassy backup` once): %s", ", ".join(missing))
-    registries = [r for r in config.registries if ring.has_registry(r.name)]
-    try:
-        with backup_lock(config, wait=False):
-            results = await run_backup(config, ring, registries)
-    except BackupBusyError as e:
-        log.info("%s; skipping this round", e)
-        return []
-    for r in results:
-        if r.error or not r.quorum_met:
-            log.error("backup of %s: %s", r.registry, r.error or f"quorum not met ({r.stores})")
-        else:
-            log.info("backup of %s: snapshot %s, %d new bytes", r.registry, (r.id or "")[:12], r.new_bytes)
-    return results

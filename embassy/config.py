@@ -22,7 +22,10 @@ from embassy.contact.config import ContactConfig, SmtpConfig, parse_contact, par
 from replication.spec import KeepPolicy, PostgresSpec, RegistrySpec, S3Credentials, StoreSpec
 
 DEFAULT_CONFIG_NAME = "embassy.toml"
-SERVER_KEYS = ("host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute")
+SERVER_KEYS = (
+    "host", "port", "public_url", "trusted_proxies", "metrics_token_env", "search_per_minute", "log_format",
+)  # fmt: skip
+LOG_FORMATS = ("text", "json")
 SERVER_TIMEOUTS = ("header_timeout", "keepalive_timeout", "body_timeout")
 NAME_RE = re.compile(r"^[a-z0-9-]+$")
 LANG_RE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
@@ -33,6 +36,8 @@ INTERVAL_RE = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 MAX_CREDENTIAL_BYTES = 64 * 1024
 REGISTRY_KINDS = ("directory", "sqlite", "command", "postgres")
 POSTGRES_KEYS = {"database", "host", "port", "user", "password_env"}
+MIN_INTERVAL = 5  # seconds: continuous mode's shortest round
+DURATION_HINT = 'write e.g. "5s", "30s", "15m", "1h" or "1h30m"'
 
 
 class ConfigError(Exception):
@@ -65,9 +70,13 @@ class ServerConfig:
     keepalive_timeout: float = 75.0
     body_timeout: float = 30.0
     search_per_minute: int = 60  # searches per client address (IPv6: per /64); 0 = no limit
+    log_format: str = "text"  # "text" or "json" (one JSON object a line: embassy/logs.py)
 
     def proxy_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(p, strict=False) for p in self.trusted_proxies]
+
+
+UNCHECKABLE_EVERY = 3600  # command and postgres registries: dumped hourly unless `every` says otherwise
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +84,22 @@ class ReplicationConfig:
     quorum: int
     interval_seconds: int = 900
     keep: KeepPolicy = field(default_factory=KeepPolicy)
+    rpo_alert_seconds: int = 0  # 0: three intervals
+    full_every_seconds: int = 86400  # a full re-read of each registry at least this often
+    store_down_alert_seconds: int = 900
+    every: tuple[tuple[str, int], ...] = ()  # registry name -> its own `every` (seconds), where set
+
+    @property
+    def rpo_alert(self) -> int:
+        return self.rpo_alert_seconds or 3 * self.interval_seconds
+
+    def every_seconds(self, registry: RegistrySpec) -> int:
+        """How often ``embassy serve`` considers this registry: its own ``every``, else the interval for
+        the kinds whose change is cheap to detect (directory, sqlite), else hourly."""
+        own = dict(self.every).get(registry.name)
+        if own is not None:
+            return own
+        return self.interval_seconds if registry.kind in ("directory", "sqlite") else UNCHECKABLE_EVERY
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +220,7 @@ class _Parser:
         self.path = path
         self.base = path.resolve().parent
         self.environ = environ
+        self.every: dict[str, int] = {}  # registries' own `every`
 
     def fail(self, where: str, problem: str) -> ConfigError:
         return ConfigError(f"{self.path.name}: {where}: {problem}")
@@ -280,6 +306,7 @@ class _Parser:
         registries = self.registries(raw.get("registries", []), self.secret_variables(raw, server))
         stores = self.stores(raw.get("stores"))
         replication = self.replication(self.table(raw.get("replication", {}), "replication"), mission, stores)
+        replication = replace(replication, every=tuple(self.every.items()))
         smtp = parse_smtp(self, self.table(raw["smtp"], "smtp")) if "smtp" in raw else None
         contact = parse_contact(self, self.table(raw.get("contact", {}), "contact"), smtp is not None)
         return Config(self.path, mission, server, registries, stores, replication, contact, smtp)
@@ -338,7 +365,13 @@ class _Parser:
         timeouts = {k: self.seconds(t, k, w, getattr(defaults, k)) for k in SERVER_TIMEOUTS}
         search = self.get(t, "search_per_minute", w, int, defaults.search_per_minute)
         search = self.positive_int(search, f"{w}.search_per_minute", 0, 1_000_000)
-        return ServerConfig(host, port, public_url, tuple(proxies), token_env, **timeouts, search_per_minute=search)
+        log_format = self.get(t, "log_format", w, str, "text")
+        if log_format not in LOG_FORMATS:
+            raise self.fail(f"{w}.log_format", f'{log_format!r} is not a log format; use "text" or "json"')
+        return ServerConfig(
+            host, port, public_url, tuple(proxies), token_env, **timeouts, search_per_minute=search,
+            log_format=log_format,
+        )  # fmt: skip
 
     def seconds(self, table: Mapping[str, Any], key: str, where: str, default: float) -> float:
         value = table.get(key, default)
@@ -401,12 +434,14 @@ class _Parser:
         seen: set[str] = set()
         for i, t in enumerate(self.array_of_tables(value, "registries")):
             w = f"registries[{i}]"
-            self.known_keys(t, {"name", "kind", "path", "command", "env", *POSTGRES_KEYS}, w)
+            self.known_keys(t, {"name", "kind", "path", "command", "env", "every", *POSTGRES_KEYS}, w)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "population"'), f"{w}.name")
             w = f"registries[{i}] ({name})"
             if name in seen:
                 raise self.fail(f"{w}.name", f"registry name {name!r} is used twice; each registry needs its own name")
             seen.add(name)
+            if "every" in t:
+                self.every[name] = self.duration(t, "every", w, "1h")
             kind = self.get(t, "kind", w, str, required_hint='; one of "directory", "sqlite", "command", "postgres"')
             if kind not in REGISTRY_KINDS:
                 raise self.fail(
@@ -485,12 +520,12 @@ class _Parser:
         out: list[StoreSpec] = []
         seen: set[str] = set()
         common = {"name", "kind", "jurisdiction", "object_lock_days"}
-        s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env"}
+        s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env", "mirror_bucket"}
         for i, t in enumerate(tables):
             w = f"stores[{i}]"
             # Typos first, so a misspelt `name` or `kind` is named as such rather than reported missing.
             named = f"{w} ({t['name']})" if isinstance(t.get("name"), str) else w
-            self.known_keys(t, common | s3_keys | {"path"}, named)
+            self.known_keys(t, common | s3_keys | {"path", "mirror_path"}, named)
             name = self.name(self.get(t, "name", w, str, required_hint='; e.g. name = "lu"'), f"{w}.name")
             w = f"stores[{i}] ({name})"
             if name in seen:
@@ -499,9 +534,9 @@ class _Parser:
             kind = self.get(t, "kind", w, str, required_hint='; "s3" or "filesystem"')
             if kind not in ("s3", "filesystem"):
                 raise self.fail(f"{w}.kind", f'{kind!r} is not a store kind; use "s3" or "filesystem"')
-            allowed = common | (s3_keys if kind == "s3" else {"path"})
+            allowed = common | (s3_keys if kind == "s3" else {"path", "mirror_path"})
             for key in t:
-                if key in (s3_keys | {"path"}) and key not in allowed:
+                if key in (s3_keys | {"path", "mirror_path"}) and key not in allowed:
                     raise self.fail(f"{w}.{key}", f"does not apply to a {kind} store; remove it")
             self.known_keys(t, allowed, w)
             jurisdiction = self.get(t, "jurisdiction", w, str, "")
@@ -519,7 +554,9 @@ class _Parser:
                 path = self.get(t, "path", w, str, required_hint="; the folder that holds the store")
                 if not path:
                     raise self.fail(f"{w}.path", "must not be empty")
-                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path)))
+                mirror_path = self.get(t, "mirror_path", w, str, "")
+                mirror = self.resolve(mirror_path) if mirror_path else None
+                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path), mirror_path=mirror))
                 continue
             endpoint = self.get(
                 t, "endpoint", w, str, required_hint='; e.g. endpoint = "https://s3.eu-central-1.amazonaws.com"'
@@ -531,6 +568,13 @@ class _Parser:
             if not BUCKET_RE.match(bucket):
                 raise self.fail(f"{w}.bucket", f"{bucket!r} is not a valid bucket name (3-63 of a-z, 0-9, '.', '-')")
             region = self.get(t, "region", w, str, "us-east-1")
+            mirror_bucket = self.get(t, "mirror_bucket", w, str, "") or None
+            if mirror_bucket is not None and (not BUCKET_RE.match(mirror_bucket) or mirror_bucket == bucket):
+                raise self.fail(
+                    f"{w}.mirror_bucket",
+                    f"{mirror_bucket!r} must be a valid bucket name (3-63 of a-z, 0-9, '.', '-') other than the "
+                    "store's own bucket",
+                )
             creds = []
             for key in ("access_key_env", "secret_key_env"):
                 env = self.get(
@@ -557,6 +601,7 @@ class _Parser:
                     bucket=bucket,
                     region=region,
                     credentials=S3Credentials(creds[0], creds[1]),
+                    mirror_bucket=mirror_bucket,
                 )
             )
         return tuple(out)
@@ -565,7 +610,7 @@ class _Parser:
         self, t: dict[str, Any], mission: MissionConfig, stores: tuple[StoreSpec, ...]
     ) -> ReplicationConfig:
         w = "replication"
-        self.known_keys(t, {"quorum", "interval", "keep"}, w)
+        self.known_keys(t, {"quorum", "interval", "keep", "rpo_alert", "full_every", "store_down_alert"}, w)
         home = mission.jurisdiction
         counting = [s for s in stores if not (home and s.jurisdiction == home)]
         if not counting:
@@ -582,12 +627,10 @@ class _Parser:
                 f"{w}.quorum",
                 f"{quorum} is more than the {len(counting)} store(s) abroad that count; lower it or add stores",
             )
-        interval_text = self.get(t, "interval", w, str, "15m")
-        interval = parse_interval(interval_text)
-        if interval is None:
-            raise self.fail(f"{w}.interval", f'{interval_text!r} is not a duration; write e.g. "15m", "1h" or "1h30m"')
-        if interval < 60:
-            raise self.fail(f"{w}.interval", f'{interval_text!r} is shorter than a minute; use at least "1m"')
+        interval = self.duration(t, "interval", w, "15m")
+        rpo_alert = self.duration(t, "rpo_alert", w, "") if "rpo_alert" in t else 0
+        full_every = self.duration(t, "full_every", w, "1d", low=60)
+        down_alert = self.duration(t, "store_down_alert", w, "15m")
         keep_t = self.table(t.get("keep", {}), f"{w}.keep")
         self.known_keys(keep_t, {"last", "daily", "weekly", "monthly"}, f"{w}.keep")
         defaults = KeepPolicy()
@@ -599,7 +642,18 @@ class _Parser:
         }
         if not any(values.values()):
             raise self.fail(f"{w}.keep", "keeps no snapshot at all; set at least last = 1")
-        return ReplicationConfig(quorum, interval, KeepPolicy(**values))
+        return ReplicationConfig(quorum, interval, KeepPolicy(**values), rpo_alert, full_every, down_alert)
+
+    def duration(self, t: Mapping[str, Any], key: str, where: str, default: str, low: int = MIN_INTERVAL) -> int:
+        """A duration such as "5s", "15m" or "1h30m" (days, hours, minutes, seconds, in that order), at least ``low``."""
+        text = self.get(t, key, where, str, default)
+        seconds = parse_interval(text)
+        if seconds is None:
+            raise self.fail(f"{where}.{key}", f"{text!r} is not a duration; {DURATION_HINT}")
+        if seconds < low:
+            shortest = f'"{low}s"' if low < 60 else f'"{low // 60}m"'
+            raise self.fail(f"{where}.{key}", f"{text!r} is shorter than {low} seconds; use at least {shortest}")
+        return seconds
 
 
 def _type_name(value: Any) -> str:

@@ -57,6 +57,9 @@ class StoreSpec:
     credentials: S3Credentials | None = field(default=None, repr=False)
     # filesystem
     path: Path | None = None
+    # where `embassy mirror` publishes the static site: a bucket on the same endpoint (s3), a folder (filesystem)
+    mirror_bucket: str | None = None
+    mirror_path: Path | None = None
 
     def describe(self) -> str:
         if self.kind == "s3":

@@ -117,11 +117,35 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
     ),
     "bad interval": (
         MISSION + FS_LU + '[replication]\ninterval = "15 minutes"\n',
-        ["replication.interval", "'15 minutes' is not a duration", 'write e.g. "15m"'],
+        ["replication.interval", "'15 minutes' is not a duration", 'write e.g. "5s", "30s", "15m"'],
     ),
-    "interval under a minute": (
-        MISSION + FS_LU + '[replication]\ninterval = "30s"\n',
-        ["replication.interval", "shorter than a minute", 'use at least "1m"'],
+    "interval under five seconds": (
+        MISSION + FS_LU + '[replication]\ninterval = "4s"\n',
+        ["replication.interval", "'4s' is shorter than 5 seconds", 'use at least "5s"'],
+    ),
+    "interval of nothing": (
+        MISSION + FS_LU + '[replication]\ninterval = "0s"\n',
+        ["replication.interval", "'0s' is shorter than 5 seconds"],
+    ),
+    "seconds before minutes": (
+        MISSION + FS_LU + '[replication]\ninterval = "5s1m"\n',
+        ["replication.interval", "'5s1m' is not a duration", '"5s"'],
+    ),
+    "rpo alert not a duration": (
+        MISSION + FS_LU + '[replication]\nrpo_alert = 30\n',
+        ["replication.rpo_alert", "must be a string, not an integer"],
+    ),
+    "full re-read too often": (
+        MISSION + FS_LU + '[replication]\nfull_every = "30s"\n',
+        ["replication.full_every", "shorter than 60 seconds", 'use at least "1m"'],
+    ),
+    "registry every not a duration": (
+        MISSION + FS_LU + '[[registries]]\nname = "civil"\nkind = "command"\ncommand = ["true"]\nevery = "hourly"\n',
+        ["registries[0] (civil).every", "'hourly' is not a duration"],
+    ),
+    "log format unknown": (
+        MISSION + FS_LU + '[server]\nlog_format = "xml"\n',
+        ["server.log_format", "'xml' is not a log format", '"json"'],
     ),
     "bad port": (
         MISSION + "[server]\nport = 70000\n" + FS_LU,
@@ -179,6 +203,18 @@ MISTAKES: dict[str, tuple[str, list[str]]] = {
     "env on a directory registry": (
         MISSION + REG + 'env = ["PGPASSWORD"]\n' + FS_LU,
         ["registries[0] (population).env", "only a command or postgres registry's dump gets variables"],
+    ),
+    "mirror_bucket on a filesystem store": (
+        MISSION + FS_LU + 'mirror_bucket = "mirror"\n',
+        ["stores[0] (lu).mirror_bucket", "does not apply to a filesystem store; remove it"],
+    ),
+    "mirror_path on an s3 store": (
+        MISSION + S3_LU + 'mirror_path = "mirror/lu"\n',
+        ["stores[0] (lu).mirror_path", "does not apply to a s3 store; remove it"],
+    ),
+    "mirror_bucket the store's own bucket": (
+        MISSION + S3_LU + 'mirror_bucket = "embassy"\n',
+        ["stores[0] (lu).mirror_bucket", "other than the store's own bucket"],
     ),
 }
 
@@ -337,6 +373,8 @@ def test_defaults_applied(tmp_path: Path) -> None:
     assert not config.counts_for_quorum(config.store("home"))
     assert config.replication.quorum == 3
     assert config.replication.interval_seconds == 15 * 60
+    assert (config.replication.rpo_alert, config.replication.full_every_seconds) == (45 * 60, 86400)
+    assert (config.replication.store_down_alert_seconds, s.log_format) == (900, "text")
     keep = config.replication.keep
     assert (keep.last, keep.daily, keep.weekly, keep.monthly) == (10, 14, 8, 12)
     ch = config.store("ch")
@@ -376,3 +414,33 @@ def test_default_config_written_by_init_is_valid(tmp_path: Path) -> None:
     assert [s.name for s in config.stores] == ["lu", "ee"]
     assert config.replication.quorum == 2
     assert config.mission.languages == ("kk", "ru", "en")
+
+
+def test_mirror_targets_are_read_and_a_mirror_path_resolves_against_the_config_folder(tmp_path: Path) -> None:
+    path = tmp_path / "embassy.toml"
+    path.write_text(MISSION + FS_LU + 'mirror_path = "mirror/lu"\n' + S3_LU.replace('"lu"', '"de"') + 'mirror_bucket = "mission-mirror"\n')
+    config = load_config(path, {"LU_ACCESS_KEY_FOR_TEST": "a", "LU_SECRET_KEY_FOR_TEST": "b"})
+    assert config.store("lu").mirror_path == tmp_path / "mirror" / "lu"
+    assert config.store("de").mirror_bucket == "mission-mirror"
+    assert config.store("de").mirror_path is None and config.store("lu").mirror_bucket is None
+
+
+def test_continuous_mode_down_to_five_seconds_with_each_registry_on_its_schedule(tmp_path: Path) -> None:
+    path = tmp_path / "embassy.toml"
+    path.write_text(
+        '[mission]\nname = "M"\n[server]\nlog_format = "json"\n'
+        '[[registries]]\nname = "files"\nkind = "directory"\npath = "files"\n'
+        '[[registries]]\nname = "db"\nkind = "sqlite"\npath = "db.sqlite"\nevery = "1m"\n'
+        '[[registries]]\nname = "civil"\nkind = "command"\ncommand = ["true"]\n'
+        '[[registries]]\nname = "often"\nkind = "command"\ncommand = ["true"]\nevery = "10s"\n'
+        + FS_LU
+        + '[replication]\ninterval = "5s"\nrpo_alert = "1m30s"\nfull_every = "12h"\nstore_down_alert = "2m"\n',
+        encoding="utf-8",
+    )
+    config = load_config(path, {})
+    r = config.replication
+    assert (r.interval_seconds, r.rpo_alert, r.full_every_seconds, r.store_down_alert_seconds) == (5, 90, 43200, 120)
+    assert [r.every_seconds(reg) for reg in config.registries] == [5, 60, 3600, 10]
+    assert config.server.log_format == "json"
+    path.write_text(path.read_text().replace('rpo_alert = "1m30s"\n', ""), encoding="utf-8")
+    assert load_config(path, {}).replication.rpo_alert == 15

@@ -71,7 +71,7 @@ def backup(ctx: Context) -> int:
         ctx.note("no registries configured: add [[registries]] to the config")
     ring = _unlock_with_keys(ctx, registries)
     options = BackupOptions(reread=ctx.args.reread)
-    with backup_lock(config, wait=True):
+    with backup_lock(config, wait=True, registries=[r.name for r in registries], on_wait=ctx.note):
         results = aio.run(run_backup(config, ring, registries, progress_for(ctx.err), options))
     for r in results:
         held = sum(1 for s in config.stores if r.stores.get(s.name) == "ok" and config.counts_for_quorum(s))

@@ -2,11 +2,13 @@
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from embassy.cli.context import Context
 from embassy.cli.errors import USAGE, CliError
+from embassy.config import Config
 from keys import Keyring
 
 log = logging.getLogger("embassy.serve")
@@ -24,8 +26,8 @@ def run(ctx: Context) -> int:
     from embassy.child_env import minimal_environment
     from embassy.config import secret_from_environment
     from embassy.demo import demo_login
+    from embassy.logs import configure_logging
     from embassy.mission_db import prepare_all
-    from embassy.web.handoff import LOG_FORMAT
     from embassy.web.workers import ServeError, serve_workers
 
     config = ctx.config
@@ -36,10 +38,10 @@ def run(ctx: Context) -> int:
         raise CliError(f"--port {port}: use a port between 1 and 65535", USAGE)
     if not 1 <= workers <= 64:
         raise CliError(f"--workers {workers}: use between 1 and 64 processes", USAGE)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if not ctx.keyring_path().exists():
         ctx.load_keyring()  # the clear "no keyring; run `embassy init`" error, before anything starts
     token = None
+    configure_logging(config.server.log_format, _secret_values(config, ctx.environ))
     if config.server.metrics_token_env:
         token = secret_from_environment(config.server.metrics_token_env, ctx.environ)
     smtp_password = None
@@ -96,3 +98,18 @@ def run(ctx: Context) -> int:
         )
     except ServeError as e:
         raise CliError(str(e), USAGE) from e
+
+
+def _secret_values(config: Config, environ: Mapping[str, str]) -> list[str]:
+    """What the supervisor's log lines must never show: stores' credentials, dump commands' own
+    variables, the metrics token, the SMTP password and the keyring passphrase."""
+    from embassy.child_env import is_base_variable
+    from embassy.config import secret_from_environment
+
+    values = [c for s in config.stores if s.credentials for c in (s.credentials.access_key, s.credentials.secret_key)]
+    for reg in config.registries:
+        values += [v for k, v in reg.environment if not is_base_variable(k)]
+    for env in (config.server.metrics_token_env, config.smtp.password_env if config.smtp else None):
+        if env:
+            values.append(secret_from_environment(env, environ) or "")
+    return [*values, environ.get("EMBASSY_PASSPHRASE", "")]

@@ -24,7 +24,7 @@ def _optional_modules() -> list[object]:
     mods: list[object] = []
     import importlib
 
-    for name in ("cmd_serve", "cmd_backup", "cmd_verify", "cmd_drill", "cmd_status", "cmd_site", "cmd_prune", "cmd_staff", "cmd_audit", "cmd_inbox"):
+    for name in ("cmd_serve", "cmd_backup", "cmd_verify", "cmd_drill", "cmd_status", "cmd_site", "cmd_prune", "cmd_staff", "cmd_audit", "cmd_inbox", "cmd_mirror"):
         try:
             mods.append(importlib.import_module(f"embassy.cli.{name}"))
         except ModuleNotFoundError as e:

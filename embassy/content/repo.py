@@ -132,6 +132,13 @@ class ContentRepo:
             return None
         return StatementRow(SignedStatement(row[0], bytes(row[1]), bytes(row[2]), row[3]), row[4] is not None)
 
+    def statement_ids(self) -> list[str]:
+        """Every statement ``/statements/{id}.json`` answers (those of removed items answer 410)."""
+        rows = self.conn.execute(
+            "SELECT s.id FROM statement s LEFT JOIN item i ON i.id = s.item WHERE i.removed IS NULL ORDER BY s.id"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
     def image(self, name: str) -> StoredImage | None:
         row = self.conn.execute(
             "SELECT v.name, v.content_type, v.data FROM image_variant v JOIN image g ON g.id = v.image "

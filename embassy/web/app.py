@@ -53,11 +53,13 @@ def create_app(
     metrics_token: str | None = None,
     shared_metrics_dir: Path | None = None,
     contact_key: bytes | None = None,
+    mirror: bool = False,
 ) -> web.Application:
     """The site for one process. ``shared_metrics_dir`` is where workers exchange their counters so
     any of them answers /metrics for all. ``contact_key`` signs the public forms' tokens and
     challenges (the supervisor derives it, so every worker and every restart agrees); without it a
-    random one serves this process alone."""
+    random one serves this process alone. ``mirror`` renders the pages of a static mirror
+    (``embassy/mirror``): never served to the internet, only crawled by ``embassy mirror``."""
     app = web.Application(middlewares=[frame_middleware()], client_max_size=MAX_BODY)
     env = aiohttp_jinja2.setup(
         app, loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True, undefined=jinja2.StrictUndefined
@@ -71,7 +73,9 @@ def create_app(
     app[CONFIG_KEY] = config
     app[SITE] = Site(
         config=config,
-        renderer=Renderer(env, config.mission.name, config.mission.languages, config.server.public_url, css.url),
+        renderer=Renderer(
+            env, config.mission.name, config.mission.languages, config.server.public_url, css.url, mirror=mirror
+        ),
         content=ContentService(config.data_dir / MISSION_DB, version),
         cache=cache,
         recorder=ViewRecorder(config.data_dir),
@@ -90,6 +94,8 @@ def create_app(
     app.cleanup_ctx.append(_contact_ctx)
     app.cleanup_ctx.append(_flush_ctx)
     setup_routes(app)
+    if mirror:  # a static copy has no staff area, API or scheduler: it only renders what is published
+        return app
     # The staff area and the API: sub-applications with their own routes and middleware (sessions
     # and CSRF; bearer tokens and JSON errors), sharing one staff database thread and password pool.
     staff_db = StaffDb(config.data_dir)

@@ -2,6 +2,9 @@
 frame's words of embassy/web/i18n.py; English where a word is missing)."""
 
 EN = {
+    "mirror_heading": "Reaching the mission while its site is away",
+    "mirror_intro": "You are reading a copy of the mission's site kept abroad. Messages cannot be sent from this copy "
+    "and tracking codes cannot be looked up here. Meanwhile, reach the mission directly:",
     "contact_form": "Write to the mission",
     "emergency_heading": "Emergency help for a citizen abroad",
     "emergency_intro": "If you or another citizen is in danger, arrested, seriously ill or has lost their documents, "
@@ -86,6 +89,9 @@ EN = {
 }
 
 RU = {
+    "mirror_heading": "Как связаться с представительством, пока его сайт недоступен",
+    "mirror_intro": "Вы читаете копию сайта представительства, хранящуюся за рубежом. Из этой копии нельзя отправить "
+    "сообщение или проверить код обращения. Пока свяжитесь с представительством напрямую:",
     "contact_form": "Написать в представительство",
     "emergency_heading": "Экстренная помощь гражданину за рубежом",
     "emergency_intro": "Если вы или другой гражданин в опасности, задержаны, тяжело больны или потеряли документы, "
@@ -171,6 +177,9 @@ RU = {
 }
 
 KK = {
+    "mirror_heading": "Сайт қолжетімсіз кезде өкілдікпен байланысу",
+    "mirror_intro": "Сіз өкілдік сайтының шетелде сақталған көшірмесін оқып отырсыз. Бұл көшірмеден хабарлама "
+    "жіберуге немесе өтініш кодын тексеруге болмайды. Әзірге өкілдікпен тікелей байланысыңыз:",
     "contact_form": "Өкілдікке жазу",
     "emergency_heading": "Шетелдегі азаматқа шұғыл көмек",
     "emergency_intro": "Егер сіз немесе басқа азамат қауіпте болса, ұсталса, ауыр науқастанса немесе құжаттарынан "

@@ -14,7 +14,6 @@ from embassy.config import Config
 from keys.statement_keys import ServingKeys
 
 MAX_HANDOFF = 1 << 20
-LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"  # supervisor's and workers' lines alike
 
 
 class HandoffError(Exception):

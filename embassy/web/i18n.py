@@ -24,6 +24,8 @@ OG_LOCALES = {"kk": "kk_KZ", "ru": "ru_RU", "en": "en_GB", "fa": "fa_IR", "ar": 
 
 UI: dict[str, dict[str, str]] = {
     "en": {
+        "mirror_note": "This is a read-only copy of the mission's site, kept abroad for when the home site cannot be reached. Its forms and search do not work here; the contact page says how to reach the mission.",
+        "mirror_search": "Searching needs the mission's home site, which this read-only copy cannot reach. Every page and news item in this language is listed below.",
         "skip": "Skip to main content",
         "languages": "Languages",
         "main_nav": "Main menu",
@@ -97,6 +99,8 @@ UI: dict[str, dict[str, str]] = {
         "staff_closed": "Staff sign-in opens with staff publishing. Nothing was sent.",
     },
     "ru": {
+        "mirror_note": "Это копия сайта представительства только для чтения, хранящаяся за рубежом на случай, когда основной сайт недоступен. Формы и поиск здесь не работают; как связаться с представительством, сказано на странице контактов.",
+        "mirror_search": "Для поиска нужен основной сайт представительства, недоступный этой копии. Ниже перечислены все страницы и новости на этом языке.",
         "skip": "Перейти к основному содержанию",
         "languages": "Языки",
         "main_nav": "Главное меню",
@@ -170,6 +174,8 @@ UI: dict[str, dict[str, str]] = {
         "staff_closed": "Вход для сотрудников откроется вместе с публикацией материалов. Ничего не отправлено.",
     },
     "kk": {
+        "mirror_note": "Бұл — өкілдік сайтының тек оқуға арналған көшірмесі, негізгі сайт қолжетімсіз болған жағдайға шетелде сақталады. Мұнда формалар мен іздеу жұмыс істемейді; өкілдікпен қалай байланысуға болатыны байланыс бетінде жазылған.",
+        "mirror_search": "Іздеу үшін өкілдіктің негізгі сайты керек, бұл көшірме оған қол жеткізе алмайды. Төменде осы тілдегі барлық беттер мен жаңалықтар берілген.",
         "skip": "Негізгі мазмұнға өту",
         "languages": "Тілдер",
         "main_nav": "Басты мәзір",

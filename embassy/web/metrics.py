@@ -3,7 +3,9 @@
 Counters are plain numbers that the request path increments; a custom collector turns them into
 Prometheus families when ``/metrics`` is read. With several workers each one also writes its
 counters to ``<dir>/<pid>.json`` every few seconds, and ``/metrics`` adds up the other workers'
-files to its own live values, so any worker answers for the whole server.
+files to its own live values, so any worker answers for the whole server. The supervisor's
+replication metrics (prometheus-client's multi-process files in ``<dir>/replication``,
+embassy/continuous/metrics.py) are answered beside them.
 """
 
 import json
@@ -17,6 +19,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from embassy.continuous.metrics import REPLICATION_METRICS, ReplicationCollector
 from replication.fsutil import atomic_write
 
 
@@ -54,6 +57,8 @@ class SiteMetrics:
         self.shared_dir = shared_dir
         self.registry = CollectorRegistry()
         self.registry.register(_Collector(self))
+        if shared_dir is not None:
+            self.registry.register(ReplicationCollector(shared_dir / REPLICATION_METRICS))
 
     def own(self) -> Counts:
         hits, misses = self.cache_hits()

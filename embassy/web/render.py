@@ -53,8 +53,18 @@ def load_asset(name: str, content_type: str) -> Asset:
 
 
 class Renderer:
-    def __init__(self, env: jinja2.Environment, mission: str, languages: Sequence[str], public_url: str, css_url: str):
+    def __init__(
+        self,
+        env: jinja2.Environment,
+        mission: str,
+        languages: Sequence[str],
+        public_url: str,
+        css_url: str,
+        *,
+        mirror: bool = False,
+    ):
         self.env = env
+        self.mirror = mirror  # pages for a static mirror (embassy/mirror): no forms, a note on every page
         self.mission = mission
         self.languages = tuple(languages)
         self.public_url = public_url
@@ -121,6 +131,7 @@ class Renderer:
             "note_links": note_links,
             "query": query,
             "banner": self.banner(snap, lang) if snap is not None else [],
+            "mirror": self.mirror,
         }
 
     def banner(self, snap: Snapshot, lang: str) -> list[dict[str, Any]]:

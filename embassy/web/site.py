@@ -37,6 +37,11 @@ class Site:
     extra_assets: dict[str, Asset] = field(default_factory=dict)  # /static/<name> besides the stylesheet
 
     @property
+    def mirror(self) -> bool:
+        """Rendering a static mirror (embassy/mirror): the contact page without forms, search listing all."""
+        return self.renderer.mirror
+
+    @property
     def languages(self) -> tuple[str, ...]:
         return self.config.mission.languages
 
@@ -61,6 +66,8 @@ class Site:
         return entry
 
     def count_view(self, request: web.Request, page: str, lang: str) -> None:
+        if self.mirror:  # rendering a mirror is nobody's visit
+            return
         self.recorder.record(page, lang, self.resolver.client(request), request.headers.get("User-Agent", ""))
 
 

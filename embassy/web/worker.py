@@ -21,8 +21,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from embassy.logs import configure_logging
 from embassy.web.app import CONFIG_KEY, create_app  # imported while the supervisor unlocks the keyring
-from embassy.web.handoff import LOG_FORMAT, Handoff, HandoffError
+from embassy.web.handoff import Handoff, HandoffError
 from embassy.web.protocol import site_runner
 
 log = logging.getLogger("embassy.serve")
@@ -69,7 +70,7 @@ def main() -> None:
     sys.stdin.close()
     if os.getppid() != handoff.supervisor:  # the supervisor died before we could ask to follow it
         raise SystemExit(1)
-    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    configure_logging(handoff.config.server.log_format)
     install_fast_loop()
     app = create_app(
         handoff.config, handoff.keys, metrics_token=handoff.metrics_token, shared_metrics_dir=handoff.metrics_dir,

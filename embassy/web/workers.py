@@ -41,15 +41,19 @@ import embassy
 from embassy.config import Config
 from embassy.contact.custody import CONTACT_KEY_PURPOSE, serving_keys_with_inbox
 from embassy.contact.upkeep import upkeep_loop
+from embassy.continuous.metrics import REPLICATION_METRICS
+from embassy.continuous.state import DOCUMENT
 from embassy.replicator import replication_loop
 from embassy.web.handoff import Handoff
 from keys import Keyring
+from keys.statement_keys import ServingKeys
 
 log = logging.getLogger("embassy.serve")
 
 PR_SET_DUMPABLE = 4
 READY_TIMEOUT = 60.0
 STOP_TIMEOUT = 10.0
+SUPERVISOR_NICENESS = 10
 # Where the worker's interpreter finds this very code, whatever the supervisor's own sys.path was.
 CODE_ROOT = str(Path(embassy.__file__).resolve().parent.parent)
 
@@ -95,8 +99,10 @@ def serve_workers(
     is set to this code's folder)."""
     check_port_free(host, port)
     metrics_dir = config.data_dir / "run" / f"metrics-{os.getpid()}"
+    _remove_stale_metrics(config.data_dir / "run")
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True, mode=0o700)
+    (config.data_dir / "run" / DOCUMENT).unlink(missing_ok=True)  # a stopped server's figures are not news
     ready_r, ready_w = os.pipe()
     children: list[subprocess.Popen[bytes]] = []
     try:
@@ -104,6 +110,10 @@ def serve_workers(
         env = {**environment, "PYTHONPATH": CODE_ROOT}
         for _ in range(workers):
             children.append(_spawn(env, ready_w))
+        # The site first: the workers keep the default priority, this process (replication, dump
+        # commands, duty e-mails) yields the CPU to them. Its threads and children inherit it.
+        with contextlib.suppress(OSError):
+            os.nice(SUPERVISOR_NICENESS)
         ring = prepare()
         keys = serving_keys_with_inbox(ring.serving_keys(), config.data_dir)
         handoff = Handoff(
@@ -116,7 +126,7 @@ def serve_workers(
         ready_w = -1
         _wait_ready(ready_r, workers, children)
         on_ready()
-        return asyncio.run(_supervise(config, ring, children, smtp_password))
+        return asyncio.run(_supervise(config, ring, keys, children, smtp_password, metrics_dir / REPLICATION_METRICS))
     finally:
         for fd in (ready_r, ready_w):
             with contextlib.suppress(OSError):
@@ -124,6 +134,14 @@ def serve_workers(
                     os.close(fd)
         _stop_children(children)
         shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _remove_stale_metrics(run: Path) -> None:
+    """The metrics folders of servers that died without cleaning up (kill -9, power loss)."""
+    for folder in run.glob("metrics-*"):
+        pid = folder.name.removeprefix("metrics-")
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _spawn(env: Mapping[str, str], ready_w: int) -> "subprocess.Popen[bytes]":
@@ -161,7 +179,12 @@ def _wait_ready(ready_r: int, workers: int, children: list["subprocess.Popen[byt
 
 
 async def _supervise(
-    config: Config, ring: Keyring, children: list["subprocess.Popen[bytes]"], smtp_password: str | None
+    config: Config,
+    ring: Keyring,
+    keys: ServingKeys,
+    children: list["subprocess.Popen[bytes]"],
+    smtp_password: str | None,
+    replication_metrics: Path,
 ) -> int:
     stop = asyncio.Event()
     failed: list[str] = []
@@ -176,16 +199,24 @@ async def _supervise(
                 stop.set()
 
     loop.add_signal_handler(signal.SIGCHLD, reap)
-    replication = asyncio.create_task(replication_loop(config, ring, stop))
+    replication = asyncio.create_task(replication_loop(config, ring, stop, replication_metrics, smtp_password))
     upkeep = asyncio.create_task(upkeep_loop(config, smtp_password, stop))  # duty e-mails, retention
+    # static mirrors abroad, re-published after every change of the content (nothing without a target)
+    from embassy.mirror.run import mirror_loop  # the site's renderer: loaded only by the supervisor
+
+    mirrors = asyncio.create_task(mirror_loop(config, keys, stop))
     await stop.wait()
     _signal_children(children, signal.SIGTERM)
     try:
         await asyncio.wait_for(replication, timeout=30)
     except TimeoutError:
-        log.warning("the replication round did not finish within 30 s of shutdown; cancelled")
+        log.warning("the replication rounds did not finish within 30 s of shutdown; cancelled")
     with contextlib.suppress(TimeoutError, asyncio.CancelledError):
         await asyncio.wait_for(upkeep, timeout=35)
+    try:
+        await asyncio.wait_for(mirrors, timeout=30)
+    except TimeoutError:
+        log.warning("the mirror round did not finish within 30 s of shutdown; cancelled")
     for reason in failed:
         log.error("%s; stopping the server", reason)
     return 1 if failed else 0

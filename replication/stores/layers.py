@@ -96,6 +96,10 @@ class Retrying(Layer):
         super().__init__(inner)
         self.store = store
         self.policy = policy
+        self.retries = 0  # attempts that were retried, for metrics
+
+    def _count_retry(self, _state: object) -> None:
+        self.retries += 1
 
     async def call(self, op: str, *args: Any) -> Any:
         policy = QUICK_CHECK if op == "check" else self.policy
@@ -103,6 +107,7 @@ class Retrying(Layer):
             retry=retry_if_exception_type(StoreTransientError),
             stop=stop_after_attempt(policy.attempts) | stop_after_delay(policy.max_seconds),
             wait=wait_random_exponential(multiplier=policy.initial_wait, max=policy.max_wait),
+            before_sleep=self._count_retry,
             reraise=True,
         )
         try:
@@ -144,17 +149,19 @@ class Bounded(Layer):
 
 
 class Counting(Layer):
-    """Bytes written and read, for progress and metrics; a refused read counts nothing."""
+    """Bytes and objects written, bytes read, for progress and metrics; a refused read counts nothing."""
 
     def __init__(self, inner: Layer) -> None:
         super().__init__(inner)
         self.bytes_up = 0
         self.bytes_down = 0
+        self.objects_up = 0
 
     async def call(self, op: str, *args: Any) -> Any:
         result = await self.inner.call(op, *args)
         if op == "put":
             self.bytes_up += len(args[1])
+            self.objects_up += 1
         elif op in ("get", "get_range"):
             self.bytes_down += len(result)
         return result

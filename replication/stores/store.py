@@ -43,8 +43,8 @@ class Store:
         self.retry = retry or RetryPolicy()
         self._threads = Threaded(backend, concurrency)
         self._pool = self._threads.pool
-        inner: Layer = Retrying(Limited(self._threads, concurrency), spec.name, self.retry)
-        self._counts = Counting(Bounded(inner, spec.name))
+        self._retrying = Retrying(Limited(self._threads, concurrency), spec.name, self.retry)
+        self._counts = Counting(Bounded(self._retrying, spec.name))
         self._top: Layer = self._counts
         for wrap in layers:
             self._top = wrap(self._top)
@@ -60,6 +60,15 @@ class Store:
     @property
     def bytes_down(self) -> int:
         return self._counts.bytes_down
+
+    @property
+    def objects_up(self) -> int:
+        return self._counts.objects_up
+
+    @property
+    def retries(self) -> int:
+        """Store requests retried after a transient fault (for metrics)."""
+        return self._retrying.retries
 
     async def check(self) -> None:
         """Reachable, and able to hold what we write? Retried briefly (``QUICK_CHECK``)."""

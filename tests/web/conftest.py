@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from aiohttp import web
 from conftest import make_test_keyring
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from embassy.config import Config, load_config
 from embassy.content.statements import Signer
@@ -287,3 +287,20 @@ def browser() -> Iterator[Browser]:
             yield b
         finally:
             b.close()
+
+
+def axe_serious(pg: Page) -> list[str]:
+    """axe-core's serious and critical WCAG 2.x A/AA violations on the page ``pg`` shows (its
+    context needs ``bypass_csp=True`` so that axe can be injected)."""
+    assert AXE.exists(), f"{AXE} is missing: run `make test` (it installs axe-core)"
+    pg.add_script_tag(path=str(AXE))
+    result = pg.evaluate(
+        "axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', "
+        "'wcag22aa', 'best-practice']}})"
+    )
+    assert result["passes"], "axe ran no checks"
+    return [
+        f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes']][:3]}"
+        for v in result["violations"]
+        if v["impact"] in ("serious", "critical")
+    ]

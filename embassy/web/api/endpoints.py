@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from embassy.publishing.rules import ACTION_ROLES
 from embassy.web.api import models as m
 from embassy.web.api import models_inbox as mi
+from embassy.web.api import models_replication as mr
 from embassy.web.api import views, views_inbox
 from embassy.web.api import views_items as items
 
@@ -62,6 +63,8 @@ ENDPOINTS = (
     Endpoint("GET", "/openapi.json", "api_openapi", None, views.openapi, "This API's OpenAPI 3.1 description"),
     Endpoint("GET", "/me", "api_me", ANY_TOKEN, views.me, "The account and roles the token speaks for", m.Me),
     Endpoint("GET", "/staff", "api_staff", frozenset({"admin"}), views.staff, "Staff accounts (admin)", m.Accounts),
+    Endpoint("GET", "/replication", "api_replication", frozenset({"admin"}), views.replication, "Continuous "
+             "replication: stores, registries, snapshots per store, RPO, figures, alerts (admin)", mr.Replication),
     Endpoint("GET", "/audit", "api_audit", frozenset({"admin"}), views.audit, "Audit log entries after seq N (admin)",
              m.Audit, query=(Query("after", "the number of the last entry you have (0 for all)", integer=True),)),
     Endpoint("GET", "/items", "api_items", R["read"], items.list_items, "Items with their editions", m.Items,

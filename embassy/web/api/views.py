@@ -1,14 +1,18 @@
 """The API's endpoints (the table is endpoints.py; the OpenAPI document openapi.py)."""
 
+import asyncio
 import json
+from datetime import UTC, datetime
 
 from aiohttp import web
 
 from embassy.audit.log import MAX_PAGE, entries
+from embassy.continuous.state import read_document
 from embassy.staff import accounts
 from embassy.staff.tokens import Principal
 from embassy.web.api import models as m
 from embassy.web.api.body import answer
+from embassy.web.api.models_replication import Replication
 from embassy.web.api.state import API, PRINCIPAL
 from embassy.web.site import SITE
 
@@ -53,3 +57,23 @@ async def audit(request: web.Request) -> web.Response:
     db = request.app[API].db
     found = await db.run(lambda c: entries(c.mission, after, MAX_PAGE))
     return answer(m.Audit(entries=[m.AuditEntry(**e.to_json()) for e in found], more=len(found) == MAX_PAGE))
+
+
+async def replication(request: web.Request) -> web.Response:
+    """What the supervisor last published, its ages brought up to now."""
+    site = request.config_dict[SITE]
+    doc = await asyncio.to_thread(read_document, site.config.data_dir)
+    if doc is None:  # no supervisor replicates (a process serving without one): nothing to report
+        now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return answer(Replication(replicating=False, ok=False, updated=now, stores=[], registries=[], last_drill=None,
+                                  alerts=[]))  # fmt: skip
+    try:
+        late = (datetime.now(UTC) - datetime.fromisoformat(str(doc["updated"]))).total_seconds()
+    except (KeyError, ValueError):
+        late = 0.0
+    for reg in doc.get("registries", []):
+        for row in [reg, *reg.get("stores", {}).values()]:
+            for key in ("age_seconds", "rpo_seconds"):
+                if isinstance(row.get(key), int | float):
+                    row[key] = round(row[key] + max(0.0, late), 1)
+    return answer(Replication.model_validate({**doc, "replicating": True}))

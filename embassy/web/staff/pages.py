@@ -2,6 +2,7 @@
 
 import secrets
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -9,6 +10,7 @@ from aiohttp import web
 from embassy.config import Config
 from embassy.contact.officer_session import INBOX_COOKIE, InboxUnlock
 from embassy.contact.service import ContactService
+from embassy.continuous.state import DOCUMENT, read_document
 from embassy.staff.accounts import Account
 from embassy.staff.enrol import Enrolment
 from embassy.staff.passkeys import RelyingParty
@@ -142,9 +144,29 @@ def frame(request: web.Request, title_key: str, **title_values: str) -> dict[str
             if signed_in and (not role or set(role.split()) & roles)
         ],
         "https_warning": _needs_https(request),
+        # Admins see the replication alerts the supervisor raised (embassy/continuous/alerts.py).
+        "replication_alerts": replication_alerts(site.config.data_dir) if signed_in and "admin" in roles else [],
         "passkeys": state.rp is not None,
         "passkey_host": state.rp.origin if state.rp else "",
     }
+
+
+def replication_alerts(data_dir: Path) -> list[str]:
+    """The messages of the alerts raised now: a small file the supervisor rewrites, read again only when it changed."""
+    path = data_dir / "run" / DOCUMENT
+    try:
+        stamp = path.stat().st_mtime_ns
+    except OSError:
+        return []
+    cached = _ALERTS.get(path)
+    if cached is None or cached[0] != stamp:
+        doc = read_document(data_dir) or {}
+        messages = [str(a.get("message", "")) for a in doc.get("alerts", []) if isinstance(a, dict)]
+        cached = _ALERTS[path] = (stamp, messages)
+    return cached[1]
+
+
+_ALERTS: dict[Path, tuple[int, list[str]]] = {}
 
 
 def _needs_https(request: web.Request) -> bool:

@@ -183,7 +183,10 @@ async def search(request: web.Request) -> web.Response:
         if not verdict.allowed:
             raise too_many_requests(verdict)
     hits: list[dict[str, Any]] = []
-    if query:
+    if site.mirror:  # a static copy cannot search: it lists everything instead
+        query = ""
+        hits = everything(site, await site.content.snapshot(), lang)
+    elif query:
         found = await site.content.call(lambda repo: repo.search(lang, query))
         for h in found:
             href = f"/{lang}/pages/{h.slug}" if h.kind == "page" else f"/{lang}/news/{h.slug}"
@@ -193,6 +196,21 @@ async def search(request: web.Request) -> web.Response:
     body = r.render("search.html", frame, hits=hits)
     site.count_view(request, "search", lang)  # the query itself is never stored
     return web.Response(body=body, headers={"Content-Type": HTML, "Cache-Control": "no-store"})
+
+
+def everything(site: Site, snap: Snapshot, lang: str) -> list[dict[str, Any]]:
+    """Every page and news item shown in ``lang``, as search hits: the search page of a static mirror."""
+    order = site.languages
+    out: list[dict[str, Any]] = []
+    for p in sorted(snap.pages.values(), key=lambda p: (p.position, p.slug)):
+        if p.slug not in ("home", "contact") and (t := p.pick(lang, order)) is not None:
+            out.append({"kind": "page", "href": f"/{lang}/pages/{p.slug}", "title": t.title,
+                        "snippet": mark_snippet(t.summary)})  # fmt: skip
+    for n in snap.news:
+        if (t := n.pick(lang, order)) is not None:
+            out.append({"kind": n.kind, "href": f"/{lang}/news/{n.slug}", "title": t.title,
+                        "snippet": mark_snippet(t.summary)})  # fmt: skip
+    return out
 
 
 def error_page(site: Site, lang: str, status: int) -> bytes:

@@ -84,6 +84,7 @@ API = {
     "api_me": ((200, 200, 200, 200), 401),
     "api_staff": ((200, 403, 403, 403), 401),
     "api_audit": ((200, 403, 403, 403), 401),
+    "api_replication": ((200, 403, 403, 403), 401),
     "api_items": ((200, 200, 200, 403), 401),
     "api_item_create": ((200, 200, 200, 403), 401),  # a GET of /items: the list
     "api_item": ((404, 404, 404, 403), 401),  # no such item (a role that may not read: 403 first)

@@ -20,6 +20,7 @@ WORDS = {
     "restart": "Too many wrong codes: sign in again from the start.",
     "https_needed": "This address is not served over HTTPS, so your browser will not keep the sign-in. "
     "Use the mission's HTTPS address.",
+    "replication_alert": "The copies abroad need attention (replication alerts):",
     "factor_title": "Confirm it is you",
     "factor_intro": "Your password was right. Now confirm it is you with your second factor.",
     "passkey": "Passkey",

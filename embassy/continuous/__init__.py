@@ -1,0 +1,1 @@
+"""Continuous replication inside `embassy serve`: change checks, per-registry schedules, state, metrics, alerts."""
