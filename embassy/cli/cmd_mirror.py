@@ -27,7 +27,7 @@ def register(sub: Any, common: Any) -> None:
 
 def mirror(ctx: Context) -> int:
     from embassy.contact.custody import serving_keys_with_inbox
-    from embassy.mirror.manifest import MirrorError
+    from embassy.mirror.errors import MirrorError
     from embassy.mirror.run import NoTargetError, mirror_round
     from embassy.mission_db import prepare_all
     from keys.errors import UnknownKeyError

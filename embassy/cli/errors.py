@@ -34,6 +34,7 @@ def error_roots() -> tuple[type[Exception], ...]:
     from embassy.contact.errors import ContactError
     from embassy.content.errors import ContentError
     from embassy.migrations import MigrationError
+    from embassy.mirror.errors import MirrorError
     from embassy.publishing.errors import PublishingError
     from embassy.staff.errors import StaffError
     from embassy.web.handoff import HandoffError
@@ -50,6 +51,7 @@ def error_roots() -> tuple[type[Exception], ...]:
         InputError,
         KeyringError,
         MigrationError,
+        MirrorError,
         PublishingError,
         RateLimitError,
         ReplicationError,

@@ -24,6 +24,7 @@ from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
 from embassy.content.statements import TrustedKey
+from embassy.mirror.errors import MirrorError
 from embassy.mirror.paths import MANIFEST_NAME, MirrorNameError, check_name
 from keys.encoding import b64d, b64e, canonical_json
 
@@ -31,10 +32,6 @@ FORMAT = "embassy-mirror"
 VERSION = 1
 DOMAIN = b"virtual-embassy/mirror/v1\n"
 MAX_MANIFEST = 16 << 20  # a manifest larger than this is not read
-
-
-class MirrorError(Exception):
-    """Root of the mirror's errors."""
 
 
 class ManifestError(MirrorError):

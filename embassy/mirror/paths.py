@@ -14,6 +14,8 @@ import posixpath
 import re
 from urllib.parse import urlsplit
 
+from embassy.mirror.errors import MirrorError
+
 MANIFEST_NAME = "embassy-mirror.json"
 ROOT_INDEX = "index.html"
 
@@ -51,7 +53,7 @@ _LINK = re.compile(r'\b(href|src|action)="(/[^"]*)"')
 _SRCSET = re.compile(r'\bsrcset="([^"]*)"')
 
 
-class MirrorNameError(ValueError):
+class MirrorNameError(MirrorError, ValueError):
     """A file name no mirror holds (a store's listing, a manifest's entry)."""
 
 

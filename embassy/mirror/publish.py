@@ -26,12 +26,12 @@ from typing import Any
 from nacl.signing import SigningKey
 
 from embassy.content.statements import TrustedKey
+from embassy.mirror.errors import MirrorError
 from embassy.mirror.manifest import (
     MAX_MANIFEST,
     FileProblem,
     Manifest,
     ManifestError,
-    MirrorError,
     check_file,
     entry_for,
     verify_manifest,

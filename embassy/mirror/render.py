@@ -20,7 +20,7 @@ import aiohttp
 from aiohttp import web
 
 from embassy.config import Config
-from embassy.mirror.manifest import MirrorError
+from embassy.mirror.errors import MirrorError
 from embassy.mirror.paths import ROOT_INDEX, file_for, relative, rewrite_links, site_links
 from embassy.web import i18n
 from embassy.web.app import create_app

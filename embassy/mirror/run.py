@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from embassy.config import Config
 from embassy.content.public_keys import trusted
 from embassy.content.version import ContentVersion, version_path
-from embassy.mirror.manifest import MirrorError
+from embassy.mirror.errors import MirrorError
 from embassy.mirror.publish import TargetReport, publish_all, sign_mirror
 from embassy.mirror.render import render_site
 from embassy.mirror.targets import MirrorTarget, mirror_target

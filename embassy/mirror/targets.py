@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
-from embassy.mirror.manifest import MirrorError
+from embassy.mirror.errors import MirrorError
 from embassy.mirror.paths import check_name
 from replication.errors import ObjectNotFoundError, StoreError
 from replication.fsutil import atomic_write

@@ -67,3 +67,32 @@ def test_twenty_fresh_starts_with_two_workers_all_succeed(tmp_path: Path) -> Non
     failed = [(i, code, err[-500:]) for i, (code, err) in enumerate(results) if code != 0 or "locked" in err]
     assert not failed, failed
     assert time.monotonic() - started < 240
+
+
+def test_a_sigterm_right_after_serving_is_a_clean_stop(tmp_path: Path) -> None:
+    """The supervisor (at nice 10) says "serving" before its loop's handler is in place; a SIGTERM
+    sent at once must wait for that handler, not kill it with the workers left behind."""
+    template = tmp_path / "template"
+    template.mkdir()
+    write_config(template, ("en",))
+    make_test_keyring(template / "var" / "keyring", ["mission-site"])
+    for i in range(3):
+        root = tmp_path / f"stop-{i}"
+        shutil.copytree(template, root)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+        env["EMBASSY_PASSPHRASE"] = PASSPHRASE
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "embassy", "serve", "--port", str(free_port()), "--workers", "1"],
+            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        try:
+            assert proc.stdout is not None and proc.stdout.readline().startswith("serving")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+            for stream in (proc.stdout, proc.stderr):
+                if stream:
+                    stream.close()
