@@ -2,8 +2,8 @@
 
 A manifest is verified once (its hash is its id, its Ed25519 signature, its header, its decrypted
 body); what verify, prune and the inventory need afterwards is small: the signed header, the
-object's length, the previous snapshot and the packs it lists with their sizes. That summary is
-kept in the local cache under ``summaries/<snapshot id>`` with an HMAC-SHA256 under a subkey of the
+object's length, the previous snapshot, the packs it lists with their sizes, and how many files
+and bytes it holds (for ``snapshots``). That summary is kept in the local cache under ``summaries/<snapshot id>`` with an HMAC-SHA256 under a subkey of the
 master key (label ``manifest-summary``) over every field, the id included, so an entry edited,
 moved under another id or copied from another mission's cache fails the check and is ignored: the
 manifest is then read from a store and verified again. Nothing a store returns is ever MAC'd
@@ -36,6 +36,8 @@ class ManifestSummary:
     header: SnapshotHeader
     previous: str | None
     packs: tuple[PackRef, ...]
+    files: int = 0
+    bytes: int = 0  # of the files, as ``snapshots`` shows them
 
     @property
     def time(self) -> str:
@@ -43,7 +45,7 @@ class ManifestSummary:
 
     @classmethod
     def of(cls, sid: str, size: int, header: SnapshotHeader, manifest: Manifest) -> ManifestSummary:
-        return cls(sid, size, header, manifest.previous, tuple(manifest.packs))
+        return cls(sid, size, header, manifest.previous, tuple(manifest.packs), manifest.files, manifest.bytes)
 
     def body(self) -> dict[str, Any]:
         h = self.header
@@ -54,6 +56,8 @@ class ManifestSummary:
             "header": [h.registry_tag, h.time, h.signing_key_id, h.data_key_id],
             "previous": self.previous,
             "packs": [[p.id, p.size, p.key_id] for p in self.packs],
+            "files": self.files,
+            "bytes": self.bytes,
         }
 
     @classmethod
@@ -66,6 +70,8 @@ class ManifestSummary:
             SnapshotHeader(tag, time, signing, data),
             None if prev is None else str(prev),
             tuple(PackRef(str(p[0]), int(p[1]), str(p[2])) for p in body["packs"]),
+            int(body["files"]),
+            int(body["bytes"]),
         )
 
 

@@ -31,6 +31,7 @@ async def test_verify_credits_manifests_verified_before_and_read_data_reads_ever
     for sid in ids["a"]:
         summary = index.load(sid)
         assert summary is not None and summary.id == sid and summary.packs
+        assert (summary.files, summary.bytes) == (1, len("a 1\n"))  # what `snapshots` shows
     assert index.load(ids["a"][1]).previous == ids["a"][0]  # type: ignore[union-attr]
     assert first.registries["a"].trusted[ids["a"][1]][1].previous == ids["a"][0]
 
