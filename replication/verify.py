@@ -290,7 +290,7 @@ class Verifier:
         top = max((h.highest or 0 for h in held if h is not None), default=0)
         for h in held:
             if h is not None and top > self.ring.bundle_seq and top not in h.rings:
-                reports[h.store].missing.append(bundle_key(top))
+                reports[h.store].add("missing", bundle_key(top))
         # Registries side by side: reading one's packs overlaps checking another's.
         done = await asyncio.gather(*(self._registry(r, live, listings, reports) for r in self.registries))
         views = {r: view for r, (view, _) in zip(self.registries, done, strict=True)}
@@ -328,7 +328,7 @@ class Verifier:
         held = await read_bundles(store, self.ring.master_key)
         for finding in held.findings:
             if finding.key not in report.damaged:
-                report.damaged.append(finding.key)
+                report.add("damaged", finding.key, finding.detail)
         return held
 
     # -- one registry --------------------------------------------------------------------------------
