@@ -9,7 +9,10 @@ Ed25519 signature verifies with the mission's key, and its signed header names t
 the time in its name. The bytes are checked once per snapshot id and run: another store listing
 the same id is credited by name and size (the id is the hash of the bytes), unless the run reads
 that store's copies itself (verify's checked stores). The local cache may supply bytes verified
-before; they are checked again here.
+before; they are checked again here. Or it supplies the MAC'd summary of a manifest verified before
+(replication/summary.py): the id is then credited by name and size from the listing, as a second
+store's copy is, without the bytes being read again (``read_indexed``: verify with --read-data
+still reads every copy its checked stores hold).
 
 An object that does not verify is a :class:`Finding` against the store that lists it: verify
 names it, prune sets that store aside for the registry, restore and drill warn and take the
@@ -44,6 +47,7 @@ from replication.layout import (
 )
 from replication.manifest import Manifest, SnapshotHeader, open_snapshot
 from replication.stores import ObjectInfo, ObjectVersion, Store
+from replication.summary import ManifestSummary, SummaryIndex
 
 T = TypeVar("T")
 FindingKind = Literal["missing", "damaged", "forged", "tampered", "chain", "unreferenced"]
@@ -300,6 +304,10 @@ class RegistryInventory:
         """The decrypted manifest of a verified snapshot and the store credited with it."""
         return await self._inventory.manifest(self, sid, prefer)
 
+    async def summary(self, sid: str, prefer: list[str] | None = None) -> ManifestSummary:
+        """What a verified snapshot's manifest lists besides its files: previous, packs."""
+        return await self._inventory.summary(self, sid, prefer)
+
 
 @dataclass(frozen=True, slots=True)
 class _Copy:
@@ -313,8 +321,10 @@ class _Copy:
 class Inventory:
     """The per-run inventory over ``stores``. ``read``: stores whose every manifest copy is fetched
     and hash-checked (verify's checked stores); the others are credited by name and size once a
-    copy of the same id verified. ``cache``: where verified manifest bytes are kept between runs
-    (None keeps them in memory for this run only)."""
+    copy of the same id verified. ``read_indexed``: the ``read`` stores' copies of an id whose MAC'd
+    summary the cache holds are read too (else credited by name and size against it). ``cache``:
+    where verified manifest bytes and summaries are kept between runs (None keeps them in memory
+    for this run only)."""
 
     def __init__(
         self,
@@ -323,12 +333,16 @@ class Inventory:
         cache: LocalCache | None = None,
         *,
         read: Collection[str] = (),
+        read_indexed: bool = True,
         parallel: int = 8,
     ) -> None:
         self.ring = ring
         self.stores = stores
         self.cache = cache or LocalCache(None)
         self.read = set(read)
+        self.read_indexed = read_indexed
+        self.index = SummaryIndex(ring, self.cache)
+        self._summaries: dict[str, ManifestSummary] = {}  # verified before: from the cache's index
         self._verify_key = VerifyKey(ring.signing.public)
         self._slots = asyncio.Semaphore(parallel)
         self._full: dict[str, Listing | StoreError] = {}
@@ -415,10 +429,12 @@ class Inventory:
     ) -> list[tuple[str, SnapshotRef | Finding]]:
         """Each store's copy of one snapshot: read (checked stores, or until one verifies), else
         credited by name and size against the copy that verified."""
-        read = [c for c in copies if c.store.name in self.read]
+        read = [
+            c for c in copies if c.store.name in self.read and (self.read_indexed or sid not in self._summaries)
+        ]
         out = list(await asyncio.gather(*(self._read_copy(registry, tag, sid, c) for c in read)))
         for c in copies:
-            if c.store.name in self.read:
+            if c in read:
                 continue
             known = self._verified.get(sid)
             out.append(
@@ -427,15 +443,20 @@ class Inventory:
         return out
 
     async def _from_cache(self, sids: list[str]) -> None:
-        """Check the cached bytes of many snapshots in one worker thread (one hop, not one each);
-        the stores' copies are then credited by name and size against them."""
+        """Load the MAC'd summaries, else check the cached bytes, of many snapshots in one worker
+        thread (one hop, not one each); the stores' copies are then credited by name and size."""
         todo = [sid for sid in sids if sid not in self._verified and sid not in self._bytes]
         if not todo or self.cache.manifests is None:
             return
 
-        def check() -> dict[str, tuple[SnapshotHeader, int]]:
-            found = {}
+        def check() -> tuple[dict[str, ManifestSummary], dict[str, tuple[SnapshotHeader, int]]]:
+            summaries, found = {}, {}
             for sid in todo:
+                summary = self.index.load(sid)
+                if summary is not None:
+                    summaries[sid] = summary
+                    found[sid] = (summary.header, summary.size)
+                    continue
                 data = self.cache.manifest(sid)
                 if data is None:
                     continue
@@ -444,9 +465,11 @@ class Inventory:
                 except IntegrityError:
                     continue  # a damaged cache entry: the stores' copies are read instead
                 found[sid] = (opened.header, len(data))
-            return found
+            return summaries, found
 
-        self._verified.update(await asyncio.to_thread(check))
+        summaries, found = await asyncio.to_thread(check)
+        self._summaries.update(summaries)
+        self._verified.update(found)
 
     def _ref(self, registry: str, sid: str, c: _Copy) -> SnapshotRef:
         return SnapshotRef(registry, sid, c.key_time, c.key)
@@ -513,7 +536,8 @@ class Inventory:
         catalog = self.catalog(inv.registry)
         data = self._bytes.get(sid) or await asyncio.to_thread(self.cache.manifest, sid)
         if data is not None and await _off_loop(data, object_id) == sid:
-            manifest = (await _off_loop(data, catalog.open, ref, "local cache"))[1]
+            opened, manifest = await _off_loop(data, catalog.open, ref, "local cache")
+            await self._summarize(ManifestSummary.of(sid, len(data), opened.header, manifest))
             return manifest, holders[0]
         problems: list[Exception] = []
         by_name = {s.name: s for s in self.stores}
@@ -522,13 +546,14 @@ class Inventory:
             try:
                 async with self._slots:
                     fetched = await fetch_verified(store, ref.key, sid, versioned=inv.listings[name].versioned)
-                manifest = (await _off_loop(fetched.data, catalog.open, ref, f"store {name}"))[1]
+                opened, manifest = await _off_loop(fetched.data, catalog.open, ref, f"store {name}")
             except ObjectNotFoundError:
                 continue
             except (StoreError, IntegrityError) as e:
                 problems.append(e)
                 continue
             await self._keep(sid, fetched.data)
+            await self._summarize(ManifestSummary.of(sid, len(fetched.data), opened.header, manifest))
             return manifest, name
         for problem in problems:
             if isinstance(problem, IntegrityError):
@@ -537,9 +562,24 @@ class Inventory:
             raise problems[0]
         raise ObjectNotFoundError(holders[0], ref.key)
 
+    async def summary(self, inv: RegistryInventory, sid: str, prefer: list[str] | None = None) -> ManifestSummary:
+        """A verified snapshot's summary (previous, packs): from the cache's MAC'd index when this
+        run credited the id from it, else from its manifest, decrypted (raises as :meth:`manifest`)."""
+        known = self._summaries.get(sid)
+        if known is not None and inv.holders(sid):
+            return known
+        await self.manifest(inv, sid, prefer)
+        return self._summaries[sid]
+
+    async def _summarize(self, summary: ManifestSummary) -> None:
+        if summary.id not in self._summaries:
+            self._summaries[summary.id] = summary
+            await asyncio.to_thread(self.index.remember, summary)
+
     def forget(self, sid: str) -> None:
-        """A snapshot pruned from every store: drop its cached bytes."""
+        """A snapshot pruned from every store: drop its cached bytes and summary."""
         self._bytes.pop(sid, None)
+        self._summaries.pop(sid, None)
         self.cache.forget_manifest(sid)
 
 

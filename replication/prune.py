@@ -46,6 +46,7 @@ from replication.repository import check_owner
 from replication.retention import RetentionMemory, retain_until
 from replication.spec import KeepPolicy
 from replication.stores import Store
+from replication.summary import ManifestSummary
 
 T = TypeVar("T")
 DEFAULT_GRACE = timedelta(hours=2)
@@ -190,11 +191,11 @@ class Pruner:
         referenced: set[str] = set()
         kept_ids = list(decision.kept)
         loaded = await asyncio.gather(
-            *(self._bounded(inv.manifest(sid, trusted)) for sid in kept_ids), return_exceptions=True
+            *(self._bounded(inv.summary(sid, trusted)) for sid in kept_ids), return_exceptions=True
         )
         for sid, outcome in zip(kept_ids, loaded, strict=True):
-            if isinstance(outcome, tuple):
-                referenced.update(p.id for p in outcome[0].packs)
+            if isinstance(outcome, ManifestSummary):
+                referenced.update(p.id for p in outcome.packs)
             elif isinstance(outcome, ReplicationError):
                 if report.packs_blocked is None or isinstance(outcome, IntegrityError):
                     report.packs_blocked = (
@@ -273,14 +274,14 @@ class Pruner:
         keep = set(work.referenced)
         for sid in remaining:
             try:
-                manifest, _ = await inv.manifest(sid, [store.name, *(s.name for s in work.stores)])
+                summary = await inv.summary(sid, [store.name, *(s.name for s in work.stores)])
             except ReplicationError as e:
                 rep.problem(
                     f"registry {inv.registry}: forgotten snapshot {sid[:12]} is still here but could not be "
                     f"loaded, so no pack was deleted: {e}"
                 )
                 return
-            keep.update(p.id for p in manifest.packs)
+            keep.update(p.id for p in summary.packs)
         cutoff = work.started - self.options.grace
         doomed: list[Stored] = []
         for pack_id, obj in sorted(held.packs.items()):

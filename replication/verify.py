@@ -1,7 +1,10 @@
 """Checking every store against the signed manifests: what is missing, damaged, forged or left over.
 
 For each registry the manifests of all stores are fetched and verified (id, Ed25519 signature,
-header, decryption); a manifest any store holds intact is *trusted*. Every store is then held to
+header, decryption); a manifest any store holds intact is *trusted*. A manifest verified by an
+earlier run (its MAC'd summary in the local cache) is credited by name and size in every store
+unless ``read_data`` is set: then every copy a checked store holds is read again. Only each
+manifest's summary (previous, packs) is kept, never its file entries. Every store is then held to
 the union of trusted manifests: it must hold each of them and every pack they list, at the listed
 size. A store that lost its repository config or key bundle is still checked this way. Chains are
 checked across stores: a snapshot whose ``previous`` is in no store and named by no signed
@@ -36,12 +39,12 @@ from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
 from replication.inventory import Finding, FindingKind, Inventory, Listing, RegistryInventory, list_store
 from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, parse_snapshot_key, registry_prefix
-from replication.manifest import Manifest
 from replication.pack import blobs, pack_key_id, read_pack_header
 from replication.prefetch import Prefetch
 from replication.progress import NoProgress, Progress
 from replication.repository import RepoConfig, repo_mac_key
 from replication.stores import Store
+from replication.summary import ManifestSummary
 
 T = TypeVar("T")
 
@@ -125,7 +128,7 @@ class RegistryView:
 
     registry: str
     tag: str
-    trusted: dict[str, tuple[SnapshotRef, Manifest]] = field(default_factory=dict)
+    trusted: dict[str, tuple[SnapshotRef, ManifestSummary]] = field(default_factory=dict)
     holders: dict[str, list[str]] = field(default_factory=dict)  # snapshot id -> stores with a good copy
     untrusted: dict[str, str] = field(default_factory=dict)  # snapshot id -> why no copy verified
     forgotten: set[str] = field(default_factory=set)
@@ -236,8 +239,11 @@ class Verifier:
         self._read_slots: dict[str, asyncio.Semaphore] = {}
         self.head = head_start
         self.recheck = recheck
-        # Every copy a checked store holds is read; the others are credited once a copy verified.
-        self.inventory = Inventory(ring, stores, LocalCache(cache_dir), read=self.targets, parallel=parallel)
+        # Every copy a checked store holds is read (but those of manifests an earlier run verified,
+        # unless packs are read too); the others are credited once a copy verified.
+        self.inventory = Inventory(
+            ring, stores, LocalCache(cache_dir), read=self.targets, read_indexed=read_data > 0, parallel=parallel
+        )
 
     async def _cpu_run(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
@@ -343,11 +349,11 @@ class Verifier:
         refs = inv.refs
         for sid, ref in refs.items():
             try:
-                manifest, _ = await inv.manifest(sid, sorted(self.targets))
+                summary = await inv.summary(sid, sorted(self.targets))
             except (IntegrityError, StoreError) as e:
                 view.untrusted[sid] = str(e)
                 continue
-            view.trusted[sid] = (ref, manifest)
+            view.trusted[sid] = (ref, summary)
             view.holders[sid] = inv.holders(sid)
         for f in inv.findings:
             parsed = parse_snapshot_key(f.key)

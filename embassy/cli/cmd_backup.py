@@ -113,7 +113,7 @@ async def _list(
         for ref in inv.ordered():
             holders = inv.holders(ref.id)
             try:
-                manifest, _ = await inv.manifest(ref.id)
+                summary = await inv.summary(ref.id)
             except (IntegrityError, StoreError) as e:
                 rows.append({"registry": reg.name, "id": ref.id, "error": str(e), "stores": holders})
                 continue
@@ -121,9 +121,9 @@ async def _list(
                 {
                     "registry": reg.name,
                     "id": ref.id,
-                    "time": manifest.time,
-                    "files": manifest.files,
-                    "bytes": manifest.bytes,
+                    "time": summary.time,
+                    "files": summary.files,
+                    "bytes": summary.bytes,
                     "stores": holders,
                 }
             )

@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 import boto3
 import botocore.exceptions as bex
 from botocore.config import Config
+from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from replication.errors import ObjectLockedError, ObjectNotFoundError, ObjectTooLargeError, StorePermanentError
 from replication.spec import StoreSpec
@@ -47,7 +48,22 @@ def shared_session() -> Any:
     with _session_lock:
         if _session is None:
             _session = boto3.session.Session()
+            factory = _session._session.get_component("response_parser_factory")
+            factory.set_parser_defaults(timestamp_parser=parse_timestamp)
         return _session
+
+
+def parse_timestamp(value: Any) -> datetime:
+    """botocore's timestamp parser, but ISO 8601 with a zone (every LastModified of a listing)
+    through ``datetime.fromisoformat``: dateutil took half of a 1,000-snapshot listing's time."""
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            parsed = None
+        if parsed is not None and parsed.tzinfo is not None:
+            return parsed
+    return botocore_parse_timestamp(value)  # RFC 822 headers, epoch seconds, zoneless times
 
 
 def warm_up() -> None:
