@@ -35,7 +35,7 @@ BLOCK = 16 << 10
 COPY_PREFIX = "sqlite-"
 
 
-def _locked_temp(scratch: Path) -> tuple[int, Path]:
+def locked_temp(scratch: Path) -> tuple[int, Path]:
     """A new empty file in ``scratch``, held under an exclusive flock (the fd holds it)."""
     while True:
         fd, name = tempfile.mkstemp(prefix=COPY_PREFIX, suffix=".db", dir=scratch)
@@ -128,7 +128,7 @@ class SqliteReader:
 
     def _make_copy(self) -> Path:
         self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, copy = _locked_temp(self.scratch)
+        fd, copy = locked_temp(self.scratch)
         try:
             src = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
             try:

@@ -7,13 +7,13 @@ from __future__ import annotations
 import asyncio
 import filecmp
 import json
+import os
 import random
 from pathlib import Path
 
-from faults.crashkit import STORES, CrashMission, kill_when, make_mission, random_files, wal_database
-
 from embassy.backup_service import StoreUsage, run_backup
-from replication.readers.sqlite import _locked_temp, remove_stale_copies
+from faults.crashkit import STORES, CrashMission, kill_when, make_mission, random_files, wal_database
+from replication.readers.sqlite import locked_temp, remove_stale_copies
 
 DIRECTORY = '[[registries]]\nname = "files"\nkind = "directory"\npath = "registry"\n'
 SQLITE = '[[registries]]\nname = "db"\nkind = "sqlite"\npath = "db.sqlite"\n'
@@ -108,9 +108,7 @@ def test_a_killed_backup_of_a_wal_database_leaves_a_copy_that_the_next_run_remov
 
 
 def test_a_copy_in_use_by_a_running_backup_is_not_removed(tmp_path: Path) -> None:
-    import os
-
-    fd, held = _locked_temp(tmp_path)
+    fd, held = locked_temp(tmp_path)
     stale = tmp_path / "sqlite-stale.db"
     stale.write_bytes(b"left by a killed run")
     (tmp_path / "sqlite-stale.db-journal").write_bytes(b"x")
