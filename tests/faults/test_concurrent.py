@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, s3_env, s3_store_toml
 from continuous.servekit import Server, serving, wait_for
-from faults.crashkit import random_files
 from stores.storekit import DevStore
 
 from embassy.config import load_config
+from faults.crashkit import random_files
 
 WAITS = "waiting for it to finish"
 
