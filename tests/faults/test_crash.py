@@ -10,6 +10,10 @@ import json
 import os
 import random
 from pathlib import Path
+from typing import Any
+
+from conftest import fresh_bucket
+from dev_stores import DevStore
 
 from embassy.backup_service import StoreUsage, run_backup
 from faults.crashkit import STORES, CrashMission, kill_when, make_mission, random_files, wal_database
@@ -63,19 +67,21 @@ def test_a_killed_backup_leaves_no_snapshot_and_the_next_one_sends_only_the_miss
     assert sorted(p.name for p in restored.iterdir()) == sorted(p.name for p in (tmp_path / "registry").iterdir())
 
 
-def test_kill_at_five_random_points_then_the_next_run_completes_and_reuses_what_arrived(tmp_path: Path) -> None:
+def test_kill_at_five_random_points_then_the_next_run_completes_and_reuses_what_arrived(
+    tmp_path: Path, seaweed: list[DevStore]
+) -> None:
     rng = random.Random(1305)
     random_files(tmp_path / "registry", 16, 4 << 20)
-    m = make_mission(tmp_path, DIRECTORY, ["files"])
-    seen: dict[str, dict[str, tuple[int, int]]] = {s: {} for s in STORES}
+    m = make_mission(tmp_path, DIRECTORY, ["files"], (seaweed[0], fresh_bucket(seaweed[0])))
+    seen: dict[str, dict[str, tuple[Any, ...]]] = {s: {} for s in m.stores}
     kills = 0
     for round_ in range(5):
         random_files(tmp_path / "registry", 2, 4 << 20, seed=round_ + 1)  # something new each time
-        before = sum(len(m.packs(s)) for s in STORES)
+        before = sum(len(m.packs(s)) for s in m.stores)
         goal = before + rng.randint(0, 8)  # kill once this many more packs arrived (0: at once)
         proc = m.start("backup", "--json")
-        kills += kill_when(proc, lambda goal=goal: sum(len(m.packs(s)) for s in STORES) >= goal)
-        for s in STORES:
+        kills += kill_when(proc, lambda goal=goal: sum(len(m.packs(s)) for s in m.stores) >= goal)
+        for s in m.stores:
             for name, ident in m.packs(s).items():
                 assert seen[s].setdefault(name, ident) == ident, f"{s}: pack {name} written twice"
         # Whatever the stores hold now is consistent: every snapshot listed verifies.
@@ -83,10 +89,13 @@ def test_kill_at_five_random_points_then_the_next_run_completes_and_reuses_what_
     assert kills >= 3
     result, usage = resume(m)
     assert result["quorum_met"] is True and "error" not in result
-    for s in STORES:
+    for s in m.stores:
         now = m.packs(s)
         assert {k: now[k] for k in seen[s]} == seen[s]
         assert usage[s].uploaded_objects <= len(set(now) - set(seen[s])) + 3
+        print(
+            f"{s}: {kills} kills, {len(seen[s])} packs arrived before, {len(set(now) - set(seen[s]))} after; {usage[s]}"
+        )
     assert_clean(m)
 
 
