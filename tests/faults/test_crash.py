@@ -76,9 +76,10 @@ def test_kill_at_five_random_points_then_the_next_run_completes_and_reuses_what_
     seen: dict[str, dict[str, tuple[Any, ...]]] = {s: {} for s in m.stores}
     kills = 0
     for round_ in range(5):
-        random_files(tmp_path / "registry", 2, 4 << 20, seed=round_ + 1)  # something new each time
+        # 32 MiB new each time: 4 packs per store to send, 8 in all, and more if a kill left some.
+        random_files(tmp_path / "registry", 8, 4 << 20, seed=round_ + 1)
         before = sum(len(m.packs(s)) for s in m.stores)
-        goal = before + rng.randint(0, 8)  # kill once this many more packs arrived (0: at once)
+        goal = before + rng.randint(0, 4)  # kill once this many more packs arrived (0: at once)
         proc = m.start("backup", "--json")
         kills += kill_when(proc, lambda goal=goal: sum(len(m.packs(s)) for s in m.stores) >= goal)
         for s in m.stores:
@@ -86,7 +87,7 @@ def test_kill_at_five_random_points_then_the_next_run_completes_and_reuses_what_
                 assert seen[s].setdefault(name, ident) == ident, f"{s}: pack {name} written twice"
         # Whatever the stores hold now is consistent: every snapshot listed verifies.
         assert_clean(m)
-    assert kills >= 3
+    assert kills >= 4  # (a run may still outpace the poll and finish: then it is a clean run)
     result, usage = resume(m)
     assert result["quorum_met"] is True and "error" not in result
     for s in m.stores:
