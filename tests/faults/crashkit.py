@@ -76,7 +76,9 @@ class CrashMission:
         return [p for p in (self.root / "stores" / store).glob("r/*/snapshots/**/*") if p.is_file()]
 
 
-def make_mission(root: Path, registries: str, names: list[str], s3: tuple[DevStore, str] | None = None) -> CrashMission:
+def make_mission(
+    root: Path, registries: str, names: list[str], s3: tuple[DevStore, str] | None = None, replication: str = ""
+) -> CrashMission:
     """Two filesystem stores, or (``s3``: a SeaweedFS server and a fresh bucket) one and a bucket."""
     folders = STORES if s3 is None else STORES[:1]
     stores = "".join(
@@ -88,7 +90,7 @@ def make_mission(root: Path, registries: str, names: list[str], s3: tuple[DevSto
     path = root / "embassy.toml"
     path.write_text(
         '[mission]\nname = "Crash Mission"\njurisdiction = "KZ"\ndata_dir = "var"\n'
-        f"[replication]\nquorum = 2\n{registries}{stores}"
+        f"[replication]\nquorum = 2\n{replication}{registries}{stores}"
     )
     env = s3_env(s3[0]) if s3 is not None else {}
     ring = make_test_keyring(load_config(path, env).keyring_path, names)

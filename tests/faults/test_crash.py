@@ -153,3 +153,28 @@ def test_an_interrupted_restore_rerun_with_force_finishes_byte_identical(tmp_pat
     assert sorted(p.name for p in target.iterdir()) == source
     match, mismatch, errors = filecmp.cmpfiles(tmp_path / "registry", target, source, shallow=False)
     assert (mismatch, errors) == ([], []) and match == source
+
+
+def test_a_killed_prune_leaves_every_kept_snapshot_whole_and_the_next_prune_finishes(tmp_path: Path) -> None:
+    registry = tmp_path / "registry"
+    m = make_mission(tmp_path, DIRECTORY, ["files"], replication="keep = { last = 1 }\n")
+    for generation in range(4):  # each snapshot its own files: the old ones' packs can all go
+        for old in registry.glob("*"):
+            old.unlink()
+        random_files(registry, 6, 4 << 20, seed=generation)
+        out = m.cli("backup", "--json")
+        assert out.returncode == 0, out.stderr
+    assert all(len(m.snapshot_files(s)) == 4 for s in STORES)
+    proc = m.start("prune", "--grace", "0", "--json")
+    assert kill_when(proc, lambda: len(m.snapshot_files("lu")) < 4), "the prune finished before the kill"
+    assert_clean(m)  # what is left verifies: the kept snapshot whole, the forgotten ones recorded
+    out = m.cli("prune", "--grace", "0", "--json")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert all(len(m.snapshot_files(s)) == 1 for s in STORES)
+    assert all(len(m.packs(s)) == 3 for s in STORES)  # 24 MiB: the kept snapshot's packs only
+    assert_clean(m)
+    restored = tmp_path / "restored"
+    out = m.cli("restore", "latest", "--registry", "files", "--target", str(restored))
+    assert out.returncode == 0, out.stderr
+    names = sorted(p.name for p in registry.iterdir())
+    assert filecmp.cmpfiles(registry, restored, names, shallow=False) == (names, [], [])
