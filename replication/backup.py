@@ -35,12 +35,14 @@ from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_
 from replication.errors import IntegrityError, ReplicationError, StoreError
 from replication.fetch import fetch_verified
 from replication.inventory import Inventory, RegistryInventory
+from replication.journal import PackJournal
 from replication.layout import pack_key
 from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
 from replication.readers import ChangedWhileReadingError, CountsRows, RegistryReader, ScanItem, make_reader
+from replication.readers.sqlite import remove_stale_copies
 from replication.repository import ensure_repository
 from replication.retention import RetentionMemory, lock_until, retain_until
 from replication.spec import RegistrySpec
@@ -89,6 +91,7 @@ class RegistryResult:
     error: str | None = None
     reused_files: int = 0
     backfilled_packs: int = 0
+    resumed_packs: int = 0  # sent by a run that was stopped before its manifest, found and reused
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -103,6 +106,7 @@ class RegistryResult:
             "stores": self.stores,
             "reused_files": self.reused_files,
             "backfilled_packs": self.backfilled_packs,
+            "resumed_packs": self.resumed_packs,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -187,6 +191,7 @@ class BackupRound:
         self._cpu = ThreadPoolExecutor(self.options.cpu_workers, thread_name_prefix="backup-cpu")
         self._io = ThreadPoolExecutor(self.options.parallel_files, thread_name_prefix="backup-read")
         self._prepared = False
+        self.removed_scratch: list[str] = []
         # Shared locks in every store written to: a prune (exclusive) never runs there meanwhile.
         self.locks = LockSet(self.options.lock_ttl)
 
@@ -226,6 +231,8 @@ class BackupRound:
 
     async def run(self, registries: list[RegistrySpec]) -> list[RegistryResult]:
         try:
+            # Database copies a killed run left in the scratch folder (those no live run holds).
+            self.removed_scratch = await asyncio.to_thread(remove_stale_copies, self.scratch)
             if not self._prepared:
                 await self.prepare()
             results = []
@@ -272,6 +279,7 @@ class _RegistryBackup:
         self.batch_slots = asyncio.Semaphore(round_.options.inflight_batches)
         self.pack_lock = asyncio.Lock()  # one task at a time fills and seals the current pack
         self.new_pack_bytes = 0
+        self.journal = PackJournal(round_.cache.journal(self.tag))
 
     # -- what the stores hold ----------------------------------------------------------------------
 
@@ -326,6 +334,29 @@ class _RegistryBackup:
             if complete:
                 files[entry.path] = entry
         return files
+
+    def resume(self, inv: RegistryInventory) -> None:
+        """Reuse the packs an earlier run sent but named in no manifest (it was stopped first): each
+        counts in a store only if that store lists it under its name with the size the journal has."""
+        for jp in self.journal.packs():
+            if jp.key_id != self.key_id or jp.id in self.packs_by_id:
+                continue
+            key = pack_key(self.tag, jp.id)
+            holders = [
+                slot.store.name
+                for slot in self.r.alive()
+                if (listing := inv.listings.get(slot.store.name)) is not None
+                and listing.current(key)
+                and jp.size in listing.sizes.get(key, set())
+            ]
+            if not holders:
+                continue
+            pack = self.packs_by_id[jp.id] = _Pack(jp.id, jp.size, jp.key_id)
+            for name in holders:
+                self.has.setdefault(name, set()).add(jp.id)
+            for e in jp.entries:
+                self.known.setdefault(e.chunk_id, (e.chunk_id, pack, e.offset, e.length, e.raw_len, e.start))
+            self.result.resumed_packs += 1
 
     # -- chunk pipeline ----------------------------------------------------------------------------
 
@@ -421,6 +452,8 @@ class _RegistryBackup:
         pack.size = len(finished.data)
         self.packs_by_id[finished.id] = pack
         self.new_pack_bytes += pack.size
+        # Known before it is sent: a run stopped from here on leaves a pack the next run reuses.
+        await asyncio.to_thread(self.journal.append, finished.id, pack.size, finished.key_id, finished.entries)
         self.uploads.append(asyncio.create_task(self._upload(finished)))
 
     async def _upload(self, finished: FinishedPack) -> None:
@@ -525,10 +558,12 @@ class _RegistryBackup:
         started = utc_time()
         if not r.alive():
             raise StoreError("-", "no store is reachable: " + "; ".join(f"{s.store.name}: {s.error}" for s in r.slots))
-        parent = await self.parent(await self.survey())
+        inv = await self.survey()
+        parent = await self.parent(inv)
         old_files: dict[str, Entry] = {}
         if parent is not None:
             old_files = self.learn(parent[1])
+        self.resume(inv)
         reader = r.readers(spec, r.scratch)
         try:
             items = await r._io_run(reader.scan)
@@ -699,6 +734,8 @@ class _RegistryBackup:
 
         await asyncio.gather(*(one(s) for s in self.r.alive()))
         await asyncio.to_thread(self.r.cache.remember_manifest, sid, data)  # fsync: off the loop
+        if written:  # its packs are named by a snapshot now (or unreferenced, for prune)
+            await asyncio.to_thread(self.journal.clear)
         res = self.result
         res.id, res.time = sid, manifest.time
         res.stored_bytes = self.new_pack_bytes + len(data)

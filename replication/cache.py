@@ -7,6 +7,7 @@ dates are only a shortcut past asking the store, and verify's read dates only or
     <cache>/retention/<store>.json         retention dates already set (replication/retention.py)
     <cache>/verify/<store>.read.json       when verify last read each pack (oldest first next time)
     <cache>/verify/<store>.suspect.json    packs whose last read failed: read again first (by repair)
+    <cache>/journal/<registry tag>         packs a backup sent before its manifest (journal.py)
 """
 
 from __future__ import annotations
@@ -57,6 +58,9 @@ class LocalCache:
 
     def retention(self, store: str) -> Path | None:
         return self.root / "retention" / f"{store}.json" if self.root else None
+
+    def journal(self, tag: str) -> Path | None:
+        return self.root / "journal" / tag if self.root else None
 
     def verify_reads(self, store: str) -> Path | None:
         return self.root / "verify" / f"{store}.read.json" if self.root else None

@@ -17,7 +17,9 @@ never each hold half of the stores and wait for each other. At the deadline, a p
 stores it could take and reports the others as busy (:class:`StoreBusyError`).
 
 Expiry: a holder rewrites its lock with a later expiry every ``ttl / 3`` (new object first, then
-the old one removed). A crashed holder's lock expires after at most ``ttl`` (10 minutes at most). A holder that comes to
+the old one removed). A crashed holder's lock expires after at most ``ttl`` (10 minutes at most);
+one whose body names this machine's host name and a process id that no longer exists here (a
+process killed with ``kill -9``) holds nothing at once (:func:`holder_gone`). A holder that comes to
 refresh its lock and finds it already expired (a stalled process, a store it could not reach) has
 lost it for good: :meth:`StoreLock.ensure_held` then raises :class:`LockLostError`, and nothing may
 be written or deleted on the strength of that lock. Expiry times are compared with the reader's
@@ -113,6 +115,22 @@ async def list_locks(store: Store) -> list[LockObject]:
 
 def conflicts(kind: LockKind, other: LockKind) -> bool:
     return kind == "prune" or other == "prune"
+
+
+def holder_gone(holder: Holder) -> bool:
+    """The lock's holder was a process of this machine that no longer runs (killed, crashed): its
+    lock holds nothing, so the next command need not wait for it to expire. Only for the mission's
+    own locks (checked bodies), only the same host name, and only a process id that does not exist
+    here (one that does, even reused by another process, still counts as the holder: wait)."""
+    if holder.host != socket.gethostname() or holder.pid <= 0 or holder.pid == os.getpid():
+        return False
+    try:
+        os.kill(holder.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def describe(lock: LockObject, holder: Holder) -> str:
@@ -282,6 +300,9 @@ async def acquire(
             real = []
             for other in others:
                 if conflicts(kind, other.kind) and (who := await reader.holder(store, other, now)) is not None:
+                    if holder_gone(who):
+                        log.info("store %s: lock %s ignored: its holder %s is gone", store.name, other.key, who.describe())
+                        continue
                     real.append((other, who))
         except BaseException:
             await lock.release()

@@ -5,7 +5,10 @@ mode, where the transaction's lock holds writers back; or WAL mode with an empty
 read directly under that transaction: no copy. Otherwise the backup API copies every page under
 one read transaction (``pages=-1``) into a private temporary file (mode 0600) in the engine's
 scratch folder, removed as soon as it has been read: the database as of one commit even while the
-application keeps writing.
+application keeps writing. The copy is held under an exclusive ``flock`` for as long as it exists,
+so a copy left by a run that was killed (``kill -9``) is told from one in use: the next backup
+removes every ``sqlite-*.db`` in the scratch folder whose lock it can take
+(:func:`remove_stale_copies`).
 
 Databases change pages in place, so they are cut into fixed, page-aligned blocks rather than
 content-defined chunks: a changed page costs one small block, not a ~1 MiB chunk. When neither
@@ -15,7 +18,7 @@ the copy is skipped and the previous snapshot's blocks are reused.
 
 from __future__ import annotations
 
-import contextlib
+import fcntl
 import os
 import sqlite3
 import stat
@@ -29,6 +32,55 @@ from replication.errors import RegistryReadError
 from replication.readers.base import Chunking, ScanItem
 
 BLOCK = 16 << 10
+COPY_PREFIX = "sqlite-"
+
+
+def locked_temp(scratch: Path) -> tuple[int, Path]:
+    """A new empty file in ``scratch``, held under an exclusive flock (the fd holds it)."""
+    while True:
+        fd, name = tempfile.mkstemp(prefix=COPY_PREFIX, suffix=".db", dir=scratch)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:  # a cleaner may have removed it between its creation and the lock: then make another
+            if os.stat(name).st_ino == os.fstat(fd).st_ino:
+                return fd, Path(name)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+def _unlink_copy(path: Path) -> None:
+    for p in (path, Path(f"{path}-wal"), Path(f"{path}-shm"), Path(f"{path}-journal")):
+        p.unlink(missing_ok=True)
+
+
+def remove_stale_copies(scratch: Path) -> list[str]:
+    """Remove the database copies in ``scratch`` no running backup holds (left by a killed run);
+    returns their names. A copy in use is locked by its reader and stays."""
+    removed = []
+    try:
+        names = sorted(p for p in os.listdir(scratch) if p.startswith(COPY_PREFIX) and p.endswith(".db"))
+    except FileNotFoundError:
+        return []
+    for name in names:
+        path = scratch / name
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        try:
+            if os.stat(path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino:
+                _unlink_copy(path)
+                removed.append(name)
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _fingerprint(path: Path) -> tuple[int, ...]:
@@ -51,6 +103,7 @@ class SqliteReader:
         self.block = block
         self.chunking = Chunking("fixed", block)
         self._copy: Path | None = None
+        self._copy_fd = -1  # holds the copy's flock while it exists
 
     def scan(self) -> list[ScanItem]:
         try:
@@ -75,9 +128,7 @@ class SqliteReader:
 
     def _make_copy(self) -> Path:
         self.scratch.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd, name = tempfile.mkstemp(prefix="sqlite-", suffix=".db", dir=self.scratch)
-        os.close(fd)
-        copy = Path(name)
+        fd, copy = locked_temp(self.scratch)
         try:
             src = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=30)
             try:
@@ -90,8 +141,14 @@ class SqliteReader:
             finally:
                 src.close()
         except sqlite3.Error as e:
-            copy.unlink(missing_ok=True)
+            _unlink_copy(copy)
+            os.close(fd)
             raise RegistryReadError(f"{self.path}: consistent copy failed: {e}") from e
+        except BaseException:
+            _unlink_copy(copy)
+            os.close(fd)
+            raise
+        self._copy_fd = fd
         self._align(page_size)
         return copy
 
@@ -164,10 +221,15 @@ class SqliteReader:
             with copy.open("rb", buffering=0) as f:
                 yield f, now
         finally:
-            copy.unlink(missing_ok=True)
+            self._drop_copy()
+
+    def _drop_copy(self) -> None:
+        if self._copy is not None:
+            _unlink_copy(self._copy)
             self._copy = None
+        if self._copy_fd >= 0:
+            os.close(self._copy_fd)  # the lock goes with it, after the file
+            self._copy_fd = -1
 
     def close(self) -> None:
-        if self._copy is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self._copy.unlink()
+        self._drop_copy()
