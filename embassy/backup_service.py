@@ -91,9 +91,11 @@ class StoreUsage:
     retries: int
 
 
-def open_stores(config: Config, names: list[str] | None = None) -> list[Store]:
+def open_stores(config: Config, names: list[str] | None = None, probe_after: float | None = None) -> list[Store]:
+    """The stores, each set aside for the rest of the run once it fails or hangs, or with
+    ``probe_after`` (seconds) probed again after that long, doubling."""
     specs = [config.store(n) for n in names] if names else list(config.stores)
-    return [open_store(s) for s in specs]
+    return [open_store(s, probe_after=probe_after) for s in specs]
 
 
 async def run_backup(

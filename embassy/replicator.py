@@ -209,7 +209,8 @@ class Replicator:
     # -- stores and alerts ---------------------------------------------------------------------
 
     async def store_loop(self, stop: asyncio.Event) -> None:
-        stores = open_stores(self.config)
+        # Probed with back-off: a store set aside is asked again after STORE_CHECK, then twice as long.
+        stores = open_stores(self.config, probe_after=STORE_CHECK)
         try:
             while not stop.is_set():
                 checks = await asyncio.gather(*(s.check() for s in stores), return_exceptions=True)
@@ -228,6 +229,7 @@ class Replicator:
                         health.reachable, health.last_ok, health.down_since, health.error = True, now, None, None
                     if self.metrics:
                         self.metrics.store_up.labels(store.name).set(1 if health.reachable else 0)
+                        self.metrics.breaker_open.labels(store.name).set(1 if store.breaker.open else 0)
                 self.changed.set()
                 await _sleep(stop, STORE_CHECK)
         finally:

@@ -59,8 +59,18 @@ def warm_up() -> None:
 
 class S3Backend:
     def __init__(
-        self, spec: StoreSpec, max_connections: int = 16, connect_timeout: float = 5, read_timeout: float = 60
+        self,
+        spec: StoreSpec,
+        max_connections: int = 16,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> None:
+        # The Store's deadline gives up on a request after spec.request_timeout; the socket timeouts
+        # follow it, so that the worker thread such a request holds is free again soon after.
+        if connect_timeout is None:
+            connect_timeout = min(5.0, spec.request_timeout)
+        if read_timeout is None:
+            read_timeout = spec.request_timeout
         if spec.endpoint is None or spec.bucket is None or spec.credentials is None:
             raise StorePermanentError(spec.name, "an s3 store needs endpoint, bucket and credentials")
         self.name = spec.name

@@ -140,11 +140,22 @@ async def test_unreachable_endpoint_is_unavailable(bucket: str, seaweed: list[De
     async with FaultProxy(_port(seaweed[0])) as proxy:
         endpoint = proxy.endpoint
     # The proxy is gone: nothing listens on its port any more.
-    store = s3_store(s3_spec(seaweed[0], bucket, name="far", endpoint=endpoint), retry=POLICY)
+    spec = s3_spec(seaweed[0], bucket, name="far", endpoint=endpoint)
+    store = s3_store(spec, retry=POLICY)
     try:
         with pytest.raises(StoreUnavailableError, match=r"^store far: unavailable after 4 tries: .*Could not connect"):
             await store.stat("embassy-repo.json")
-        # check() is the first contact of a round: it gives up sooner, so a dead store is set aside fast
+        # Set aside for the rest of the run: the next request fails at once, saying why.
+        assert store.breaker.open
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match=r"^store far: set aside for this run \(unavailable after 4"):
+            await store.get("data/obj")
+        assert time.monotonic() - started < 0.1
+    finally:
+        await store.close()
+    # check() is the first contact of a round: it gives up sooner, so a dead store is set aside fast
+    store = s3_store(spec, retry=POLICY)
+    try:
         with pytest.raises(StoreUnavailableError, match=r"^store far: unavailable after 3 tries: .*Could not connect"):
             await store.check()
     finally:
