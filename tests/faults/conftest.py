@@ -13,10 +13,12 @@ import pytest
 from engine.conftest import Mission, build_mission
 
 
-def config_with(mission: Mission, name: str, replace: dict[str, str], extra: str = "") -> Path:
-    """The mission's config with the store ``name`` changed: each ``replace`` key becomes its value in
-    that store's table (the endpoint, say), and ``extra`` lines are added to it."""
-    text = mission.config.read_text()
+def config_with(
+    mission: Mission, name: str, replace: dict[str, str], extra: str = "", source: Path | None = None
+) -> Path:
+    """The mission's config (or ``source``) with the store ``name`` changed: each ``replace`` key
+    becomes its value in that store's table (the endpoint, say), and ``extra`` lines are added to it."""
+    text = (source or mission.config).read_text()
     head, *tables = text.split("[[stores]]")
     out = [head]
     for table in tables:
@@ -26,7 +28,7 @@ def config_with(mission: Mission, name: str, replace: dict[str, str], extra: str
                 table = table.replace(old, new)
             table = table.replace(f'name = "{name}"\n', f'name = "{name}"\n{extra}', 1)
         out.append(table)
-    path = mission.root / f"with-{name}-changed.toml"
+    path = mission.root / f"{(source or mission.config).stem}-{name}.toml"
     path.write_text("[[stores]]".join(out))
     return path
 
