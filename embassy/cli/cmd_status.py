@@ -30,7 +30,7 @@ restored now; and shows the last drill from the drill history.
 
 Exit status: 0 all stores reachable, every store abroad holds each registry's newest snapshot and
 the last drill (if any) passed; 1 a store is unreachable, a store abroad lacks a registry's newest
-snapshot (it is named; `embassy repair` back-fills it), a registry has no snapshot in any store,
+snapshot (it is named; the next backup back-fills it), a registry has no snapshot in any store,
 or the last drill failed; 2 usage or configuration error."""
 
 
@@ -203,9 +203,9 @@ def _print(
         if r.get("error"):
             ctx.say(f"  {'':<16} {r['error']}")
         for n in r.get("behind", []):
-            ctx.say(f"  {'':<16} store {n} lacks the newest snapshot (`embassy repair` back-fills it)")
+            ctx.say(f"  {'':<16} store {n} lacks the newest snapshot (the next backup back-fills it)")
     if any(h["id"] and h["id"] != r["last_snapshot"] for r in registries for h in r["stores"].values()):
-        ctx.say("  * an older snapshot than the newest: that store missed a backup (repair back-fills it)")
+        ctx.say("  * an older snapshot than the newest: that store missed a backup (the next backup back-fills it)")
     ctx.say("")
     if last_drill is None:
         ctx.say("last drill      never: run `embassy drill` to prove the copies restore")

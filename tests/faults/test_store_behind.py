@@ -1,6 +1,7 @@
 """A store abroad that hangs during backups: the backup meets its quorum without it within the
 store's deadline, `embassy status` then exits 1 naming the store that lacks the newest snapshot,
-and `embassy snapshots` marks a snapshot that did not reach its quorum."""
+`embassy snapshots` marks a snapshot that did not reach its quorum, and once the stores answer
+again the next backup back-fills every snapshot each missed, oldest first: verify is clean."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def _hung(mission: Mission, config: Path, name: str, dev: DevStore, proxy: Fault
     return config_with(mission, name, {dev.endpoint: proxy.endpoint}, "request_timeout = 2\n", source=config)
 
 
-async def test_a_hung_store_is_set_aside_named_by_status_and_a_lost_quorum_is_marked(
+async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
     mission: Mission, seaweed: list[DevStore]
 ) -> None:
     done = await run_embassy(mission, mission.config, "backup")
@@ -84,4 +85,26 @@ async def test_a_hung_store_is_set_aside_named_by_status_and_a_lost_quorum_is_ma
     done = await run_embassy(mission, mission.config, "snapshots", "--registry", "population")
     marked = [line for line in done.out.splitlines() if "BELOW QUORUM" in line]
     assert len(marked) == 1 and lost["id"][:12] in marked[0]
+
+    # Healed: the next backup copies ee the two population snapshots it missed and ch the one, from
+    # the stores that hold them, and every store then holds every snapshot.
+    done = await run_embassy(mission, mission.config, "backup", "--json")
+    assert done.code == 0, done.err
+    figures.append(f"healing backup: {done.seconds:.1f} s")
+    healed = {s["registry"]: s for s in json.loads(done.out)["snapshots"]}
+    assert healed["population"]["backfilled_snapshots"] == 3
+    figures.append(
+        "back-filled snapshots per registry: "
+        + ", ".join(f"{r} {s['backfilled_snapshots']} ({s['backfilled_packs']} packs)" for r, s in healed.items())
+    )
+    done = await run_embassy(mission, mission.config, "snapshots", "--json")
+    assert done.code == 0, done.err
+    every = json.loads(done.out)["snapshots"]
+    assert every and all(s["stores"] == ["lu", "ee", "ch"] and s["quorum_met"] for s in every), every
+    done = await run_embassy(mission, mission.config, "status", "--json")
+    assert done.code == 0, done.out
+    done = await run_embassy(mission, mission.config, "verify", "--json")
+    assert done.code == 0, done.out
+    population = [s for s in every if s["registry"] == "population"]
+    figures.append(f"population: {len(population)} snapshots attempted, {len(population)} held by all, 0 lost")
     print("\n".join(figures))
