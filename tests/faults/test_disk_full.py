@@ -43,7 +43,9 @@ def _fill(folder: Path) -> Path:
 async def test_a_full_disk_fails_its_store_only(tmp_path: Path, seaweed: list[DevStore], small_disk: Path) -> None:
     mission: Mission = build_mission(tmp_path / "mission", seaweed, quorum=2)
     with mission.config.open("a") as f:
-        f.write(f'\n[[stores]]\nname = "disk"\nkind = "filesystem"\npath = "{small_disk / "store"}"\njurisdiction = "NO"\n')
+        f.write(
+            f'\n[[stores]]\nname = "disk"\nkind = "filesystem"\npath = "{small_disk / "store"}"\njurisdiction = "NO"\n'
+        )
     figures = ["filesystem store disk on a 16 MiB tmpfs"]
     done = await run_embassy(mission, mission.config, "backup")
     assert done.code == 0, done.err

@@ -67,9 +67,10 @@ async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
     # ee and ch hang: only lu takes the next snapshot, below the quorum (exit 5), and `snapshots`
     # marks it while the earlier ones, held by a quorum, are not.
     _change(mission, 2)
-    async with FaultProxy(_port(seaweed[1]), "hang", faults=None) as ee, FaultProxy(
-        _port(seaweed[2]), "hang", faults=None
-    ) as ch:
+    async with (
+        FaultProxy(_port(seaweed[1]), "hang", faults=None) as ee,
+        FaultProxy(_port(seaweed[2]), "hang", faults=None) as ch,
+    ):
         config = _hung(mission, _hung(mission, mission.config, "ee", seaweed[1], ee), "ch", seaweed[2], ch)
         done = await run_embassy(mission, config, "backup", "--json")
     assert done.code == 5, done.err
