@@ -105,8 +105,10 @@ async def run_backup(
     progress: Progress | None = None,
     options: BackupOptions | None = None,
     usage: dict[str, StoreUsage] | None = None,
+    set_aside: dict[str, str] | None = None,
 ) -> list[RegistryResult]:
-    """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts."""
+    """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts.
+    Stores in ``set_aside`` (name -> why) are left out from the start, reported as failed."""
     stores = open_stores(config)
     try:
         counts = {s.name: config.counts_for_quorum(s) for s in config.stores}
@@ -120,6 +122,8 @@ async def run_backup(
             progress,
             options,
         )
+        for name, reason in (set_aside or {}).items():
+            engine.set_aside(name, reason)
         return await engine.run(registries)
     finally:
         if usage is not None:

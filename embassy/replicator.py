@@ -125,8 +125,11 @@ class Replicator:
             with backup_lock(self.config, wait=False, registries=[spec.name]):
                 reg.running_since = now
                 self.changed.set()  # published at once: a round in progress shows
+                # A store the store check found down (its breaker open, probed with back-off) is left
+                # out at once: it would cost the round a deadline before the others' work began.
+                down = {n: h.error or "unreachable" for n, h in self.state.stores.items() if h.reachable is False}
                 results = await run_backup(
-                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage
+                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage, set_aside=down
                 )
         except BackupBusyError as e:
             log.info("%s; skipping this round", e)

@@ -205,6 +205,13 @@ class BackupRound:
         if slot.error is None:
             slot.error = str(error)
 
+    def set_aside(self, store: str, reason: str) -> None:
+        """Leave ``store`` out of this round from the start (the caller knows it is down), so that
+        it costs the others nothing, not even one deadline; it is reported as failed."""
+        for slot in self.slots:
+            if slot.store.name == store:
+                self._fail(slot, f"store {store}: set aside ({reason.removeprefix(f'store {store}: ')})")
+
     async def prepare(self) -> None:
         """Every store: reachable, a repository of this master key, holding the current key bundle."""
 
@@ -214,7 +221,7 @@ class BackupRound:
             except (StoreError, IntegrityError) as e:
                 self._fail(slot, e)
 
-        await asyncio.gather(*(one(s) for s in self.slots))
+        await asyncio.gather(*(one(s) for s in self.alive()))
         alive = [s.store for s in self.alive()]
         self.locks, busy = await acquire(
             alive, "backup", self.options.lock_wait, self.options.lock_ttl, auth=LockAuth.for_ring(self.ring)
