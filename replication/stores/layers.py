@@ -113,6 +113,9 @@ class Threaded(Layer):
         self.pool.shutdown(wait=False, cancel_futures=True)
 
 
+LISTING_FACTOR = 6
+
+
 class Deadline(Layer):
     """A request that gets no answer within ``seconds`` has failed: :class:`StoreHungError`, a
     transient fault. The backend's worker thread may still be blocked in it; it is abandoned (the
@@ -125,11 +128,14 @@ class Deadline(Layer):
         self.seconds = seconds
 
     async def call(self, op: str, *args: Any) -> Any:
+        # A listing is one call of many pages, each a request of its own (an S3 backend's socket
+        # timeout catches a page that gets no answer): the whole call gets more time.
+        seconds = self.seconds * LISTING_FACTOR if op.startswith("list_") else self.seconds
         try:
-            async with asyncio.timeout(self.seconds):
+            async with asyncio.timeout(seconds):
                 return await self.inner.call(op, *args)
         except TimeoutError as e:
-            raise StoreHungError(self.store, f"{op}: no answer within {self.seconds:g} s") from e
+            raise StoreHungError(self.store, f"{op}: no answer within {seconds:g} s") from e
 
 
 class Limited(Layer):

@@ -18,7 +18,14 @@ from botocore.config import Config
 
 from replication.errors import ObjectLockedError, ObjectNotFoundError, ObjectTooLargeError, StorePermanentError
 from replication.spec import StoreSpec
-from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
+from replication.stores.base import (
+    ObjectInfo,
+    ObjectVersion,
+    StoreHungError,
+    StoreTransientError,
+    check_key,
+    check_prefix,
+)
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
@@ -71,6 +78,7 @@ class S3Backend:
             connect_timeout = min(5.0, spec.request_timeout)
         if read_timeout is None:
             read_timeout = spec.request_timeout
+        self.read_timeout = read_timeout
         if spec.endpoint is None or spec.bucket is None or spec.credentials is None:
             raise StorePermanentError(spec.name, "an s3 store needs endpoint, bucket and credentials")
         self.name = spec.name
@@ -125,6 +133,9 @@ class S3Backend:
             if status >= 500 or code in _TRANSIENT_CODES:
                 return StoreTransientError(self.name, f"{op} {what}: server error {status} {code}")
             return StorePermanentError(self.name, f"{op} {what}: {code or status} {err.get('Message', '')}".strip())
+        if isinstance(e, bex.ReadTimeoutError):
+            # The socket timeout is the store's request_timeout: no answer within it is a hang.
+            return StoreHungError(self.name, f"{op} {what}: no answer within {self.read_timeout:g} s")
         if isinstance(e, _TRANSIENT_EXC):
             return StoreTransientError(self.name, f"{op} {what}: {type(e).__name__}: {e}")
         if isinstance(e, bex.NoCredentialsError | bex.PartialCredentialsError):
