@@ -1,8 +1,9 @@
 """Retries: a fault-injecting proxy in front of a real SeaweedFS store, counting every request.
 
-The Store retries transient faults (connection resets, 503s; a request that times out is a hang, not retried) and succeeds when the store
-comes back; when it does not, StoreUnavailableError names the store after exactly the allowed tries;
-permanent faults and not-found are answered at once, with one request.
+The Store retries transient faults (connection resets, 503s) and succeeds when the store comes
+back; when it does not, StoreUnavailableError names the store after exactly the allowed tries; a
+request that gets no answer (a socket timeout) is a hang, not retried; permanent faults and
+not-found are answered at once, with one request.
 """
 
 from __future__ import annotations
