@@ -38,7 +38,7 @@ from tenacity import (
     wait_random_exponential,
 )
 
-from replication.errors import ObjectTooLargeError, StoreUnavailableError
+from replication.errors import ObjectTooLargeError, ReplicationError, StoreUnavailableError
 from replication.layout import read_cap
 from replication.stores.base import Backend, StoreHungError, StoreTransientError
 
@@ -249,7 +249,8 @@ class Breaker(Layer):
     With ``probe_after`` None (one-shot commands) it stays open for the rest of the run. Otherwise
     (the server's continuous mode) after ``probe_after`` seconds one call is let through as a probe:
     an answer closes the breaker, a failure opens it again for twice as long, up to ``probe_max``.
-    Permanent faults, not-found and damage are answers, not outages: they pass and close nothing."""
+    Permanent faults, not-found and damage are answers, not outages: they never open it, and a
+    probe that gets one closes it."""
 
     def __init__(
         self, inner: Layer, store: str, probe_after: float | None = None, probe_max: float = 600.0
@@ -290,10 +291,16 @@ class Breaker(Layer):
             self._reason = e.message
             self._retry_at = time.monotonic() + self._wait
             raise
+        except ReplicationError:
+            self._answered()  # not-found, refused, damaged: answers all the same
+            raise
         finally:
             if probe:
                 self._probing = False
+        self._answered()
+        return result
+
+    def _answered(self) -> None:
         if self._reason is not None:
             self._reason, self._opened_at, self._wait = None, None, self.probe_after or 0.0
         self.failures = 0
-        return result
