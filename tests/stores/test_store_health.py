@@ -120,3 +120,24 @@ async def test_a_set_aside_store_is_probed_with_back_off_until_it_answers(
 
 async def _tick() -> None:
     await asyncio.sleep(0.02)  # polling a time-based back-off: the event waited for is the clock
+
+
+async def test_a_probe_answered_with_not_found_closes_the_breaker(seaweed: list[DevStore], bucket: str) -> None:
+    async with FaultProxy(_port(seaweed[0]), "hang", faults=1) as proxy:
+        store = _store(seaweed[0], proxy, bucket, timeout=0.5, probe_after=0.2)
+        try:
+            with pytest.raises(StoreUnavailableError, match="hung"):
+                await store.get("data/obj")
+            async with asyncio.timeout(10):
+                while True:
+                    try:
+                        await store.get("data/missing")
+                    except ObjectNotFoundError:
+                        break  # the probe: the store answered, if only "no such key"
+                    except StoreUnavailableError as e:
+                        assert "set aside until its next probe" in str(e)
+                    await _tick()
+            assert not store.breaker.open
+            assert len(proxy.requests) == 2
+        finally:
+            await store.close()
