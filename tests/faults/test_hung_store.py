@@ -31,6 +31,7 @@ async def test_status_with_a_hung_store_ends_within_its_deadline(mission: Missio
     assert proxy.requests, "the hung store was never asked"
     assert done.code == 1, done.err
     assert done.seconds < 2 + 3  # one deadline, plus the command's own start (keyring, imports)
+    print(f"status with ee hung (request_timeout 2 s): exit 1 in {done.seconds:.1f} s")
     report = json.loads(done.out)
     ee = next(s for s in report["stores"] if s["name"] == "ee")
     assert ee["reachable"] is False
@@ -63,3 +64,4 @@ async def test_ctrl_c_ends_a_command_waiting_on_a_hung_store_within_a_second(
     assert proc.returncode == 130, err
     assert err.decode().rstrip().endswith("embassy: interrupted")
     assert elapsed < 1.0, f"the command lived {elapsed:.2f} s after Ctrl-C"
+    print(f"Ctrl-C with a request to a hung store outstanding: exit 130 after {elapsed:.2f} s")
