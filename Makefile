@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-site-backup bench-verify bench-publish bench-contact bench-history bench-postgres dev-stores clean
+.PHONY: run test test-faults test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-site-backup bench-verify bench-publish bench-contact bench-history bench-postgres dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -48,6 +48,10 @@ test: $(TEST_STAMP) $(SYS_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# The fault suite alone (real SeaweedFS stores hung, stopped, full); `make test` runs it too.
+test-faults: $(TEST_STAMP) $(SYS_STAMP)
+	$(BIN)/pytest -q tests/faults $(ARGS)
 
 lint: $(TEST_STAMP)
 	$(BIN)/ruff check .

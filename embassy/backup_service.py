@@ -91,9 +91,11 @@ class StoreUsage:
     retries: int
 
 
-def open_stores(config: Config, names: list[str] | None = None) -> list[Store]:
+def open_stores(config: Config, names: list[str] | None = None, probe_after: float | None = None) -> list[Store]:
+    """The stores, each set aside for the rest of the run once it fails or hangs, or with
+    ``probe_after`` (seconds) probed again after that long, doubling."""
     specs = [config.store(n) for n in names] if names else list(config.stores)
-    return [open_store(s) for s in specs]
+    return [open_store(s, probe_after=probe_after) for s in specs]
 
 
 async def run_backup(
@@ -103,8 +105,10 @@ async def run_backup(
     progress: Progress | None = None,
     options: BackupOptions | None = None,
     usage: dict[str, StoreUsage] | None = None,
+    set_aside: dict[str, str] | None = None,
 ) -> list[RegistryResult]:
-    """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts."""
+    """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts.
+    Stores in ``set_aside`` (name -> why) are left out from the start, reported as failed."""
     stores = open_stores(config)
     try:
         counts = {s.name: config.counts_for_quorum(s) for s in config.stores}
@@ -118,6 +122,8 @@ async def run_backup(
             progress,
             options,
         )
+        for name, reason in (set_aside or {}).items():
+            engine.set_aside(name, reason)
         return await engine.run(registries)
     finally:
         if usage is not None:

@@ -519,7 +519,7 @@ class _Parser:
             raise self.fail("[[stores]]", "at least one store is required; add a [[stores]] table")
         out: list[StoreSpec] = []
         seen: set[str] = set()
-        common = {"name", "kind", "jurisdiction", "object_lock_days"}
+        common = {"name", "kind", "jurisdiction", "object_lock_days", "request_timeout"}
         s3_keys = {"endpoint", "bucket", "region", "access_key_env", "secret_key_env", "mirror_bucket"}
         for i, t in enumerate(tables):
             w = f"stores[{i}]"
@@ -545,6 +545,7 @@ class _Parser:
                     f"{w}.jurisdiction", f'{jurisdiction!r} is not an ISO 3166 code; use two capitals like "LU"'
                 )
             lock = self.positive_int(self.get(t, "object_lock_days", w, int, 0), f"{w}.object_lock_days", 0, 36500)
+            timeout = self.seconds(t, "request_timeout", w, 10.0)
             if kind == "filesystem":
                 if lock:
                     raise self.fail(
@@ -556,7 +557,11 @@ class _Parser:
                     raise self.fail(f"{w}.path", "must not be empty")
                 mirror_path = self.get(t, "mirror_path", w, str, "")
                 mirror = self.resolve(mirror_path) if mirror_path else None
-                out.append(StoreSpec(name, "filesystem", jurisdiction, 0, path=self.resolve(path), mirror_path=mirror))
+                out.append(
+                    StoreSpec(
+                        name, "filesystem", jurisdiction, 0, timeout, path=self.resolve(path), mirror_path=mirror
+                    )
+                )
                 continue
             endpoint = self.get(
                 t, "endpoint", w, str, required_hint='; e.g. endpoint = "https://s3.eu-central-1.amazonaws.com"'
@@ -597,6 +602,7 @@ class _Parser:
                     "s3",
                     jurisdiction,
                     lock,
+                    timeout,
                     endpoint=endpoint.rstrip("/"),
                     bucket=bucket,
                     region=region,

@@ -125,8 +125,11 @@ class Replicator:
             with backup_lock(self.config, wait=False, registries=[spec.name]):
                 reg.running_since = now
                 self.changed.set()  # published at once: a round in progress shows
+                # A store the store check found down (its breaker open, probed with back-off) is left
+                # out at once: it would cost the round a deadline before the others' work began.
+                down = {n: h.error or "unreachable" for n, h in self.state.stores.items() if h.reachable is False}
                 results = await run_backup(
-                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage
+                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage, set_aside=down
                 )
         except BackupBusyError as e:
             log.info("%s; skipping this round", e)
@@ -209,7 +212,8 @@ class Replicator:
     # -- stores and alerts ---------------------------------------------------------------------
 
     async def store_loop(self, stop: asyncio.Event) -> None:
-        stores = open_stores(self.config)
+        # Probed with back-off: a store set aside is asked again after STORE_CHECK, then twice as long.
+        stores = open_stores(self.config, probe_after=STORE_CHECK)
         try:
             while not stop.is_set():
                 checks = await asyncio.gather(*(s.check() for s in stores), return_exceptions=True)
@@ -228,6 +232,7 @@ class Replicator:
                         health.reachable, health.last_ok, health.down_since, health.error = True, now, None, None
                     if self.metrics:
                         self.metrics.store_up.labels(store.name).set(1 if health.reachable else 0)
+                        self.metrics.breaker_open.labels(store.name).set(1 if store.breaker.open else 0)
                 self.changed.set()
                 await _sleep(stop, STORE_CHECK)
         finally:

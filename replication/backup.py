@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 from keys import Keyring
+from replication.backfill import backfill, copy_verified
 from replication.cache import LocalCache
 from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed, cut_whole
 from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_parts
 from replication.errors import IntegrityError, ReplicationError, StoreError
-from replication.fetch import fetch_verified
 from replication.inventory import Inventory, RegistryInventory
 from replication.journal import PackJournal
 from replication.layout import pack_key
@@ -92,6 +92,7 @@ class RegistryResult:
     reused_files: int = 0
     backfilled_packs: int = 0
     resumed_packs: int = 0  # sent by a run that was stopped before its manifest, found and reused
+    backfilled_snapshots: int = 0  # older snapshots a store had missed, copied to it (backfill.py)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -107,6 +108,7 @@ class RegistryResult:
             "reused_files": self.reused_files,
             "backfilled_packs": self.backfilled_packs,
             "resumed_packs": self.resumed_packs,
+            "backfilled_snapshots": self.backfilled_snapshots,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -208,6 +210,13 @@ class BackupRound:
         if slot.error is None:
             slot.error = str(error)
 
+    def set_aside(self, store: str, reason: str) -> None:
+        """Leave ``store`` out of this round from the start (the caller knows it is down), so that
+        it costs the others nothing, not even one deadline; it is reported as failed."""
+        for slot in self.slots:
+            if slot.store.name == store:
+                self._fail(slot, f"store {store}: set aside ({reason.removeprefix(f'store {store}: ')})")
+
     async def prepare(self) -> None:
         """Every store: reachable, a repository of this master key, holding the current key bundle."""
 
@@ -217,7 +226,7 @@ class BackupRound:
             except (StoreError, IntegrityError) as e:
                 self._fail(slot, e)
 
-        await asyncio.gather(*(one(s) for s in self.slots))
+        await asyncio.gather(*(one(s) for s in self.alive()))
         alive = [s.store for s in self.alive()]
         self.locks, busy = await acquire(
             alive, "backup", self.options.lock_wait, self.options.lock_ttl, auth=LockAuth.for_ring(self.ring)
@@ -612,6 +621,7 @@ class _RegistryBackup:
         manifest.row_counts = row_counts
         await self._complete_stores(manifest)
         await self._write_manifest(manifest)
+        await self._backfill_snapshots(inv)
 
     def _manifest(
         self, spec: RegistrySpec, time: str, previous: str | None, done: list[tuple[ScanItem, list[Loc]]]
@@ -675,22 +685,33 @@ class _RegistryBackup:
 
         await asyncio.gather(*(one(s) for s in self.r.alive()))
 
-    async def _copy_pack(self, pack_id: str, dest: _StoreSlot) -> None:
-        key = pack_key(self.tag, pack_id)
-        for src in self.r.alive():
-            if src is dest or pack_id not in self.has.get(src.store.name, set()):
-                continue
+    async def _copy_pack(self, pack_id: str, dest: _StoreSlot) -> bool:
+        """Copy a pack ``dest`` lacks from a live store that holds it; False when it held it already."""
+        if pack_id in self.has.get(dest.store.name, set()):
+            return False
+        sources = [s.store for s in self.r.alive() if pack_id in self.has.get(s.store.name, set())]
+        await copy_verified(pack_key(self.tag, pack_id), pack_id, dest.store, sources, dest.retention)
+        self.has.setdefault(dest.store.name, set()).add(pack_id)
+        return True
+
+    async def _backfill_snapshots(self, inv: RegistryInventory) -> None:
+        """Every snapshot a live store missed, copied to it from the others (replication/backfill.py)."""
+        live = [s.store for s in self.r.alive()]
+
+        async def one(slot: _StoreSlot) -> None:
+            async def copy_pack(pack_id: str) -> None:
+                if await self._copy_pack(pack_id, slot):
+                    self.result.backfilled_packs += 1
+
             try:
-                fetched = await fetch_verified(src.store, key, pack_id)
-            except (StoreError, IntegrityError):
-                continue
-            until = retain_until(dest.store.lock_days)
-            await dest.store.put(key, fetched.data, until)
-            if until is not None:
-                dest.retention.set(key, until)
-            self.has.setdefault(dest.store.name, set()).add(pack_id)
-            return
-        raise StoreError(dest.store.name, f"lacks pack {pack_id[:12]} and no other store could supply it")
+                self.r.locks.ensure_held(slot.store.name)
+                copied = await backfill(inv, slot.store, live, copy_pack, slot.retention)
+                self.result.backfilled_snapshots += copied  # not `+= await`: the stores run side by side
+            except (StoreError, IntegrityError) as e:
+                self.result.warnings.append(f"back-fill of store {slot.store.name} stopped (the next round goes on): {e}")
+                self.r._fail(slot, e)
+
+        await asyncio.gather(*(one(s) for s in self.r.alive()))
 
     async def _extend_locks(self, slot: _StoreSlot, needed: set[str], now: datetime) -> None:
         store = slot.store

@@ -11,6 +11,7 @@ class StoreError(ReplicationError):
     def __init__(self, store: str, message: str) -> None:
         super().__init__(f"store {store}: {message}")
         self.store = store
+        self.message = message
 
 
 class ObjectNotFoundError(StoreError):

@@ -50,6 +50,8 @@ class StoreSpec:
     kind: StoreKind
     jurisdiction: str = ""
     object_lock_days: int = 0
+    # seconds: a request with no answer within it has failed (transient), and the store is set aside
+    request_timeout: float = 10.0
     # s3
     endpoint: str | None = None
     bucket: str | None = None

@@ -110,8 +110,11 @@ async def _list(
         for name, error in inv.unlisted.items():
             rows.append({"registry": reg.name, "error": str(error), "store": name})
         warnings += [f"{reg.name}: {w}" for w in inv.warnings()]
+        # Whether a snapshot reached its quorum is known only when every store was listed.
+        judged = len(stores) == len(config.stores) and not inv.unlisted
         for ref in inv.ordered():
             holders = inv.holders(ref.id)
+            abroad = sum(1 for h in holders if config.counts_for_quorum(config.store(h)))
             try:
                 summary = await inv.summary(ref.id)
             except (IntegrityError, StoreError) as e:
@@ -125,6 +128,7 @@ async def _list(
                     "files": summary.files,
                     "bytes": summary.bytes,
                     "stores": holders,
+                    "quorum_met": abroad >= config.replication.quorum if judged else None,
                 }
             )
     return rows, warnings
@@ -161,6 +165,7 @@ def snapshots(ctx: Context) -> int:
                 ctx.say(
                     f"{r['registry']:<16} {r['id'][:12]}  {r['time']}  {r['files']:>7} files  "
                     f"{human_size(r['bytes']):>10}  stores: {', '.join(r['stores'])}"
+                    + ("  BELOW QUORUM" if r["quorum_met"] is False else "")
                 )
     return FAILED if any("error" in r for r in rows) else OK
 

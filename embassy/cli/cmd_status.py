@@ -28,9 +28,10 @@ Checks that each store answers, finds each registry's newest snapshot in each st
 verified: signature, id, signed time) and its age, which is the RPO if the registry had to be
 restored now; and shows the last drill from the drill history.
 
-Exit status: 0 all stores reachable, every registry has a snapshot and the last drill (if any)
-passed; 1 a store is unreachable, a registry has no snapshot in any store, or the last drill
-failed; 2 usage or configuration error."""
+Exit status: 0 all stores reachable, every store abroad holds each registry's newest snapshot and
+the last drill (if any) passed; 1 a store is unreachable, a store abroad lacks a registry's newest
+snapshot (it is named; the next backup back-fills it), a registry has no snapshot in any store,
+or the last drill failed; 2 usage or configuration error."""
 
 
 def register(sub: Any, common: Any) -> None:
@@ -71,7 +72,7 @@ def status(ctx: Context) -> int:
         }
     problems = (
         any(not s["reachable"] for s in store_rows)
-        or any(r["last_snapshot"] is None for r in registry_rows)
+        or any(r["last_snapshot"] is None or r["behind"] for r in registry_rows)
         or (last_drill is not None and not last_drill["ok"])
     )
     if ctx.json:
@@ -109,6 +110,12 @@ async def _survey(
     # Only the stores that answered are listed; each once, for every registry.
     inventory = Inventory(ring, [s for s in stores if s.name not in down], LocalCache(cache_dir(config)))
     registry_rows = [await _registry(ring, reg, stores, down, inventory, now) for reg in config.registries]
+    abroad = [s.name for s in stores if config.counts_for_quorum(s.spec) and s.name not in down]
+    for row in registry_rows:
+        # A store abroad that answered but lacks the newest snapshot missed a backup: the copies
+        # abroad are behind even though every store is up.
+        newest = row["last_snapshot"]
+        row["behind"] = [n for n in abroad if newest and row["stores"][n]["id"] != newest]
     return store_rows, registry_rows
 
 
@@ -195,8 +202,10 @@ def _print(
                 ctx.say(f"  {'':<16} store {n}: {h['error']}")
         if r.get("error"):
             ctx.say(f"  {'':<16} {r['error']}")
+        for n in r.get("behind", []):
+            ctx.say(f"  {'':<16} store {n} lacks the newest snapshot (the next backup back-fills it)")
     if any(h["id"] and h["id"] != r["last_snapshot"] for r in registries for h in r["stores"].values()):
-        ctx.say("  * an older snapshot than the newest: that store missed a backup (repair back-fills it)")
+        ctx.say("  * an older snapshot than the newest: that store missed a backup (the next backup back-fills it)")
     ctx.say("")
     if last_drill is None:
         ctx.say("last drill      never: run `embassy drill` to prove the copies restore")

@@ -51,6 +51,9 @@ class ReplicationMetrics:
                                 ["registry"], registry=r, multiprocess_mode="mostrecent")  # fmt: skip
         self.store_up = Gauge("embassy_replication_store_up", "1 when the store answered its last check", ["store"],
                               registry=r, multiprocess_mode="mostrecent")  # fmt: skip
+        self.breaker_open = Gauge("embassy_replication_breaker_open", "1 while the store is set aside (its circuit "
+                                  "breaker is open), probed with back-off", ["store"], registry=r,
+                                  multiprocess_mode="mostrecent")  # fmt: skip
         self.alert = Gauge("embassy_replication_alert", "1 while the alert is raised", ["kind", "subject"],
                            registry=r, multiprocess_mode="mostrecent")  # fmt: skip
         self.drill_ok = Gauge("embassy_replication_last_drill_ok", "1 when the last drill passed, 0 when it failed",

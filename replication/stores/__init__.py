@@ -27,10 +27,14 @@ def open_store(
     concurrency: int = 8,
     retry: RetryPolicy | None = None,
     layers: Sequence[Callable[[Layer], Layer]] = (),
+    probe_after: float | None = None,
 ) -> Store:
     """A :class:`Store` for ``spec``, with further ``layers`` outermost (see stores/layers.py).
-    Nothing is contacted until the first operation."""
-    return Store(spec, make_backend(spec), concurrency=concurrency, retry=retry, layers=layers)
+    Nothing is contacted until the first operation. A store that fails or hangs is set aside for the
+    rest of the run, or with ``probe_after`` (seconds) probed again after that long, doubling."""
+    return Store(
+        spec, make_backend(spec), concurrency=concurrency, retry=retry, layers=layers, probe_after=probe_after
+    )
 
 
 __all__ = [

@@ -28,6 +28,10 @@ class StoreTransientError(StoreError):
     """A fault worth retrying; after the retries it surfaces as StoreUnavailableError."""
 
 
+class StoreHungError(StoreTransientError):
+    """A request that got no answer within the store's deadline (``request_timeout``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ObjectInfo:
     key: str

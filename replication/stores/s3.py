@@ -19,7 +19,14 @@ from botocore.utils import parse_timestamp as botocore_parse_timestamp
 
 from replication.errors import ObjectLockedError, ObjectNotFoundError, ObjectTooLargeError, StorePermanentError
 from replication.spec import StoreSpec
-from replication.stores.base import ObjectInfo, ObjectVersion, StoreTransientError, check_key, check_prefix
+from replication.stores.base import (
+    ObjectInfo,
+    ObjectVersion,
+    StoreHungError,
+    StoreTransientError,
+    check_key,
+    check_prefix,
+)
 
 _NOT_FOUND = {"NoSuchKey", "404", "NotFound", "NoSuchVersion"}
 _TRANSIENT_CODES = {"SlowDown", "RequestTimeout", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
@@ -75,8 +82,19 @@ def warm_up() -> None:
 
 class S3Backend:
     def __init__(
-        self, spec: StoreSpec, max_connections: int = 16, connect_timeout: float = 5, read_timeout: float = 60
+        self,
+        spec: StoreSpec,
+        max_connections: int = 16,
+        connect_timeout: float | None = None,
+        read_timeout: float | None = None,
     ) -> None:
+        # The Store's deadline gives up on a request after spec.request_timeout; the socket timeouts
+        # follow it, so that the worker thread such a request holds is free again soon after.
+        if connect_timeout is None:
+            connect_timeout = min(5.0, spec.request_timeout)
+        if read_timeout is None:
+            read_timeout = spec.request_timeout
+        self.read_timeout = read_timeout
         if spec.endpoint is None or spec.bucket is None or spec.credentials is None:
             raise StorePermanentError(spec.name, "an s3 store needs endpoint, bucket and credentials")
         self.name = spec.name
@@ -131,6 +149,9 @@ class S3Backend:
             if status >= 500 or code in _TRANSIENT_CODES:
                 return StoreTransientError(self.name, f"{op} {what}: server error {status} {code}")
             return StorePermanentError(self.name, f"{op} {what}: {code or status} {err.get('Message', '')}".strip())
+        if isinstance(e, bex.ReadTimeoutError):
+            # The socket timeout is the store's request_timeout: no answer within it is a hang.
+            return StoreHungError(self.name, f"{op} {what}: no answer within {self.read_timeout:g} s")
         if isinstance(e, _TRANSIENT_EXC):
             return StoreTransientError(self.name, f"{op} {what}: {type(e).__name__}: {e}")
         if isinstance(e, bex.NoCredentialsError | bex.PartialCredentialsError):

@@ -3,7 +3,10 @@
 The public methods are the :class:`Backend` contract made async. Each concern is a layer of its
 own: worker threads (so the event loop never blocks), a cap on operations in flight (so a slow
 store cannot absorb every thread), retries of transient faults with exponential back-off and
-jitter up to a deadline, read caps from the format, and byte counters. Further layers (a circuit breaker, metrics) are passed in ``layers``, outermost last.
+jitter up to a deadline, a deadline on every request (``StoreSpec.request_timeout``), read caps from
+the format, byte counters, and a circuit breaker that sets aside a store that outlasted its retries
+or hung (for the rest of the run, or until a probe after ``probe_after`` seconds answers). Further
+layers (metrics) are passed in ``layers``, outermost last.
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from replication.stores.base import Backend, ObjectInfo, ObjectVersion
 from replication.stores.layers import (
     QUICK_CHECK,
     Bounded,
+    Breaker,
+    BreakerState,
     Counting,
+    Deadline,
     Layer,
     Limited,
     Retrying,
@@ -36,6 +42,7 @@ class Store:
         concurrency: int = 8,
         retry: RetryPolicy | None = None,
         layers: Sequence[Callable[[Layer], Layer]] = (),
+        probe_after: float | None = None,
     ):
         self.spec = spec
         self.name = spec.name
@@ -43,9 +50,11 @@ class Store:
         self.retry = retry or RetryPolicy()
         self._threads = Threaded(backend, concurrency)
         self._pool = self._threads.pool
-        self._retrying = Retrying(Limited(self._threads, concurrency), spec.name, self.retry)
+        deadline = Deadline(self._threads, spec.name, spec.request_timeout)
+        self._retrying = Retrying(Limited(deadline, concurrency), spec.name, self.retry)
         self._counts = Counting(Bounded(self._retrying, spec.name))
-        self._top: Layer = self._counts
+        self._breaker = Breaker(self._counts, spec.name, probe_after)
+        self._top: Layer = self._breaker
         for wrap in layers:
             self._top = wrap(self._top)
 
@@ -69,6 +78,11 @@ class Store:
     def retries(self) -> int:
         """Store requests retried after a transient fault (for metrics)."""
         return self._retrying.retries
+
+    @property
+    def breaker(self) -> BreakerState:
+        """Open once the store outlasted its retries or hung: then it is set aside (see ``Breaker``)."""
+        return self._breaker.state
 
     async def check(self) -> None:
         """Reachable, and able to hold what we write? Retried briefly (``QUICK_CHECK``)."""

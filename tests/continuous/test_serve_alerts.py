@@ -121,6 +121,8 @@ def test_quorum_store_rpo_and_drill_alerts_are_logged_measured_shown_to_admins_a
         assert f'embassy_replication_alert{{kind="{kind}",subject="{subject}"}} 1.0' in metrics
     assert 'embassy_replication_last_drill_ok 0.0' in metrics
     assert 'embassy_replication_store_up{store="ch"} 0.0' in metrics
+    assert 'embassy_replication_breaker_open{store="ch"} 1.0' in metrics  # set aside, probed with back-off
+    assert 'embassy_replication_breaker_open{store="lu"} 0.0' in metrics
 
     # The banner: an admin sees every alert, an editor none.
     admin = Client(server.base)

@@ -4,7 +4,8 @@ It reads each request's head and body off the client connection (so it can count
 kept-alive connections) and, for the first ``faults`` requests (or all, with ``faults=None``):
 - ``reset``: closes the connection with a TCP RST before answering;
 - ``503``: answers ``503 Service Unavailable`` (S3's SlowDown) and closes;
-- ``hang``: never answers.
+- ``hang``: never answers;
+- ``slow``: forwards the request after ``delay`` seconds (latency).
 Other requests go to the upstream server, and its responses come back byte for byte. ``only``
 (method, path -> bool), when given, picks the requests that may fault; the rest always pass.
 """
@@ -31,13 +32,15 @@ class FaultProxy:
         mode: str = "pass",
         faults: int | None = 0,
         only: Callable[[str, str], bool] | None = None,
+        delay: float = 2.0,
     ) -> None:
-        if mode not in ("pass", "reset", "503", "hang"):
+        if mode not in ("pass", "reset", "503", "hang", "slow"):
             raise ValueError(mode)
         self.upstream_port = upstream_port
         self.mode = mode
         self.faults = faults
         self.only = only
+        self.delay = delay
         self.faulted = 0
         self.requests: list[str] = []  # "METHOD path" of every request seen, in order
         self.port = 0
@@ -87,8 +90,11 @@ class FaultProxy:
                 number = len(self.requests) if self.only is None else self.faulted + 1
                 if (self.only is None or self.only(method, path)) and self._faulty(number):
                     self.faulted += 1
-                    await self._fault(reader, writer, headers)
-                    return
+                    if self.mode == "slow":
+                        await asyncio.sleep(self.delay)
+                    else:
+                        await self._fault(reader, writer, headers)
+                        return
                 if up_writer is None:
                     up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
                     pipe = asyncio.create_task(self._pipe(up_reader, writer))
@@ -116,8 +122,9 @@ class FaultProxy:
                 + SLOW_DOWN
             )
             await writer.drain()
-        else:  # hang: hold the connection open, answer nothing
-            await asyncio.sleep(3600)
+        else:  # hang: hold the connection open, answer nothing, until the proxy stops
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.sleep(3600)
 
     @staticmethod
     async def _forward_body(

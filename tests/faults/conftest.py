@@ -1,0 +1,63 @@
+"""The fault suite's pieces: one mission (three real SeaweedFS stores lu/ee/ch) per test, and a
+config that puts a store behind a fault-injecting proxy."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from engine.conftest import Mission, build_mission
+
+
+def config_with(
+    mission: Mission, name: str, replace: dict[str, str], extra: str = "", source: Path | None = None
+) -> Path:
+    """The mission's config (or ``source``) with the store ``name`` changed: each ``replace`` key
+    becomes its value in that store's table (the endpoint, say), and ``extra`` lines are added to it."""
+    text = (source or mission.config).read_text()
+    head, *tables = text.split("[[stores]]")
+    out = [head]
+    for table in tables:
+        if f'name = "{name}"' in table:
+            for old, new in replace.items():
+                assert old in table, old
+                table = table.replace(old, new)
+            table = table.replace(f'name = "{name}"\n', f'name = "{name}"\n{extra}', 1)
+        out.append(table)
+    path = mission.root / f"{(source or mission.config).stem}-{name}.toml"
+    path.write_text("[[stores]]".join(out))
+    return path
+
+
+@dataclass
+class Finished:
+    code: int
+    out: str
+    err: str
+    seconds: float
+
+
+async def run_embassy(mission: Mission, config: Path, *args: str, timeout: float = 120) -> Finished:
+    """The real `embassy` command, run without blocking the event loop (the proxy lives on it)."""
+    proc = await start_embassy(mission, config, *args)
+    started = asyncio.get_running_loop().time()
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return Finished(proc.returncode, out.decode(), err.decode(), asyncio.get_running_loop().time() - started)
+
+
+async def start_embassy(mission: Mission, config: Path, *args: str) -> asyncio.subprocess.Process:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")} | mission.env
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "embassy", "--config", str(config), *args,
+        cwd=mission.root, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def mission(tmp_path: Path, seaweed) -> Mission:  # type: ignore[no-untyped-def]
+    return build_mission(tmp_path, seaweed)

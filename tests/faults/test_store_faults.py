@@ -1,0 +1,115 @@
+"""Stores that misbehave during backups, each a real SeaweedFS store: one stopped (SIGSTOP) in the
+middle of a backup, one behind a proxy adding 2 s of latency or answering 503 to everything. Every
+backup completes with its quorum, within bounds, and once the store is back the next backup
+back-fills each snapshot it missed: verify is clean. Each test prints its figures (snapshots
+attempted / completed / lost, time to heal)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+from urllib.parse import urlparse
+
+import pytest
+from dev_stores import DevStore
+from engine.conftest import Mission
+from stores.faultproxy import FaultProxy
+
+from faults.conftest import Finished, config_with, run_embassy, start_embassy
+
+
+def _port(dev: DevStore) -> int:
+    port = urlparse(dev.endpoint).port
+    assert port is not None
+    return port
+
+
+def _change(mission: Mission, n: int) -> None:
+    (mission.root / "registries" / "population" / f"new-{n}.txt").write_text(f"change {n}\n")
+
+
+def _population(done: Finished) -> dict:  # type: ignore[type-arg]
+    return next(s for s in json.loads(done.out)["snapshots"] if s["registry"] == "population")
+
+
+async def _heal_and_verify(mission: Mission, missed: int, figures: list[str]) -> None:
+    done = await run_embassy(mission, mission.config, "backup", "--json")
+    assert done.code == 0, done.err
+    assert _population(done)["backfilled_snapshots"] == missed
+    figures.append(f"time to heal (the next backup, back-filling {missed} snapshots): {done.seconds:.1f} s")
+    done = await run_embassy(mission, mission.config, "snapshots", "--registry", "population", "--json")
+    held = json.loads(done.out)["snapshots"]
+    assert all(s["stores"] == ["lu", "ee", "ch"] for s in held), held
+    done = await run_embassy(mission, mission.config, "verify", "--json")
+    assert done.code == 0, done.out
+    figures.append(f"population snapshots held by every store after healing: {len(held)}; verify clean")
+
+
+async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevStore]) -> None:
+    ee = seaweed[1]
+    assert ee.process is not None
+    figures = ["SIGSTOP of store ee mid-backup"]
+    attempted = completed = 0
+    stopped = False
+    try:
+        async with FaultProxy(_port(ee)) as proxy:  # passes everything; shows when packs go up
+            config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint}, "request_timeout = 2\n")
+            proc = await start_embassy(mission, config, "backup", "--json")
+            async with asyncio.timeout(60):
+                while not any(r.startswith("PUT ") and "/packs/" in r for r in proxy.requests):
+                    assert proc.returncode is None
+                    await asyncio.sleep(0.01)
+            os.kill(ee.process.pid, signal.SIGSTOP)
+            stopped = True
+            loop = asyncio.get_running_loop()
+            since = loop.time()
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            attempted += 1
+            assert proc.returncode == 3, err.decode()
+            population = _population(Finished(proc.returncode, out.decode(), err.decode(), 0))
+            assert population["quorum_met"] and population["stores"]["ee"].startswith("failed: ")
+            completed += 1
+            figures.append(f"backup finished {loop.time() - since:.1f} s after the stop (deadline 2 s), exit 3")
+            # A second backup while ee is still stopped: set aside at its first request.
+            _change(mission, 1)
+            done = await run_embassy(mission, config, "backup", "--json")
+            attempted += 1
+            assert done.code == 3 and _population(done)["quorum_met"], done.err
+            completed += 1
+            figures.append(f"backup with ee stopped: {done.seconds:.1f} s, exit 3")
+        os.kill(ee.process.pid, signal.SIGCONT)
+        stopped = False
+        figures.append(f"snapshots attempted {attempted}, completed (quorum) {completed}, lost 0")
+        await _heal_and_verify(mission, 2, figures)
+    finally:
+        if stopped:
+            os.kill(ee.process.pid, signal.SIGCONT)
+    print("\n".join(figures))
+
+
+@pytest.mark.parametrize("mode", ["slow", "503"])
+async def test_a_slow_or_failing_store(mission: Mission, seaweed: list[DevStore], mode: str) -> None:
+    ee = seaweed[1]
+    figures = [f"store ee behind the proxy, mode {mode} ({'2 s latency' if mode == 'slow' else '503 to all'})"]
+    async with FaultProxy(_port(ee), mode, faults=None, delay=2.0) as proxy:
+        config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint})
+        done = await run_embassy(mission, config, "backup", "--json", timeout=300)
+    population = _population(done)
+    assert population["quorum_met"], done.err
+    figures.append(f"backup: {done.seconds:.1f} s, exit {done.code}, {len(proxy.requests)} requests to ee")
+    if mode == "slow":
+        # Latency under the deadline is no fault: ee takes the snapshot like the others.
+        assert done.code == 0, done.err
+        assert population["stores"] == {"lu": "ok", "ee": "ok", "ch": "ok"}
+        figures.append("snapshots attempted 1, completed 1 (in all three stores), lost 0")
+        print("\n".join(figures))
+        return
+    assert done.code == 3, done.err
+    assert population["stores"]["ee"].startswith("failed: ") and "503" in population["stores"]["ee"]
+    # Set aside after its first request ran out of retries: later requests were never sent.
+    assert len(proxy.requests) <= 6
+    figures.append("snapshots attempted 1, completed 1 (quorum, ee set aside), lost 0")
+    await _heal_and_verify(mission, 1, figures)
+    print("\n".join(figures))
