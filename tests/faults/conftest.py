@@ -8,8 +8,10 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
+from dev_stores import DevStore
 from engine.conftest import Mission, build_mission
 
 
@@ -61,3 +63,15 @@ async def start_embassy(mission: Mission, config: Path, *args: str) -> asyncio.s
 @pytest.fixture
 def mission(tmp_path: Path, seaweed) -> Mission:  # type: ignore[no-untyped-def]
     return build_mission(tmp_path, seaweed)
+
+
+def store_port(dev: DevStore) -> int:
+    """The loopback port of a development store's S3 endpoint (what a fault proxy stands in front of)."""
+    port = urlparse(dev.endpoint).port
+    assert port is not None
+    return port
+
+
+def change_population(mission: Mission, n: int) -> None:
+    """One more file in the test mission's population registry: the next backup has a change."""
+    (mission.root / "registries" / "population" / f"new-{n}.txt").write_text(f"change {n}\n")

@@ -7,23 +7,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlparse
 
 from dev_stores import DevStore
 from engine.conftest import Mission
 from stores.faultproxy import FaultProxy
 
-from faults.conftest import config_with, run_embassy
-
-
-def _port(dev: DevStore) -> int:
-    port = urlparse(dev.endpoint).port
-    assert port is not None
-    return port
-
-
-def _change(mission: Mission, n: int) -> None:
-    (mission.root / "registries" / "population" / f"new-{n}.txt").write_text(f"change {n}\n")
+from faults.conftest import change_population, config_with, run_embassy, store_port
 
 
 def _hung(mission: Mission, config: Path, name: str, dev: DevStore, proxy: FaultProxy) -> Path:
@@ -38,8 +27,8 @@ async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
     figures: list[str] = []
 
     # ee hangs: the backup goes on with lu and ch, meets its quorum (2 of 3 abroad) and says degraded.
-    _change(mission, 1)
-    async with FaultProxy(_port(seaweed[1]), "hang", faults=None) as proxy:
+    change_population(mission, 1)
+    async with FaultProxy(store_port(seaweed[1]), "hang", faults=None) as proxy:
         done = await run_embassy(mission, _hung(mission, mission.config, "ee", seaweed[1], proxy), "backup", "--json")
     assert done.code == 3, done.err
     figures.append(f"backup with ee hung: {done.seconds:.1f} s")
@@ -66,10 +55,10 @@ async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
 
     # ee and ch hang: only lu takes the next snapshot, below the quorum (exit 5), and `snapshots`
     # marks it while the earlier ones, held by a quorum, are not.
-    _change(mission, 2)
+    change_population(mission, 2)
     async with (
-        FaultProxy(_port(seaweed[1]), "hang", faults=None) as ee,
-        FaultProxy(_port(seaweed[2]), "hang", faults=None) as ch,
+        FaultProxy(store_port(seaweed[1]), "hang", faults=None) as ee,
+        FaultProxy(store_port(seaweed[2]), "hang", faults=None) as ch,
     ):
         config = _hung(mission, _hung(mission, mission.config, "ee", seaweed[1], ee), "ch", seaweed[2], ch)
         done = await run_embassy(mission, config, "backup", "--json")

@@ -10,24 +10,13 @@ import asyncio
 import json
 import os
 import signal
-from urllib.parse import urlparse
 
 import pytest
 from dev_stores import DevStore
 from engine.conftest import Mission
 from stores.faultproxy import FaultProxy
 
-from faults.conftest import Finished, config_with, run_embassy, start_embassy
-
-
-def _port(dev: DevStore) -> int:
-    port = urlparse(dev.endpoint).port
-    assert port is not None
-    return port
-
-
-def _change(mission: Mission, n: int) -> None:
-    (mission.root / "registries" / "population" / f"new-{n}.txt").write_text(f"change {n}\n")
+from faults.conftest import Finished, change_population, config_with, run_embassy, start_embassy, store_port
 
 
 def _population(done: Finished) -> dict:  # type: ignore[type-arg]
@@ -54,7 +43,7 @@ async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevSto
     attempted = completed = 0
     stopped = False
     try:
-        async with FaultProxy(_port(ee)) as proxy:  # passes everything; shows when packs go up
+        async with FaultProxy(store_port(ee)) as proxy:  # passes everything; shows when packs go up
             config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint}, "request_timeout = 2\n")
             proc = await start_embassy(mission, config, "backup", "--json")
             async with asyncio.timeout(60):
@@ -73,7 +62,7 @@ async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevSto
             completed += 1
             figures.append(f"backup finished {loop.time() - since:.1f} s after the stop (deadline 2 s), exit 3")
             # A second backup while ee is still stopped: set aside at its first request.
-            _change(mission, 1)
+            change_population(mission, 1)
             done = await run_embassy(mission, config, "backup", "--json")
             attempted += 1
             assert done.code == 3 and _population(done)["quorum_met"], done.err
@@ -93,7 +82,7 @@ async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevSto
 async def test_a_slow_or_failing_store(mission: Mission, seaweed: list[DevStore], mode: str) -> None:
     ee = seaweed[1]
     figures = [f"store ee behind the proxy, mode {mode} ({'2 s latency' if mode == 'slow' else '503 to all'})"]
-    async with FaultProxy(_port(ee), mode, faults=None, delay=2.0) as proxy:
+    async with FaultProxy(store_port(ee), mode, faults=None, delay=2.0) as proxy:
         config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint})
         done = await run_embassy(mission, config, "backup", "--json", timeout=300)
     population = _population(done)

@@ -25,16 +25,29 @@ STARTS = 20
 AT_ONCE = 4
 
 
+def serve(root: Path, port: int, workers: int) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
+    env["EMBASSY_PASSPHRASE"] = PASSPHRASE
+    return subprocess.Popen(
+        [sys.executable, "-m", "embassy", "serve", "--port", str(port), "--workers", str(workers)],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def end(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream:
+            stream.close()
+
+
 def start_once(template: Path, root: Path) -> tuple[int, str]:
     shutil.copytree(template, root)
     assert not (root / "var" / "mission.db").exists()
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
-    env["EMBASSY_PASSPHRASE"] = PASSPHRASE
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "embassy", "serve", "--port", str(port), "--workers", "2"],
-        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+    proc = serve(root, port, 2)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()  # "serving ..." once every worker is ready, or EOF if it failed
@@ -47,12 +60,7 @@ def start_once(template: Path, root: Path) -> tuple[int, str]:
         code = proc.wait(30)
         return code, proc.stderr.read() if proc.stderr else ""
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
-        for stream in (proc.stdout, proc.stderr):
-            if stream:
-                stream.close()
+        end(proc)
 
 
 def test_twenty_fresh_starts_with_two_workers_all_succeed(tmp_path: Path) -> None:
@@ -79,20 +87,10 @@ def test_a_sigterm_right_after_serving_is_a_clean_stop(tmp_path: Path) -> None:
     for i in range(3):
         root = tmp_path / f"stop-{i}"
         shutil.copytree(template, root)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("EMBASSY_")}
-        env["EMBASSY_PASSPHRASE"] = PASSPHRASE
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "embassy", "serve", "--port", str(free_port()), "--workers", "1"],
-            cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        proc = serve(root, free_port(), 1)
         try:
             assert proc.stdout is not None and proc.stdout.readline().startswith("serving")
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0, proc.stderr.read() if proc.stderr else ""
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait(10)
-            for stream in (proc.stdout, proc.stderr):
-                if stream:
-                    stream.close()
+            end(proc)
