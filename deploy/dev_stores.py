@@ -168,6 +168,11 @@ class DevStore:
             f"-filer.port={p['filer']}",
             f"-s3.port={p['s3']}",
             f"-admin.port={p['admin']}",
+            # Each bucket is a collection with volumes of its own; the default cap is the free disk
+            # over the volume size (73 on a disk with 73 GB free), which a test session's hundreds
+            # of fresh buckets exhaust ("failed to find writable volumes"). Volumes grow as they
+            # fill, so a higher cap costs no disk.
+            "-volume.max=2000",
             "-admin.ui=false",
             "-webdav=false",
             "-s3.port.iceberg=0",
