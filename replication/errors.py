@@ -96,3 +96,9 @@ class LockLostError(StoreError):
 class SnapshotNotFoundError(ReplicationError):
     """No snapshot matches the given id, prefix or 'latest' (in the stores asked), or a path asked
     for is not in the snapshot."""
+
+
+def last_lines(stderr: bytes) -> str:
+    """A child program's last lines of stderr, for an error message."""
+    tail = stderr[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]
+    return " | ".join(line.strip() for line in tail) or "no message"

@@ -15,7 +15,7 @@ import shutil
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from replication.errors import RegistryReadError
+from replication.errors import RegistryReadError, last_lines
 from replication.manifest import TableRows
 from replication.spec import PostgresSpec
 
@@ -136,8 +136,7 @@ class PostgresServer:
 
     def stderr_tail(self, data: bytes) -> str:
         """A client program's last lines of stderr, for an error message."""
-        tail = data[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]
-        text = " | ".join(line.strip() for line in tail) or "no message"
+        text = last_lines(data)
         return text.replace(self._password, "***") if self._password else text
 
     def child_environment(self) -> dict[str, str]:

@@ -14,14 +14,55 @@ from __future__ import annotations
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import BinaryIO
+from dataclasses import dataclass
+from typing import BinaryIO, cast
 
-from replication.errors import RegistryReadError
+from replication.errors import RegistryReadError, last_lines
 from replication.readers.base import Chunking, ScanItem
 
 CDC = Chunking("cdc", 1 << 20)
+
+
+@dataclass
+class DumpRun:
+    proc: subprocess.Popen[bytes]
+    stdout: BinaryIO
+    code: int | None = None  # the exit status, once the block ended without an exception
+    stderr: bytes = b""
+
+
+@contextmanager
+def dump_process(command: Sequence[str], environment: Mapping[str, str], cannot_run: str) -> Iterator[DumpRun]:
+    """``command`` run with exactly ``environment``, its standard output for the block to read as it
+    comes. When the block ends normally the output is closed and ``code`` and ``stderr`` are set;
+    when it raises, the command is killed first. ``cannot_run``: the error's text when it cannot start."""
+    with tempfile.TemporaryFile() as err:
+        try:
+            proc = subprocess.Popen(
+                list(command), stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=dict(environment)
+            )
+        except OSError as e:
+            raise RegistryReadError(f"{cannot_run}: {e.strerror}") from e
+        assert proc.stdout is not None
+        run = DumpRun(proc, cast(BinaryIO, proc.stdout))
+        try:
+            yield run
+            proc.stdout.close()
+            run.code = proc.wait()
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        err.seek(0)
+        run.stderr = err.read()
+
+
+def kill(proc: subprocess.Popen[bytes] | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
 
 
 class CommandReader:
@@ -38,33 +79,17 @@ class CommandReader:
 
     @contextmanager
     def open(self, item: ScanItem) -> Iterator[tuple[BinaryIO, ScanItem]]:
-        with tempfile.TemporaryFile() as err:
+        cannot_run = f"registry {self.registry}: cannot run {self.command[0]}"
+        with dump_process(self.command, self._environment, cannot_run) as run:
+            self._proc = run.proc
             try:
-                proc = subprocess.Popen(
-                    self.command, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL, env=self._environment
-                )
-            except OSError as e:
-                raise RegistryReadError(f"registry {self.registry}: cannot run {self.command[0]}: {e.strerror}") from e
-            self._proc = proc
-            assert proc.stdout is not None
-            try:
-                yield proc.stdout, item  # type: ignore[misc]
-                proc.stdout.close()
-                code = proc.wait()
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
+                yield run.stdout, item
             finally:
                 self._proc = None
-            if code != 0:
-                err.seek(0)
-                tail = err.read()[-2000:].decode("utf-8", "replace").strip().splitlines()[-3:]
-                raise RegistryReadError(
-                    f"registry {self.registry}: {self.command[0]} exited with {code}: " + " | ".join(tail)
-                )
+        if run.code != 0:
+            raise RegistryReadError(
+                f"registry {self.registry}: {self.command[0]} exited with {run.code}: {last_lines(run.stderr)}"
+            )
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        kill(self._proc)

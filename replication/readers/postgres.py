@@ -14,7 +14,6 @@ stderr; the partial output is never stored as a snapshot.
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -25,6 +24,7 @@ from replication.errors import RegistryReadError
 from replication.manifest import TableRows
 from replication.pgsql import PostgresServer
 from replication.readers.base import Chunking, ScanItem
+from replication.readers.command import dump_process, kill
 from replication.spec import PostgresSpec
 
 if TYPE_CHECKING:
@@ -70,42 +70,27 @@ class PostgresReader:
             raise RegistryReadError(f"registry {self.registry}: no exported snapshot (scan first)")
         self._counts = None
         command = self.server.dump_command(self._snapshot)
-        with tempfile.TemporaryFile() as err, ThreadPoolExecutor(1, thread_name_prefix="pg-count") as pool:
+        counting: Future[tuple[TableRows, ...]] | None = None
+        with ThreadPoolExecutor(1, thread_name_prefix="pg-count") as pool:
             try:
-                proc = subprocess.Popen(
-                    command,
-                    stdout=subprocess.PIPE,
-                    stderr=err,
-                    stdin=subprocess.DEVNULL,
-                    env=self.server.child_environment(),
-                )
-            except OSError as e:
-                raise RegistryReadError(f"registry {self.registry}: cannot run pg_dump: {e.strerror}") from e
-            self._proc = proc
-            counting: Future[tuple[TableRows, ...]] = pool.submit(self.server.count_rows, conn)
-            assert proc.stdout is not None
-            try:
-                yield proc.stdout, item  # type: ignore[misc]
-                proc.stdout.close()
-                code = proc.wait()
-            except BaseException:
-                proc.kill()
-                proc.wait()
-                raise
+                with dump_process(
+                    command, self.server.child_environment(), f"registry {self.registry}: cannot run pg_dump"
+                ) as run:
+                    self._proc = run.proc
+                    counting = pool.submit(self.server.count_rows, conn)
+                    yield run.stdout, item
             finally:
                 self._proc = None
-                error = counting.exception()  # waits: the connection is ours again after this
-            if code != 0:
-                err.seek(0)
-                raise self.server.fail(f"pg_dump exited with {code}", self.server.stderr_tail(err.read()))
+                error = counting.exception() if counting is not None else None  # waits: the connection is ours again
+            if run.code != 0:
+                raise self.server.fail(f"pg_dump exited with {run.code}", self.server.stderr_tail(run.stderr))
             if error is not None:
                 raise error
+            assert counting is not None
             self._counts = counting.result()
 
     def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.kill()
-            self._proc.wait()
+        kill(self._proc)
         if self._conn is not None:
             self._conn.close()  # rolls the read-only transaction back
             self._conn = None
