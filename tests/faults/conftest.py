@@ -8,10 +8,8 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-from dev_stores import DevStore
 from engine.conftest import Mission, build_mission
 
 
@@ -63,13 +61,6 @@ async def start_embassy(mission: Mission, config: Path, *args: str) -> asyncio.s
 @pytest.fixture
 def mission(tmp_path: Path, seaweed) -> Mission:  # type: ignore[no-untyped-def]
     return build_mission(tmp_path, seaweed)
-
-
-def store_port(dev: DevStore) -> int:
-    """The loopback port of a development store's S3 endpoint (what a fault proxy stands in front of)."""
-    port = urlparse(dev.endpoint).port
-    assert port is not None
-    return port
 
 
 def change_population(mission: Mission, n: int) -> None:

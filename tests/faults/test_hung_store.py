@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-from urllib.parse import urlparse
 
 from dev_stores import DevStore
 from engine.conftest import Mission
@@ -16,16 +15,10 @@ from stores.faultproxy import FaultProxy
 from faults.conftest import config_with, run_embassy, start_embassy
 
 
-def _port(dev: DevStore) -> int:
-    port = urlparse(dev.endpoint).port
-    assert port is not None
-    return port
-
-
 async def test_status_with_a_hung_store_ends_within_its_deadline(mission: Mission, seaweed: list[DevStore]) -> None:
     done = await run_embassy(mission, mission.config, "backup")
     assert done.code == 0, done.err
-    async with FaultProxy(_port(seaweed[1]), "hang", faults=None) as proxy:
+    async with FaultProxy(seaweed[1].ports["s3"], "hang", faults=None) as proxy:
         config = config_with(mission, "ee", {seaweed[1].endpoint: proxy.endpoint}, "request_timeout = 2\n")
         done = await run_embassy(mission, config, "status", "--json")
     assert proxy.requests, "the hung store was never asked"
@@ -44,7 +37,7 @@ async def test_status_with_a_hung_store_ends_within_its_deadline(mission: Missio
 async def test_ctrl_c_ends_a_command_waiting_on_a_hung_store_within_a_second(
     mission: Mission, seaweed: list[DevStore]
 ) -> None:
-    async with FaultProxy(_port(seaweed[1]), "hang", faults=None) as proxy:
+    async with FaultProxy(seaweed[1].ports["s3"], "hang", faults=None) as proxy:
         # A deadline far away: only Ctrl-C can end the wait.
         config = config_with(mission, "ee", {seaweed[1].endpoint: proxy.endpoint}, "request_timeout = 600\n")
         proc = await start_embassy(mission, config, "backup")

@@ -12,7 +12,7 @@ from dev_stores import DevStore
 from engine.conftest import Mission
 from stores.faultproxy import FaultProxy
 
-from faults.conftest import change_population, config_with, run_embassy, store_port
+from faults.conftest import change_population, config_with, run_embassy
 
 
 def _hung(mission: Mission, config: Path, name: str, dev: DevStore, proxy: FaultProxy) -> Path:
@@ -28,7 +28,7 @@ async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
 
     # ee hangs: the backup goes on with lu and ch, meets its quorum (2 of 3 abroad) and says degraded.
     change_population(mission, 1)
-    async with FaultProxy(store_port(seaweed[1]), "hang", faults=None) as proxy:
+    async with FaultProxy(seaweed[1].ports["s3"], "hang", faults=None) as proxy:
         done = await run_embassy(mission, _hung(mission, mission.config, "ee", seaweed[1], proxy), "backup", "--json")
     assert done.code == 3, done.err
     figures.append(f"backup with ee hung: {done.seconds:.1f} s")
@@ -57,8 +57,8 @@ async def test_a_hung_store_is_set_aside_named_by_status_marked_and_back_filled(
     # marks it while the earlier ones, held by a quorum, are not.
     change_population(mission, 2)
     async with (
-        FaultProxy(store_port(seaweed[1]), "hang", faults=None) as ee,
-        FaultProxy(store_port(seaweed[2]), "hang", faults=None) as ch,
+        FaultProxy(seaweed[1].ports["s3"], "hang", faults=None) as ee,
+        FaultProxy(seaweed[2].ports["s3"], "hang", faults=None) as ch,
     ):
         config = _hung(mission, _hung(mission, mission.config, "ee", seaweed[1], ee), "ch", seaweed[2], ch)
         done = await run_embassy(mission, config, "backup", "--json")

@@ -16,7 +16,7 @@ from dev_stores import DevStore
 from engine.conftest import Mission
 from stores.faultproxy import FaultProxy
 
-from faults.conftest import Finished, change_population, config_with, run_embassy, start_embassy, store_port
+from faults.conftest import Finished, change_population, config_with, run_embassy, start_embassy
 
 
 def _population(done: Finished) -> dict:  # type: ignore[type-arg]
@@ -43,7 +43,7 @@ async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevSto
     attempted = completed = 0
     stopped = False
     try:
-        async with FaultProxy(store_port(ee)) as proxy:  # passes everything; shows when packs go up
+        async with FaultProxy(ee.ports["s3"]) as proxy:  # passes everything; shows when packs go up
             config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint}, "request_timeout = 2\n")
             proc = await start_embassy(mission, config, "backup", "--json")
             async with asyncio.timeout(60):
@@ -82,7 +82,7 @@ async def test_a_store_stopped_mid_backup(mission: Mission, seaweed: list[DevSto
 async def test_a_slow_or_failing_store(mission: Mission, seaweed: list[DevStore], mode: str) -> None:
     ee = seaweed[1]
     figures = [f"store ee behind the proxy, mode {mode} ({'2 s latency' if mode == 'slow' else '503 to all'})"]
-    async with FaultProxy(store_port(ee), mode, faults=None, delay=2.0) as proxy:
+    async with FaultProxy(ee.ports["s3"], mode, faults=None, delay=2.0) as proxy:
         config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint})
         done = await run_embassy(mission, config, "backup", "--json", timeout=300)
     population = _population(done)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
+import pytest
 from dev_stores import DevStore
 
+from replication.errors import StoreUnavailableError
 from replication.spec import S3Credentials, StoreSpec
 from replication.stores import FilesystemBackend, RetryPolicy, Store
 from replication.stores.base import Backend
@@ -56,3 +59,15 @@ def close_now(store: Store) -> None:
     """Close outside an event loop (fixture teardown)."""
     store.backend.close()
     store._pool.shutdown(wait=True)
+
+
+async def failed_get(store: Store, key: str = "data/obj", close: bool = True) -> tuple[StoreUnavailableError, float]:
+    """The error ``store.get(key)`` must end in, and how long it took; the store closed after it."""
+    try:
+        started = time.monotonic()
+        with pytest.raises(StoreUnavailableError) as e:
+            await store.get(key)
+        return e.value, time.monotonic() - started
+    finally:
+        if close:
+            await store.close()

@@ -9,24 +9,17 @@ not-found are answered at once, with one request.
 from __future__ import annotations
 
 import time
-from urllib.parse import urlparse
 
 import pytest
 from conftest import fresh_bucket
 from dev_stores import DevStore
 from faultproxy import FaultProxy
-from storekit import s3_spec, s3_store
+from storekit import failed_get, s3_spec, s3_store
 
 from replication.errors import ObjectNotFoundError, StorePermanentError, StoreUnavailableError
 from replication.stores import RetryPolicy, Store
 
 POLICY = RetryPolicy(attempts=4, max_seconds=30, initial_wait=0.01, max_wait=0.05)
-
-
-def _port(dev: DevStore) -> int:
-    port = urlparse(dev.endpoint).port
-    assert port is not None
-    return port
 
 
 def _store(dev: DevStore, proxy: FaultProxy, bucket: str, read_timeout: float = 10, **spec: str) -> Store:
@@ -46,7 +39,7 @@ def bucket(seaweed: list[DevStore]) -> str:
 
 
 async def test_proxy_passes_everything_through(seaweed: list[DevStore], bucket: str) -> None:
-    async with FaultProxy(_port(seaweed[0])) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"]) as proxy:
         store = _store(seaweed[0], proxy, bucket)
         try:
             big = bytes(range(256)) * 8192  # 2 MiB: the body crosses the proxy in pieces
@@ -61,7 +54,7 @@ async def test_proxy_passes_everything_through(seaweed: list[DevStore], bucket: 
 
 @pytest.mark.parametrize("mode", ["reset", "503"])
 async def test_transient_faults_are_retried_until_they_pass(seaweed: list[DevStore], bucket: str, mode: str) -> None:
-    async with FaultProxy(_port(seaweed[0]), mode, faults=2) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"], mode, faults=2) as proxy:
         store = _store(seaweed[0], proxy, bucket)
         try:
             assert await store.get("data/obj") == b"payload"
@@ -77,55 +70,37 @@ async def test_transient_faults_are_retried_until_they_pass(seaweed: list[DevSto
 
 @pytest.mark.parametrize("mode", ["reset", "503"])
 async def test_retries_run_out(seaweed: list[DevStore], bucket: str, mode: str) -> None:
-    async with FaultProxy(_port(seaweed[0]), mode, faults=None) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"], mode, faults=None) as proxy:
         store = _store(seaweed[0], proxy, bucket, read_timeout=0.5)
-        try:
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailableError) as e:
-                await store.get("data/obj")
-            elapsed = time.monotonic() - started
-        finally:
-            await store.close()
-    assert str(e.value).startswith("store lu: unavailable after 4 tries: ")
-    assert e.value.store == "lu"
+        error, elapsed = await failed_get(store)
+    assert str(error).startswith("store lu: unavailable after 4 tries: ")
+    assert error.store == "lu"
     assert len(proxy.requests) == POLICY.attempts  # botocore itself does not retry behind our back
     assert elapsed < 10
 
 
 async def test_the_deadline_stops_retries(seaweed: list[DevStore], bucket: str) -> None:
     policy = RetryPolicy(attempts=50, max_seconds=1.5, initial_wait=0.2, max_wait=0.5)
-    async with FaultProxy(_port(seaweed[0]), "503", faults=None) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"], "503", faults=None) as proxy:
         store = s3_store(s3_spec(seaweed[0], bucket, name="lu", endpoint=proxy.endpoint), retry=policy)
-        try:
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailableError) as e:
-                await store.get("data/obj")
-            elapsed = time.monotonic() - started
-        finally:
-            await store.close()
+        error, elapsed = await failed_get(store)
     tries = len(proxy.requests)
     assert 2 <= tries < 20
     assert elapsed < 4
-    assert str(e.value).startswith(f"store lu: unavailable after {tries} tries: ")
+    assert str(error).startswith(f"store lu: unavailable after {tries} tries: ")
 
 
 async def test_a_socket_timeout_is_a_hang_and_not_retried(seaweed: list[DevStore], bucket: str) -> None:
-    async with FaultProxy(_port(seaweed[0]), "hang", faults=None) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"], "hang", faults=None) as proxy:
         store = _store(seaweed[0], proxy, bucket, read_timeout=0.5)
-        try:
-            started = time.monotonic()
-            with pytest.raises(StoreUnavailableError) as e:
-                await store.get("data/obj")
-            elapsed = time.monotonic() - started
-        finally:
-            await store.close()
-    assert str(e.value) == "store lu: hung: get data/obj: no answer within 0.5 s"
+        error, elapsed = await failed_get(store)
+    assert str(error) == "store lu: hung: get data/obj: no answer within 0.5 s"
     assert len(proxy.requests) == 1
     assert elapsed < 2
 
 
 async def test_permanent_errors_are_not_retried(seaweed: list[DevStore], bucket: str) -> None:
-    async with FaultProxy(_port(seaweed[0])) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"]) as proxy:
         store = _store(seaweed[0], proxy, bucket, secret_key="wrong-secret")
         try:
             with pytest.raises(StorePermanentError, match="credentials"):
@@ -139,7 +114,7 @@ async def test_permanent_errors_are_not_retried(seaweed: list[DevStore], bucket:
 
 
 async def test_not_found_is_not_retried(seaweed: list[DevStore], bucket: str) -> None:
-    async with FaultProxy(_port(seaweed[0])) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"]) as proxy:
         store = _store(seaweed[0], proxy, bucket)
         try:
             with pytest.raises(ObjectNotFoundError):
@@ -151,7 +126,7 @@ async def test_not_found_is_not_retried(seaweed: list[DevStore], bucket: str) ->
 
 
 async def test_unreachable_endpoint_is_unavailable(bucket: str, seaweed: list[DevStore]) -> None:
-    async with FaultProxy(_port(seaweed[0])) as proxy:
+    async with FaultProxy(seaweed[0].ports["s3"]) as proxy:
         endpoint = proxy.endpoint
     # The proxy is gone: nothing listens on its port any more.
     spec = s3_spec(seaweed[0], bucket, name="far", endpoint=endpoint)
