@@ -71,7 +71,7 @@ class Replicator:
         if missing:
             log.warning("registries without keys (run `embassy init` or `embassy backup` once): %s", ", ".join(missing))
         self._restore_metrics()
-        self.state.publish()
+        await self.state.publish()
         tasks = [
             asyncio.create_task(self.registry_loop(spec, stop), name=f"replicate-{spec.name}") for spec in runnable
         ]
@@ -83,8 +83,8 @@ class Replicator:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            self.state.save()
-            self.state.publish()
+            await self.state.save()
+            await self.state.publish()
 
     # -- registries ----------------------------------------------------------------------------
 
@@ -142,7 +142,7 @@ class Replicator:
         duration = time.time() - now
         outcome = self._record(spec, reg, results[0], token, now, full, duration, usage)
         self._count(spec.name, outcome)
-        self.state.save()
+        await self.state.save()
         return outcome
 
     def _record(
@@ -264,7 +264,7 @@ class Replicator:
                 self.metrics.alert.labels(a.kind, a.subject).set(1)
             for a in cleared:
                 self.metrics.alert.labels(a.kind, a.subject).set(0)
-        await asyncio.to_thread(self.state.publish)
+        await self.state.publish()
         await self.alerter.send_mails()
 
 

@@ -14,6 +14,7 @@ each later check that found the registry unchanged since. Its age is the RPO.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -105,10 +106,10 @@ class ReplicationState:
         except (OSError, ValueError, TypeError, AttributeError):
             return  # none yet, or damaged: every registry is snapshotted once more
 
-    def save(self) -> None:
+    async def save(self) -> None:
+        """Kept across restarts: encoded here, written (fsync included) off the event loop."""
         doc = {"registries": {n: asdict(r) for n, r in self.registries.items()}}
-        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(self.path, json.dumps(doc).encode(), mode=0o600)
+        await asyncio.to_thread(_write, self.path, json.dumps(doc).encode())
 
     def rpo(self, name: str, now: float) -> float:
         """Seconds since the registry's recovery point (since this server started, if none)."""
@@ -170,9 +171,14 @@ class ReplicationState:
             "alerts": [a.to_json() for a in self.alerts],
         }
 
-    def publish(self) -> None:
-        self.document_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        atomic_write(self.document_path, json.dumps(self.document()).encode(), mode=0o600)
+    async def publish(self) -> None:
+        """For the workers: the document made here, from the state as it is now, written off the loop."""
+        await asyncio.to_thread(_write, self.document_path, json.dumps(self.document()).encode())
+
+
+def _write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    atomic_write(path, data, mode=0o600)
 
 
 def read_document(data_dir: Path) -> dict[str, Any] | None:

@@ -49,7 +49,6 @@ class Store:
         self.backend = backend
         self.retry = retry or RetryPolicy()
         self._threads = Threaded(backend, concurrency)
-        self._pool = self._threads.pool
         deadline = Deadline(self._threads, spec.name, spec.request_timeout)
         self._retrying = Retrying(Limited(deadline, concurrency), spec.name, self.retry)
         self._counts = Counting(Bounded(self._retrying, spec.name))
