@@ -88,11 +88,17 @@ async def check_owner(store: Store, ring: Keyring) -> RepoConfig | None:
         data = await store.get(REPO_CONFIG)
     except ObjectNotFoundError:
         return None
-    where = f"store {store.name}: {REPO_CONFIG}"
+    return own_config(data, ring, store.name)
+
+
+def own_config(data: bytes, ring: Keyring, store: str) -> RepoConfig:
+    """``embassy-repo.json`` as ``store`` gave it, checked to be this mission's: another master key's
+    is :class:`ForeignRepositoryError` (told apart by its claimed id before the MAC, which only ours
+    can pass), one of ours that does not verify is IntegrityError."""
     owner = RepoConfig.claimed_owner(data)
     if owner is not None and owner != ring.master_key_id:
-        raise ForeignRepositoryError(store.name, owner)
-    return RepoConfig.from_bytes(data, repo_mac_key(ring), where)
+        raise ForeignRepositoryError(store, owner)
+    return RepoConfig.from_bytes(data, repo_mac_key(ring), f"store {store}: {REPO_CONFIG}")
 
 
 async def ensure_repository(store: Store, ring: Keyring) -> bool:

@@ -33,7 +33,7 @@ from replication.bundles import StoreBundles, read_bundles
 from replication.cache import LocalCache
 from replication.catalog import SnapshotRef
 from replication.crypto import object_id, open_chunks
-from replication.errors import ForeignRepositoryError, IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
+from replication.errors import IntegrityError, ObjectNotFoundError, ReplicationError, StoreError
 from replication.fetch import Fetched, fetch_verified
 from replication.forget import load_forgotten
 from replication.fsutil import atomic_write
@@ -42,7 +42,7 @@ from replication.layout import REPO_CONFIG, bundle_key, id_in_key, pack_key, par
 from replication.pack import blobs, pack_key_id, read_pack_header
 from replication.prefetch import Prefetch
 from replication.progress import NoProgress, Progress
-from replication.repository import RepoConfig, repo_mac_key
+from replication.repository import own_config
 from replication.stores import Store
 from replication.summary import ManifestSummary
 
@@ -314,13 +314,7 @@ class Verifier:
             except StoreError as e:
                 report.error = str(e)
 
-        def config(data: bytes) -> None:
-            owner = RepoConfig.claimed_owner(data)
-            if owner is not None and owner != self.ring.master_key_id:
-                raise ForeignRepositoryError(store.name, owner)
-            RepoConfig.from_bytes(data, repo_mac_key(self.ring), f"store {store.name}")
-
-        await check(REPO_CONFIG, config)
+        await check(REPO_CONFIG, lambda d: own_config(d, self.ring, store.name))
         await check(bundle_key(self.ring.bundle_seq), lambda d: Keyring.from_bundle(self.ring.master_key, d))
         if report.error is not None:
             return None
