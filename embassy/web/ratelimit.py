@@ -90,13 +90,12 @@ class TokenBucketLimiter:
         try:
             # read under the lock: a clock read before it lags the stamp of whoever held it meanwhile
             now = time.monotonic() if now is None else now
-            levels = [self._level(offset, now) for offset in offsets]
-            best = max(levels)
+            counted = [self._level(offset, now) for offset in offsets]
+            best = max(level for level, _ in counted)
             if best < cost:
                 return Verdict(False, (cost - best) / self.rate)
-            for offset, level in zip(offsets, levels, strict=True):
-                stamp = max(now, _BUCKET.unpack_from(self._map, offset)[1])
-                _BUCKET.pack_into(self._map, offset, max(0.0, level - cost), stamp if stamp <= now + REBOOT_SKEW else now)
+            for offset, (level, stamp) in zip(offsets, counted, strict=True):
+                _BUCKET.pack_into(self._map, offset, max(0.0, level - cost), stamp)
             return Verdict(True, 0.0)
         finally:
             if self._fd is not None:
@@ -109,11 +108,12 @@ class TokenBucketLimiter:
         second = int.from_bytes(digest[8:], "little") % self.slots
         return (first,) if first == second else (first, second)
 
-    def _level(self, offset: int, now: float) -> float:
+    def _level(self, offset: int, now: float) -> tuple[float, float]:
+        """A bucket's tokens at ``now``, and the time they are counted at (a stamp a moment ahead stays)."""
         tokens, stamp = _BUCKET.unpack_from(self._map, offset)
         if stamp <= 0 or stamp > now + REBOOT_SKEW or not math.isfinite(tokens):
-            return self.burst
-        return float(min(self.burst, max(0.0, tokens) + max(0.0, now - stamp) * self.rate))
+            return self.burst, now
+        return float(min(self.burst, max(0.0, tokens) + max(0.0, now - stamp) * self.rate)), max(now, stamp)
 
     def close(self) -> None:
         self._map.close()
