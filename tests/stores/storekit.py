@@ -58,7 +58,7 @@ def s3_store(spec: StoreSpec, retry: RetryPolicy = QUICK, **backend_options: flo
 def close_now(store: Store) -> None:
     """Close outside an event loop (fixture teardown)."""
     store.backend.close()
-    store._pool.shutdown(wait=True)
+    store._threads.pool.shutdown(wait=True)
 
 
 async def failed_get(store: Store, key: str = "data/obj", close: bool = True) -> tuple[StoreUnavailableError, float]:
