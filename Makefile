@@ -24,7 +24,7 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	touch $@ $(RUN_STAMP)
 
 # Debian packages the tests need (the browser, nginx for the deployment test, PostgreSQL for the
-# postgres registries) - installed only when missing. Debian's packages start no nginx or PostgreSQL
+# postgres registries, iproute2's `ip` for the fault suite's network namespace) - installed only when missing. Debian's packages start no nginx or PostgreSQL
 # of their own here (policy-rc.d); the tests start their own on loopback ports and stop them.
 $(SYS_STAMP): | $(BIN)/python
 	@command -v chromium >/dev/null 2>&1 || { \
@@ -36,6 +36,9 @@ $(SYS_STAMP): | $(BIN)/python
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v pg_dump >/dev/null 2>&1 || { \
 	  echo "installing Debian's postgresql for the PostgreSQL registry tests ..."; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+	@command -v ip >/dev/null 2>&1 || { \
+	  echo "installing Debian's iproute2 for the network partition test ..."; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq iproute2 >/dev/null; }
 	@test -f $(AXE) || npm install --silent --no-audit --no-fund --prefix $(VENV)/npm axe-core@4 >/dev/null
 	touch $@
 

@@ -1,11 +1,14 @@
 """The fault suite's pieces: one mission (three real SeaweedFS stores lu/ee/ch) per test, and a
-config that puts a store behind a fault-injecting proxy."""
+config that puts a store behind a fault-injecting proxy, and the suite's figures: each fault test
+records one row (snapshots attempted / completed / lost, time to heal), printed as a table at the end
+of the run."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +34,42 @@ def config_with(
     path = mission.root / f"{(source or mission.config).stem}-{name}.toml"
     path.write_text("[[stores]]".join(out))
     return path
+
+
+@dataclass(frozen=True)
+class FaultFigures:
+    fault: str
+    attempted: int
+    completed: int
+    lost: int
+    heal_seconds: float | None  # None: nothing to heal (no store was left behind)
+
+
+_FIGURES = pytest.StashKey[list[FaultFigures]]()
+
+
+@pytest.fixture
+def record_fault(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """Records a fault test's figures for the table at the end of the run (kept in the pytest
+    config's stash, so no module state couples tests)."""
+    rows = request.config.stash.setdefault(_FIGURES, [])
+
+    def record(fault: str, attempted: int, completed: int, lost: int = 0, heal_seconds: float | None = None) -> None:
+        rows.append(FaultFigures(fault, attempted, completed, lost, heal_seconds))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    rows = config.stash.get(_FIGURES, [])
+    if not rows:
+        return
+    width = max(len("fault"), *(len(r.fault) for r in rows))
+    terminalreporter.section("fault figures")
+    terminalreporter.write_line(f"{'fault':<{width}}  attempted  completed  lost  heal (s)")
+    for r in rows:
+        heal = "-" if r.heal_seconds is None else f"{r.heal_seconds:.1f}"
+        terminalreporter.write_line(f"{r.fault:<{width}}  {r.attempted:>9}  {r.completed:>9}  {r.lost:>4}  {heal:>8}")
 
 
 @dataclass

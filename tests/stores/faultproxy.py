@@ -5,7 +5,11 @@ kept-alive connections) and, for the first ``faults`` requests (or all, with ``f
 - ``reset``: closes the connection with a TCP RST before answering;
 - ``503``: answers ``503 Service Unavailable`` (S3's SlowDown) and closes;
 - ``hang``: never answers;
-- ``slow``: forwards the request after ``delay`` seconds (latency).
+- ``slow``: forwards the request after ``delay`` seconds (latency);
+- ``drop``: for a random ``rate`` of requests (drawn from ``seed``: the same run each time), drops
+  the connection carrying it with a TCP RST, unanswered; ``faults`` is not used. Decided per request,
+  not per accepted connection: a client keeps a few connections alive for a whole backup, so 10 %
+  of those would be no connection at all.
 Other requests go to the upstream server, and its responses come back byte for byte. ``only``
 (method, path -> bool), when given, picks the requests that may fault; the rest always pass.
 """
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import socket
 import struct
 from collections.abc import Callable
@@ -33,14 +38,19 @@ class FaultProxy:
         faults: int | None = 0,
         only: Callable[[str, str], bool] | None = None,
         delay: float = 2.0,
+        rate: float = 0.1,
+        seed: int = 0,
     ) -> None:
-        if mode not in ("pass", "reset", "503", "hang", "slow"):
+        if mode not in ("pass", "reset", "503", "hang", "slow", "drop"):
             raise ValueError(mode)
         self.upstream_port = upstream_port
         self.mode = mode
         self.faults = faults
         self.only = only
         self.delay = delay
+        self.rate = rate
+        self._random = random.Random(seed)
+        self.connections = 0
         self.faulted = 0
         self.requests: list[str] = []  # "METHOD path" of every request seen, in order
         self.port = 0
@@ -68,7 +78,7 @@ class FaultProxy:
             await asyncio.wait_for(self._server.wait_closed(), 2)
 
     def _faulty(self, number: int) -> bool:
-        return self.mode != "pass" and (self.faults is None or number <= self.faults)
+        return self.mode not in ("pass", "drop") and (self.faults is None or number <= self.faults)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -76,6 +86,7 @@ class FaultProxy:
         self._tasks.add(task)
         up_writer: asyncio.StreamWriter | None = None
         pipe: asyncio.Task[None] | None = None
+        self.connections += 1
         try:
             while True:
                 try:
@@ -86,6 +97,10 @@ class FaultProxy:
                 headers = {k.strip().lower(): v.strip() for k, _, v in (h.partition(":") for h in header_lines if h)}
                 method, path, _ = request_line.split(" ", 2)
                 self.requests.append(f"{method} {path}")
+                if self.mode == "drop" and self._random.random() < self.rate:
+                    self.faulted += 1
+                    self._reset(writer)
+                    return
                 # Counted over every request, or with ``only`` over the requests it picks.
                 number = len(self.requests) if self.only is None else self.faulted + 1
                 if (self.only is None or self.only(method, path)) and self._faulty(number):
@@ -110,9 +125,7 @@ class FaultProxy:
 
     async def _fault(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, headers: dict[str, str]) -> None:
         if self.mode == "reset":
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
+            self._reset(writer)
         elif self.mode == "503":
             if headers.get("expect", "").lower() != "100-continue":
                 await self._forward_body(reader, None, headers)
@@ -125,6 +138,13 @@ class FaultProxy:
         else:  # hang: hold the connection open, answer nothing, until the proxy stops
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.sleep(3600)
+
+    @staticmethod
+    def _reset(writer: asyncio.StreamWriter) -> None:
+        """Close the client's connection with a TCP RST: no answer, not even an orderly close."""
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
 
     @staticmethod
     async def _forward_body(
