@@ -147,10 +147,12 @@ class DevStore:
     access_key: str = field(repr=False)
     secret_key: str = field(repr=False)
     process: subprocess.Popen[bytes] | None = None
+    ip: str = "127.0.0.1"  # the address it binds and serves on
+    netns: str | None = None  # a network namespace to run it in (`ip netns exec`), for partition tests
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.ports['s3']}"
+        return f"http://{self.ip}:{self.ports['s3']}"
 
     def command(self, weed: str) -> list[str]:
         d = self.folder
@@ -159,9 +161,9 @@ class DevStore:
             weed,
             "mini",
             f"-dir={d}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            "-metricsIp=127.0.0.1",
+            f"-ip={self.ip}",
+            f"-ip.bind={self.ip}",
+            f"-metricsIp={self.ip}",
             "-master.telemetry=false",
             f"-master.port={p['master']}",
             f"-volume.port={p['volume']}",
@@ -183,9 +185,10 @@ class DevStore:
 
     def start(self, weed: str | None = None) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        self.process = spawn(
-            self.command(weed or find_weed()), self.folder / "weed.log", self.access_key, self.secret_key
-        )
+        argv = self.command(weed or find_weed())
+        if self.netns is not None:  # `ip netns exec` execs weed itself: the process is weed's
+            argv = ["ip", "netns", "exec", self.netns, *argv]
+        self.process = spawn(argv, self.folder / "weed.log", self.access_key, self.secret_key)
 
     def client(self):  # type: ignore[no-untyped-def]
         return s3_client(self.endpoint, self.access_key, self.secret_key)

@@ -6,6 +6,7 @@ of the run."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -100,6 +101,26 @@ async def start_embassy(mission: Mission, config: Path, *args: str) -> asyncio.s
 @pytest.fixture
 def mission(tmp_path: Path, seaweed) -> Mission:  # type: ignore[no-untyped-def]
     return build_mission(tmp_path, seaweed)
+
+
+def population_of(done: Finished) -> dict:  # type: ignore[type-arg]
+    return next(s for s in json.loads(done.out)["snapshots"] if s["registry"] == "population")
+
+
+async def heal_and_verify(mission: Mission, missed: int, figures: list[str]) -> float:
+    """The next backup back-fills the ``missed`` snapshots; returns how long it took (time to heal)."""
+    done = await run_embassy(mission, mission.config, "backup", "--json")
+    assert done.code == 0, done.err
+    assert population_of(done)["backfilled_snapshots"] == missed
+    heal = done.seconds
+    figures.append(f"time to heal (the next backup, back-filling {missed} snapshots): {heal:.1f} s")
+    done = await run_embassy(mission, mission.config, "snapshots", "--registry", "population", "--json")
+    held = json.loads(done.out)["snapshots"]
+    assert all(s["stores"] == ["lu", "ee", "ch"] for s in held), held
+    done = await run_embassy(mission, mission.config, "verify", "--json")
+    assert done.code == 0, done.out
+    figures.append(f"population snapshots held by every store after healing: {len(held)}; verify clean")
+    return heal
 
 
 def change_population(mission: Mission, n: int) -> None:

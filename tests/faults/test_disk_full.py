@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,9 @@ def _fill(folder: Path) -> Path:
     return filler
 
 
-async def test_a_full_disk_fails_its_store_only(tmp_path: Path, seaweed: list[DevStore], small_disk: Path) -> None:
+async def test_a_full_disk_fails_its_store_only(
+    tmp_path: Path, seaweed: list[DevStore], small_disk: Path, record_fault: Callable[..., None]
+) -> None:
     mission: Mission = build_mission(tmp_path / "mission", seaweed, quorum=2)
     with mission.config.open("a") as f:
         f.write(
@@ -67,8 +69,10 @@ async def test_a_full_disk_fails_its_store_only(tmp_path: Path, seaweed: list[De
     assert done.code == 0, done.err
     healed = next(s for s in json.loads(done.out)["snapshots"] if s["registry"] == "population")
     assert healed["backfilled_snapshots"] == 1
+    heal = done.seconds
     figures.append(f"time to heal once space was freed: {done.seconds:.1f} s (1 missed snapshot back-filled)")
     done = await run_embassy(mission, mission.config, "verify", "--json")
     assert done.code == 0, done.out
     figures.append("snapshots attempted 2, completed 2, lost 0; verify clean")
+    record_fault("filesystem store's disk full, then freed", 2, 2, 0, heal)
     print("\n".join(figures))

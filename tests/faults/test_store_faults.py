@@ -18,27 +18,15 @@ from dev_stores import DevStore, signal_group
 from engine.conftest import Mission
 from stores.faultproxy import FaultProxy
 
-from faults.conftest import Finished, change_population, config_with, run_embassy, start_embassy
-
-
-def _population(done: Finished) -> dict:  # type: ignore[type-arg]
-    return next(s for s in json.loads(done.out)["snapshots"] if s["registry"] == "population")
-
-
-async def _heal_and_verify(mission: Mission, missed: int, figures: list[str]) -> float:
-    """The next backup back-fills the ``missed`` snapshots; returns how long it took (time to heal)."""
-    done = await run_embassy(mission, mission.config, "backup", "--json")
-    assert done.code == 0, done.err
-    assert _population(done)["backfilled_snapshots"] == missed
-    heal = done.seconds
-    figures.append(f"time to heal (the next backup, back-filling {missed} snapshots): {heal:.1f} s")
-    done = await run_embassy(mission, mission.config, "snapshots", "--registry", "population", "--json")
-    held = json.loads(done.out)["snapshots"]
-    assert all(s["stores"] == ["lu", "ee", "ch"] for s in held), held
-    done = await run_embassy(mission, mission.config, "verify", "--json")
-    assert done.code == 0, done.out
-    figures.append(f"population snapshots held by every store after healing: {len(held)}; verify clean")
-    return heal
+from faults.conftest import (
+    Finished,
+    change_population,
+    config_with,
+    heal_and_verify,
+    population_of,
+    run_embassy,
+    start_embassy,
+)
 
 
 def _stop(store: DevStore, how: str) -> None:
@@ -86,7 +74,7 @@ async def test_a_store_stopped_mid_backup(
             out, err = await asyncio.wait_for(proc.communicate(), 60)
             attempted += 1
             assert proc.returncode == 3, err.decode()
-            population = _population(Finished(proc.returncode, out.decode(), err.decode(), 0))
+            population = population_of(Finished(proc.returncode, out.decode(), err.decode(), 0))
             assert population["quorum_met"] and population["stores"]["ee"].startswith("failed: ")
             completed += 1
             figures.append(f"backup finished {loop.time() - since:.1f} s after the stop (deadline 2 s), exit 3")
@@ -94,13 +82,13 @@ async def test_a_store_stopped_mid_backup(
             change_population(mission, 1)
             done = await run_embassy(mission, config, "backup", "--json")
             attempted += 1
-            assert done.code == 3 and _population(done)["quorum_met"], done.err
+            assert done.code == 3 and population_of(done)["quorum_met"], done.err
             completed += 1
             figures.append(f"backup with ee out: {done.seconds:.1f} s, exit 3")
         await _resume(ee, how)
         stopped = False
         figures.append(f"snapshots attempted {attempted}, completed (quorum) {completed}, lost 0")
-        heal = await _heal_and_verify(mission, 2, figures)
+        heal = await heal_and_verify(mission, 2, figures)
         record_fault(f"store {how} mid-backup, resumed", attempted, completed, 0, heal)
     finally:
         if stopped:
@@ -123,7 +111,7 @@ async def test_a_store_dropping_connections(
     assert proxy.faulted >= 3, (proxy.faulted, len(proxy.requests))  # seed 1: drops at requests 9, 10, 14, ...
     for done in (first, second):
         assert done.code == 0, done.err
-        assert _population(done)["stores"] == {"lu": "ok", "ee": "ok", "ch": "ok"}
+        assert population_of(done)["stores"] == {"lu": "ok", "ee": "ok", "ch": "ok"}
     done = await run_embassy(mission, mission.config, "snapshots", "--json")
     held = json.loads(done.out)["snapshots"]
     assert len([s for s in held if s["registry"] == "population"]) == attempted
@@ -148,7 +136,7 @@ async def test_a_slow_or_failing_store(
     async with FaultProxy(ee.ports["s3"], mode, faults=None, delay=2.0) as proxy:
         config = config_with(mission, "ee", {ee.endpoint: proxy.endpoint})
         done = await run_embassy(mission, config, "backup", "--json", timeout=300)
-    population = _population(done)
+    population = population_of(done)
     assert population["quorum_met"], done.err
     figures.append(f"backup: {done.seconds:.1f} s, exit {done.code}, {len(proxy.requests)} requests to ee")
     if mode == "slow":
@@ -164,6 +152,6 @@ async def test_a_slow_or_failing_store(
     # Set aside after its first request ran out of retries: later requests were never sent.
     assert len(proxy.requests) <= 6
     figures.append("snapshots attempted 1, completed 1 (quorum, ee set aside), lost 0")
-    heal = await _heal_and_verify(mission, 1, figures)
+    heal = await heal_and_verify(mission, 1, figures)
     record_fault("store answering 503 to all", 1, 1, 0, heal)
     print("\n".join(figures))
