@@ -18,14 +18,7 @@ import pytest
 from dev_stores import DevStore, make_stores
 from engine.conftest import Mission, build_mission
 
-from faults.conftest import (
-    change_population,
-    config_with,
-    heal_and_verify,
-    population_of,
-    run_embassy,
-    start_embassy,
-)
+from faults import conftest as kit
 
 SUBNET = 10 + os.getpid() % 240  # 10.213.SUBNET.0/30: one per test process, never a real host's
 
@@ -103,11 +96,11 @@ async def test_a_store_partitioned_mid_backup_and_healed(
     tmp_path: Path, seaweed: list[DevStore], partition: Partition, record_fault: Callable[..., None]
 ) -> None:
     mission: Mission = build_mission(tmp_path / "mission", [seaweed[0], partition.store, seaweed[2]])
-    config = config_with(mission, "ee", {}, "request_timeout = 2\n")
+    config = kit.config_with(mission, "ee", {}, "request_timeout = 2\n")
     figures = [f"store ee in network namespace {partition.netns}, its link {partition.host_link} cut mid-backup"]
     attempted = completed = 0
     try:
-        proc = await start_embassy(mission, config, "backup", "--json")
+        proc = await kit.start_embassy(mission, config, "backup", "--json")
         await _wait_for_packs(partition, mission.buckets["ee"], proc)
         partition.link("down")
         since = asyncio.get_running_loop().time()
@@ -124,18 +117,18 @@ async def test_a_store_partitioned_mid_backup_and_healed(
         missed = int("population" in cut)
         figures.append(f"registries whose snapshot ee missed in the cut backup: {', '.join(cut)}")
         figures.append(f"backup finished {asyncio.get_running_loop().time() - since:.1f} s after the cut, exit 3")
-        change_population(mission, 1)
-        done = await run_embassy(mission, config, "backup", "--json")
+        kit.change_population(mission, 1)
+        done = await kit.run_embassy(mission, config, "backup", "--json")
         attempted += 1
-        assert done.code == 3 and population_of(done)["quorum_met"], done.err
-        assert population_of(done)["stores"]["ee"].startswith("failed: ")
+        assert done.code == 3 and kit.population_of(done)["quorum_met"], done.err
+        assert kit.population_of(done)["stores"]["ee"].startswith("failed: ")
         completed += 1
         missed += 1
         figures.append(f"backup while cut off: {done.seconds:.1f} s, exit 3")
     finally:
         partition.link("up")
-    heal = await heal_and_verify(mission, missed, figures)
-    done = await run_embassy(mission, mission.config, "snapshots", "--json")
+    heal = await kit.heal_and_verify(mission, missed, figures)
+    done = await kit.run_embassy(mission, mission.config, "snapshots", "--json")
     every = json.loads(done.out)["snapshots"]
     assert all(s["stores"] == ["lu", "ee", "ch"] for s in every), every  # every registry back-filled
     figures.append(f"snapshots attempted {attempted}, completed (quorum) {completed}, lost 0")
