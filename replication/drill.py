@@ -224,7 +224,7 @@ class Drill:
         # restorer finds it: fetched once, checked twice, never from the mission's cache. The
         # newest snapshot that verifies in this store is the one drilled.
         inventory = Inventory(self.ring, [store], LocalCache(folder))
-        inv = await inventory.registry(spec.name, complete=False)
+        inv = await inventory.registry(spec.name, complete=False, packs=False)
         if store.name in inv.unlisted:
             raise inv.unlisted[store.name]
         try:

@@ -37,11 +37,11 @@ from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id
 from replication.errors import IntegrityError, ObjectNotFoundError, SignatureError, StoreError
 from replication.fetch import fetch_verified
+from replication.forget import forgotten_prefix
 from replication.layout import (
     id_in_key,
     packs_prefix,
     parse_snapshot_key,
-    registry_prefix,
     snapshots_prefix,
     time_for_key,
 )
@@ -125,6 +125,12 @@ class Listing:
                 sizes.setdefault(v.key, set()).add(v.size)
         return cls(store, sizes, grouped)
 
+    def merged(self, other: Listing) -> Listing:
+        """This listing and another of the same store under a disjoint prefix, as one."""
+        if self.versions is not None and other.versions is not None:
+            return Listing(self.store, self.sizes | other.sizes, self.versions | other.versions)
+        return Listing(self.store, self.sizes | other.sizes, None, self.infos | other.infos)
+
     def under(self, prefix: str) -> Listing:
         if self.versions is not None:
             return Listing.of_versions(
@@ -175,6 +181,30 @@ class RegistryInventory:
     # Named like snapshots, not yet checked: id -> each store's copy. Checked lazily (``latest``
     # verifies newest first until one verifies) or all at once (``settle_all``).
     _unchecked: dict[str, list[_Copy]] = field(default_factory=dict)
+    _packs: asyncio.Future[None] | None = None  # the packs prefix's listing, once asked for
+
+    async def list_packs(self) -> None:
+        """Add each listed store's packs prefix to its listing, once per run. A store whose packs
+        cannot be listed becomes unlisted, as if its first listing had failed."""
+        if self._packs is None:
+            self._packs = asyncio.ensure_future(self._list_packs())
+        await asyncio.shield(self._packs)
+
+    async def _list_packs(self) -> None:
+        async def one(store: Store) -> None:
+            try:
+                packs = await self._inventory.listing(store, packs_prefix(self.tag))
+            except StoreError as e:
+                self.listings.pop(store.name, None)
+                self.held.pop(store.name, None)
+                self.findings[:] = [f for f in self.findings if f.store != store.name]
+                for sid, copies in list(self._unchecked.items()):
+                    self._unchecked[sid] = [c for c in copies if c.store.name != store.name]
+                self.unlisted[store.name] = e
+                return
+            self.listings[store.name] = self.listings[store.name].merged(packs)
+
+        await asyncio.gather(*(one(s) for s in self._inventory.stores if s.name in self.listings))
 
     async def settle(self, sids: Iterable[str]) -> None:
         """Check every copy of these snapshots (those not yet checked)."""
@@ -377,13 +407,17 @@ class Inventory:
 
     # -- registries ----------------------------------------------------------------------------------
 
-    async def registry(self, name: str, complete: bool = True) -> RegistryInventory:
+    async def registry(self, name: str, complete: bool = True, packs: bool = True) -> RegistryInventory:
         """The inventory of one registry (listed once per run). ``complete``: every snapshot
         checked (what prune, verify and ``snapshots`` need); else they are checked as reached
-        (``latest``, ``settle``), so a restore of the newest costs the same with 10 or 1,000."""
+        (``latest``, ``settle``), so a restore of the newest costs the same with 10 or 1,000.
+        ``packs``: the packs prefix listed too (backup, prune, verify); restore and status fetch
+        the packs they need by name, so their cost does not grow with the packs a history holds."""
         if name not in self._registries:
             self._registries[name] = asyncio.ensure_future(self._build(name, False))
         inv = await asyncio.shield(self._registries[name])
+        if packs:
+            await inv.list_packs()
         if complete:
             await inv.settle_all()
         return inv
@@ -395,9 +429,11 @@ class Inventory:
 
         async def list_one(store: Store) -> None:
             try:
-                listings[store.name] = await self.listing(store, registry_prefix(tag))
+                named = await asyncio.gather(*(self.listing(store, p) for p in _named_prefixes(tag)))
             except StoreError as e:
                 unlisted[store.name] = e
+                return
+            listings[store.name] = named[0].merged(named[1])
 
         await asyncio.gather(*(list_one(s) for s in self.stores))
         findings: list[Finding] = []
@@ -581,6 +617,11 @@ class Inventory:
         self._bytes.pop(sid, None)
         self._summaries.pop(sid, None)
         self.cache.forget_manifest(sid)
+
+
+def _named_prefixes(tag: str) -> tuple[str, str]:
+    """The prefixes every reader lists: manifests and forget records (packs only when asked)."""
+    return snapshots_prefix(tag), forgotten_prefix(tag)
 
 
 def _header_problem(header: SnapshotHeader, tag: str, key_time: str) -> str | None:

@@ -246,13 +246,13 @@ class Restorer:
         return await asyncio.get_running_loop().run_in_executor(self._cpu, fn, *args)
 
     async def find(self, selector: str) -> Found:
-        return await find_snapshot(await self.inventory.registry(self.registry, complete=False), selector)
+        return await find_snapshot(await self.inventory.registry(self.registry, complete=False, packs=False), selector)
 
     async def load(self, selector: str | Found) -> Loaded:
         """The snapshot's verified manifest; its chain is checked against the same inventory."""
         found = selector if isinstance(selector, Found) else await self.find(selector)
         ref = found.ref
-        inv = await self.inventory.registry(self.registry, complete=False)
+        inv = await self.inventory.registry(self.registry, complete=False, packs=False)
         manifest, source = await inv.manifest(ref.id, found.holders)
         chain = "ok"
         if manifest.previous:

@@ -127,7 +127,7 @@ async def _registry(
         row["stores"] = {s.name: _held(None, None, now, "no keys yet: never backed up") for s in stores}
         row["error"] = "no keys yet: never backed up (run `embassy backup`)"
         return row
-    inv = await inventory.registry(reg.name, complete=False)
+    inv = await inventory.registry(reg.name, complete=False, packs=False)
 
     async def newest(store: Store) -> dict[str, Any]:
         if store.name in down:

@@ -112,3 +112,19 @@ async def test_latest_is_the_newest_by_verified_time_not_by_a_name(two_stores, t
     assert latest is not None and latest.id == ids["a"][-1]
     assert [r.id for r in [r async for r in inv.newest_first("hostile")]] == ids["a"][::-1]
     assert [f.kind for f in inv.findings] == ["damaged"]
+
+
+async def test_restore_and_status_list_no_packs_and_backup_lists_them_once_asked(two_stores, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    ring, (_, honest), ids = two_stores
+    inventory = Inventory(ring, [honest], LocalCache(tmp_path / "cache"))
+    tag = inventory.catalog("a").tag
+    stored = {o.key.rsplit("/", 1)[1] for o in await honest.list_objects(f"r/{tag}/packs/")}
+    assert stored  # the fixture's backups wrote packs
+
+    light = await inventory.registry("a", complete=False, packs=False)
+    assert light.packs("honest") == {}  # restore and status fetch packs by name: none listed
+    assert (await light.latest()).id == ids["a"][-1]  # type: ignore[union-attr]
+
+    full = await inventory.registry("a")
+    assert full is light and set(full.packs("honest")) == stored
+    assert set(full.held["honest"]) == set(ids["a"]) and full.findings == []
