@@ -252,8 +252,11 @@ def litestream_bin() -> str:
 
 
 def start_litestream(config: Path, work: Path) -> subprocess.Popen[bytes]:
+    # Its AWS SDK refuses a custom CA bundle on a plain-HTTP endpoint: the stores here speak HTTP.
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     return subprocess.Popen(
         [litestream_bin(), "replicate", "-config", str(config)],
+        env=env,
         cwd=work, stdout=subprocess.DEVNULL, stderr=open(work / "litestream.log", "wb"),
         preexec_fn=procs.die_with_parent,
     )  # fmt: skip
@@ -334,7 +337,11 @@ def main(argv: list[str] | None = None) -> int:
                       lambda: bucket_usage(stores[3], LITESTREAM_BUCKET)[0])  # fmt: skip
         print("waiting for each one's first copy ...", flush=True)
         wait_until("our first snapshot in quorum", lambda: our_point(refs), 1800)
-        wait_until("Litestream's first LTX file", lambda: litestream_point(stores[3]), 1800)
+        wait_until(
+            "Litestream's first LTX file", lambda: litestream.poll() is not None or litestream_point(stores[3]), 1800
+        )
+        if litestream.poll() is not None:
+            raise RuntimeError(f"bench-rpo: litestream exited with {litestream.returncode} (see litestream.log)")
         writer = Writer([ours_db, theirs_db])
         ours.log = writer.log.setdefault(ours_db, [])
         theirs.log = writer.log.setdefault(theirs_db, [])
@@ -364,8 +371,9 @@ def restore_both(mission: Mission, work: Path, theirs_db: Path) -> dict[str, Pat
         raise RuntimeError(f"bench-rpo: our restore failed: {res.error}")
     theirs = work / "restored-litestream.sqlite"
     config = work / "litestream.yml"
+    env = {k: v for k, v in os.environ.items() if k != "AWS_CA_BUNDLE"}
     subprocess.run([litestream_bin(), "restore", "-config", str(config), "-o", str(theirs), str(theirs_db)],
-                   check=True, capture_output=True, timeout=900)  # fmt: skip
+                   check=True, capture_output=True, timeout=900, env=env)  # fmt: skip
     return {"ours": target / "registry.sqlite", "litestream": theirs}
 
 
