@@ -24,7 +24,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import sqlite3
 import statistics
 import subprocess
@@ -43,6 +42,7 @@ from bench.dataset import MiB, format_size
 from bench.ours import Mission, RegistryRef, StoreRef
 from bench.report import plain_table
 from bench.site import OUT, free_port, wait_http
+from bench.site_backup import wait_until
 from bench.stores import DevStore, bucket_usage, create_bucket, start_stores, stop_stores
 
 TICK = 0.1  # seconds between commits
@@ -199,25 +199,6 @@ class Side:
         self.peak_rss = max(self.peak_rss, procs.tree_rss(self.proc.pid)[0])
 
 
-def stop(proc: subprocess.Popen[bytes] | None) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def wait_until(what: str, condition: Callable[[], object], timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError(f"bench-rpo: not within {timeout:.0f} s: {what}")
-        time.sleep(0.5)
-
-
 def start_ours(mission: Mission, work: Path) -> subprocess.Popen[bytes]:
     text = mission.config.read_text().replace("[replication]\n", f'[replication]\ninterval = "{INTERVAL}"\n', 1)
     mission.config.write_text(text)
@@ -350,13 +331,13 @@ def main(argv: list[str] | None = None) -> int:
         window = measure([ours, theirs], writer, args.minutes)
         time.sleep(15)  # one more round each, so the newest state restored covers the writer's last commits
         snapshots = mission.run("snapshots")
-        stop(serve)
-        stop(litestream)
+        procs.terminate(serve)
+        procs.terminate(litestream)
         restored = restore_both(mission, work, theirs_db)
         return report(ours, theirs, window, snapshots.doc or {}, restored, args)
     finally:
-        stop(serve)
-        stop(litestream)
+        procs.terminate(serve)
+        procs.terminate(litestream)
         stop_stores(stores)
         if os.environ.get("BENCH_KEEP"):
             print(f"kept {work}")
