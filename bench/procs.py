@@ -116,6 +116,18 @@ class Measured:
         return lines[-1][:300] if lines else f"exit code {self.returncode}"
 
 
+def terminate(proc: "subprocess.Popen[bytes] | None", timeout: float = 60.0) -> None:
+    """SIGTERM a server we started (by its own process id), SIGKILL if it is not gone in ``timeout``."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def settle(pause: float = 0.5) -> None:
     """Flush dirty pages to disk and let the machine go quiet (not part of any measurement)."""
     os.sync()

@@ -21,7 +21,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import procs
 from bench.dataset import format_size, parse_size
 from bench.site import OUT, PAGE, Result, free_port, run_wrk, wait_http
 
@@ -124,13 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         covered = max(0.0, min(window_end, backup_end) - max(window_start, backup_start)) / (window_end - window_start)
         return report(idle, busy, size, backup_s, covered, args)
     finally:
-        if serve is not None and serve.poll() is None:
-            serve.send_signal(signal.SIGTERM)
-            try:
-                serve.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                serve.kill()
-                serve.wait()
+        procs.terminate(serve)
         if os.environ.get("BENCH_KEEP"):
             print(f"kept {work}")
         else:
