@@ -594,6 +594,10 @@ class _RegistryBackup:
                     continue
                 old = old_files.get(item.path)
                 if not r.options.reread and old is not None and item.cache is not None and old.cache == item.cache:
+                    # The size is the reused chunks' (the parent's entry), not the scan's: a SQLite
+                    # database read through a copy is as long as its pages, WAL included, which
+                    # the file on disk may not be yet.
+                    item = ScanItem(item.path, "file", item.mode, item.mtime_ns, old.size, cache=item.cache)
                     slots[i] = (item, [self.known[cid] for cid, *_ in RECORD.iter_unpack(old.chunks)])
                     result.reused_files += 1
                     r.progress.advance(item.size, 1)

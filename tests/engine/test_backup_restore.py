@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import s3_store_toml
 
-from engine.conftest import DUMP_SCRIPT, MARKER, Mission, closed_port, tree, write_config
+from engine.conftest import DUMP_SCRIPT, MARKER, Mission, build_mission, closed_port, tree, write_config
 
 
 def backup_json(mission: Mission, *args: str) -> tuple[int, dict]:
@@ -227,3 +227,32 @@ def test_two_stores_down_with_quorum_two_of_three_fails(mission: Mission, seawee
     assert snap["quorum_met"] is False
     assert snap["stores"]["lu"] == "ok"
     assert snap["stores"]["x1"].startswith("failed:") and snap["stores"]["x2"].startswith("failed:")
+
+
+def test_an_unchanged_database_whose_wal_outgrows_its_file_restores_from_the_reused_snapshot(
+    tmp_path: Path, seaweed  # type: ignore[no-untyped-def]
+) -> None:
+    """The files cache reuses the copy's chunks: the entry keeps their size, not the file's."""
+    mission = build_mission(tmp_path / "m", seaweed)
+    db_path = mission.root / "registries" / "cadastre.db"
+    app = sqlite3.connect(db_path)  # held open, so the WAL is never checkpointed into the file
+    try:
+        app.execute("PRAGMA wal_autocheckpoint=0")
+        with app:
+            app.executemany("INSERT INTO person (name, note) VALUES (?, ?)", [(f"late {i}", "y" * 300) for i in range(3000)])
+        pages = app.execute("PRAGMA page_count").fetchone()[0] * app.execute("PRAGMA page_size").fetchone()[0]
+        assert pages > db_path.stat().st_size  # the database is longer than its file
+        code, first = backup_json(mission, "--registry", "cadastre")
+        assert code == 0 and by_registry(first)["cadastre"]["reused_files"] == 0
+        code, second = backup_json(mission, "--registry", "cadastre")
+        assert code == 0 and by_registry(second)["cadastre"]["reused_files"] == 1
+        r = mission.cli("restore", "latest", "--registry", "cadastre", "--target", str(tmp_path / "db"))
+        assert r.code == 0, r.err
+        restored = tmp_path / "db" / "cadastre.db"
+        assert restored.stat().st_size == pages
+        check = sqlite3.connect(restored)
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert check.execute("SELECT count(*) FROM person WHERE name LIKE 'late %'").fetchone()[0] == 3000
+        check.close()
+    finally:
+        app.close()
