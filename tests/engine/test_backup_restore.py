@@ -230,7 +230,8 @@ def test_two_stores_down_with_quorum_two_of_three_fails(mission: Mission, seawee
 
 
 def test_an_unchanged_database_whose_wal_outgrows_its_file_restores_from_the_reused_snapshot(
-    tmp_path: Path, seaweed  # type: ignore[no-untyped-def]
+    tmp_path: Path,
+    seaweed,  # type: ignore[no-untyped-def]
 ) -> None:
     """The files cache reuses the copy's chunks: the entry keeps their size, not the file's."""
     mission = build_mission(tmp_path / "m", seaweed)
@@ -239,7 +240,9 @@ def test_an_unchanged_database_whose_wal_outgrows_its_file_restores_from_the_reu
     try:
         app.execute("PRAGMA wal_autocheckpoint=0")
         with app:
-            app.executemany("INSERT INTO person (name, note) VALUES (?, ?)", [(f"late {i}", "y" * 300) for i in range(3000)])
+            app.executemany(
+                "INSERT INTO person (name, note) VALUES (?, ?)", [(f"late {i}", "y" * 300) for i in range(3000)]
+            )
         pages = app.execute("PRAGMA page_count").fetchone()[0] * app.execute("PRAGMA page_size").fetchone()[0]
         assert pages > db_path.stat().st_size  # the database is longer than its file
         code, first = backup_json(mission, "--registry", "cadastre")
