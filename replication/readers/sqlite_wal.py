@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from replication.errors import RegistryReadError
+
 log = logging.getLogger(__name__)
 
 MAGIC_LE = 0x377F0682  # checksums over little-endian words
@@ -54,7 +56,7 @@ FRAME_HEADER = 24
 MASK = 0xFFFFFFFF
 
 
-class WalUnusable(Exception):
+class WalUnusable(RegistryReadError):
     """The WAL cannot be used for an exact incremental read; the message says why."""
 
 
