@@ -85,11 +85,20 @@ class WalScan:
 
     page_size: int
     salts: tuple[int, int]
-    frames: int = 0  # committed frames
-    checksum: tuple[int, int] = (0, 0)  # running checksum after the last committed frame
     db_pages: int | None = None  # the database's size in pages at the last commit; None: no commit
     latest: dict[int, int] = field(default_factory=dict)  # page number -> offset of its page bytes
     page_at: list[int] = field(default_factory=list)  # page number of each committed frame
+    chain: list[tuple[int, int]] = field(default_factory=list)  # running checksum after each of them
+
+    @property
+    def frames(self) -> int:
+        """How many frames are committed."""
+        return len(self.page_at)
+
+    @property
+    def checksum(self) -> tuple[int, int]:
+        """The running checksum after the last committed frame."""
+        return self.chain[-1] if self.chain else (0, 0)
 
     @property
     def position(self) -> WalPosition:
@@ -102,14 +111,9 @@ class WalScan:
             return set(self.page_at)
         if since.frames > self.frames:
             return None  # the log went backwards under the same salts: not an append
-        if since.frames and self._checksum_at(since.frames) != since.checksum:
+        if since.frames and self.chain[since.frames - 1] != since.checksum:
             return None
         return set(self.page_at[since.frames :])
-
-    _chain: list[tuple[int, int]] = field(default_factory=list)  # checksum after each committed frame
-
-    def _checksum_at(self, frames: int) -> tuple[int, int]:
-        return self._chain[frames - 1]
 
 
 def _header(raw: bytes) -> tuple[bool, int, tuple[int, int], tuple[int, int]]:
@@ -137,8 +141,7 @@ def parse_wal(f: BinaryIO) -> WalScan:
     f.seek(0)
     big, page_size, salts, running = _header(f.read(HEADER))
     scan = WalScan(page_size, salts)
-    pending: list[tuple[int, int]] = []  # (page number, page offset) of frames after the last commit
-    pending_chain: list[tuple[int, int]] = []
+    pending: list[tuple[int, int, tuple[int, int]]] = []  # (page, page offset, checksum) after the last commit
     offset = HEADER
     size = FRAME_HEADER + page_size
     while True:
@@ -151,27 +154,23 @@ def parse_wal(f: BinaryIO) -> WalScan:
         running = checksum(frame[FRAME_HEADER:], big, *checksum(frame[:8], big, *running))
         if running != (c0, c1):
             break
-        pending.append((pgno, offset + FRAME_HEADER))
-        pending_chain.append(running)
+        pending.append((pgno, offset + FRAME_HEADER, running))
         offset += size
         if commit:
-            for page, at in pending:
+            for page, at, chained in pending:
                 scan.latest[page] = at
                 scan.page_at.append(page)
-            scan._chain.extend(pending_chain)
-            scan.frames += len(pending)
-            scan.checksum = running
+                scan.chain.append(chained)
             scan.db_pages = commit
             pending.clear()
-            pending_chain.clear()
     return scan
 
 
-def read_page(db: BinaryIO, wal: BinaryIO, scan: WalScan | None, pgno: int, page_size: int) -> bytes:
+def read_page(db: BinaryIO, wal: BinaryIO | None, scan: WalScan | None, pgno: int, page_size: int) -> bytes:
     """Page ``pgno`` (from 1) as of the scan's commit: its latest committed WAL frame, else the
     database file's page (zeros past the file's end, as a page never written reads)."""
     at = scan.latest.get(pgno) if scan is not None else None
-    if at is not None and scan is not None:
+    if at is not None and scan is not None and wal is not None:
         wal.seek(at)
         data = wal.read(page_size)
         # Read after the page: SQLite writes a frame's header before its page, so a header still
@@ -206,8 +205,6 @@ class TrackedRound:
         return struct.pack(">2I", *self._scan.salts) if self._scan is not None else b""
 
     def page(self, pgno: int) -> bytes:
-        if self._wal is None:
-            return read_page(self._db, self._db, None, pgno, self.page_size)
         return read_page(self._db, self._wal, self._scan, pgno, self.page_size)
 
 
@@ -239,12 +236,12 @@ class WalTracker:
                 return parse_wal(f)
         except FileNotFoundError:
             return None
-        except WalUnusable as e:
+        except WalUnusable:
             if os.path.getsize(f"{self.path}-wal") == 0:
                 return None  # truncated by a checkpoint: every page is in the database file
-            raise e
+            raise
 
-    def _why_not_incremental(self, scan: WalScan | None, inode: int, page_size: int) -> str | None:
+    def _why_not_incremental(self, inode: int, page_size: int) -> str | None:
         if self._guard is None or self._inode is None:
             return "no guard yet"
         if inode != self._inode:
@@ -265,7 +262,7 @@ class WalTracker:
             db_pages = int(writer.execute("PRAGMA page_count").fetchone()[0])
             scan = self._parse()
             inode = os.stat(self.path).st_ino
-            reason = self._why_not_incremental(scan, inode, page_size)
+            reason = self._why_not_incremental(inode, page_size)
             changed: set[int] | None = None
             if reason is None:
                 changed = scan.changed_since(self._position) if scan is not None else set()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import random
 import shutil
 import sqlite3
@@ -220,36 +222,54 @@ def test_the_guard_does_not_stop_the_apps_writers(tmp_path: Path) -> None:
         app.close()
 
 
+BATCH = 30
+PREFILL = 2000
+
+
 def test_rounds_under_a_writer_thread_restore_a_commit_point(tmp_path: Path) -> None:
     db = tmp_path / "reg.db"
-    wal_db(db).close()
+    with contextlib.closing(wal_db(db)) as conn, conn:  # a database much larger than a round's changes
+        conn.executemany("INSERT INTO t (a, b) VALUES (?, ?)", ((a, bytes(a % 700)) for a in range(1, PREFILL + 1)))
     stop = threading.Event()
+    go = threading.Semaphore(0)  # one batch of commits per release
+    done: queue.Queue[int] = queue.Queue()  # the number of commits after each batch
     commits: list[int] = []
 
     def write() -> None:
         conn = sqlite3.connect(db, timeout=10)
         conn.execute("PRAGMA wal_autocheckpoint=50")
-        n = 0
-        while not stop.is_set() and n < 5000:
-            n += 1
-            conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (n, bytes(n % 700)))
-            conn.commit()
-            commits.append(n)
+        n = PREFILL
+        while not stop.is_set():
+            if not go.acquire(timeout=0.05):
+                continue
+            for _ in range(BATCH):
+                n += 1
+                conn.execute("INSERT INTO t (a, b) VALUES (?, ?)", (n, bytes(n % 700)))
+                conn.commit()
+                commits.append(n)
+            done.put(n)
         conn.close()
 
     writer = threading.Thread(target=write)
     tracker = WalTracker(db)
     image = bytearray()
-    pages_read = pages_held = 0
+    pages_read = pages_held = released = finished = 0
     writer.start()
     try:
         for round_ in range(8):
-            while len(commits) < (round_ + 1) * 60 and writer.is_alive():
-                writer.join(0.01)
+            if round_:  # a batch wholly after the previous round: this one has changes to find
+                go.release()
+                released += 1
+                while finished < released:  # every batch released so far is committed
+                    done.get(timeout=30)
+                    finished += 1
+            go.release()  # and a batch written while this round reads
+            released += 1
             with tracker.round() as view:
                 image = apply(image, view)
                 assert round_ == 0 or not view.full
                 if round_:
+                    assert view.changed
                     pages_read, pages_held = pages_read + len(view.changed), pages_held + view.db_pages
             copy = tmp_path / f"r{round_}.db"
             copy.write_bytes(image)
@@ -263,6 +283,7 @@ def test_rounds_under_a_writer_thread_restore_a_commit_point(tmp_path: Path) -> 
         writer.join(30)
         tracker.close()
     assert not writer.is_alive()
+    assert len(commits) > 7 * BATCH
     assert 0 < pages_read < pages_held // 2  # the rounds after the first read only what changed
 
 
