@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -181,11 +182,14 @@ class RegistryInventory:
     # Named like snapshots, not yet checked: id -> each store's copy. Checked lazily (``latest``
     # verifies newest first until one verifies) or all at once (``settle_all``).
     _unchecked: dict[str, list[_Copy]] = field(default_factory=dict)
-    _packs: asyncio.Future[None] | None = None  # the packs prefix's listing, once asked for
+    packs_listed: bool = False  # the packs prefix is in every listing (listed with the others)
+    _packs: asyncio.Future[None] | None = None  # its listing when asked for after the others
 
     async def list_packs(self) -> None:
         """Add each listed store's packs prefix to its listing, once per run. A store whose packs
         cannot be listed becomes unlisted, as if its first listing had failed."""
+        if self.packs_listed:
+            return
         if self._packs is None:
             self._packs = asyncio.ensure_future(self._list_packs())
         await asyncio.shield(self._packs)
@@ -414,7 +418,7 @@ class Inventory:
         ``packs``: the packs prefix listed too (backup, prune, verify); restore and status fetch
         the packs they need by name, so their cost does not grow with the packs a history holds."""
         if name not in self._registries:
-            self._registries[name] = asyncio.ensure_future(self._build(name, False))
+            self._registries[name] = asyncio.ensure_future(self._build(name, packs))
         inv = await asyncio.shield(self._registries[name])
         if packs:
             await inv.list_packs()
@@ -422,18 +426,20 @@ class Inventory:
             await inv.settle_all()
         return inv
 
-    async def _build(self, name: str, complete: bool) -> RegistryInventory:
+    async def _build(self, name: str, packs: bool) -> RegistryInventory:
+        """``packs``: list the packs prefix beside the others (each store's prefixes side by side)."""
         tag = self.catalog(name).tag
         listings: dict[str, Listing] = {}
         unlisted: dict[str, StoreError] = {}
+        prefixes = (*_named_prefixes(tag), packs_prefix(tag)) if packs else _named_prefixes(tag)
 
         async def list_one(store: Store) -> None:
             try:
-                named = await asyncio.gather(*(self.listing(store, p) for p in _named_prefixes(tag)))
+                named = await asyncio.gather(*(self.listing(store, p) for p in prefixes))
             except StoreError as e:
                 unlisted[store.name] = e
                 return
-            listings[store.name] = named[0].merged(named[1])
+            listings[store.name] = functools.reduce(Listing.merged, named)
 
         await asyncio.gather(*(list_one(s) for s in self.stores))
         findings: list[Finding] = []
@@ -454,11 +460,7 @@ class Inventory:
                 copies.setdefault(parsed[1], []).append(copy)
         held: dict[str, dict[str, SnapshotRef]] = {n: {} for n in listings}
         order = [s.name for s in self.stores]
-        inv = RegistryInventory(name, tag, order, listings, unlisted, held, findings, self, copies)
-        if complete:
-            await inv.settle_all()
-        return inv
-
+        return RegistryInventory(name, tag, order, listings, unlisted, held, findings, self, copies, packs)
 
     async def _snapshot(
         self, registry: str, tag: str, sid: str, copies: list[_Copy]
