@@ -42,6 +42,8 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.report import percentile
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "bench" / "out"
 PASSPHRASE = "the contact benchmark's passphrase"  # noqa: S105 - a throw-away keyring of the benchmark
@@ -148,11 +150,6 @@ async def probe(url: str, stop: asyncio.Event, paths: tuple[str, ...] = ("/en/",
                     latencies.append(time.perf_counter() - started)
             i += 1
     return latencies
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
 _LIVE_GROUPS: set[int] = set()
 _libc = ctypes.CDLL(None, use_errno=True)
 PR_SET_PDEATHSIG = 1
@@ -75,9 +76,9 @@ def _hwm(pid: int) -> int:
     return 0
 
 
-def tree_rss(pid: int) -> tuple[int, int]:
-    """(sum of RSS over ``pid`` and all its descendants right now, largest single peak RSS so far)."""
-    total = biggest = 0
+def tree_pids(pid: int) -> list[int]:
+    """``pid`` and all its descendants right now."""
+    out: list[int] = []
     stack = [pid]
     seen: set[int] = set()
     while stack:
@@ -85,11 +86,41 @@ def tree_rss(pid: int) -> tuple[int, int]:
         if p in seen:
             continue
         seen.add(p)
+        out.append(p)
+        stack.extend(_children(p))
+    return out
+
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(sum of RSS over ``pid`` and all its descendants right now, largest single peak RSS so far)."""
+    total = biggest = 0
+    for p in tree_pids(pid):
         r = _rss(p)
         total += r
         biggest = max(biggest, r, _hwm(p))
-        stack.extend(_children(p))
     return total, biggest
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of ``pid``'s tree so far (live processes and the children they waited for)."""
+    total = 0
+    for p in tree_pids(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
+        except (OSError, IndexError, ValueError):
+            continue
+    return total / CLK_TCK
+
+
+def wait_until(what: str, condition: Callable[[], object], timeout: float) -> None:
+    """Poll ``condition`` (a server's state, a store's listing) until it holds; TimeoutError after ``timeout``."""
+    end = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"not within {timeout:.0f} s: {what}")
+        time.sleep(0.25)
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,13 @@ HEADER = [
 ]
 
 
+
+def percentile(values: list[float], q: float) -> float:
+    """The value at fraction ``q`` of the sorted ``values`` (nearest rank; 0.0 when there are none)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))] if ordered else 0.0
+
+
 def plain_table(header: list[str], lines: list[list[str]]) -> str:
     """Columns padded to their widest cell, a rule under the header."""
     table = [header, *lines]

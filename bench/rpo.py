@@ -40,9 +40,8 @@ from typing import Any
 from bench import procs, records, sqlitedb
 from bench.dataset import MiB, format_size
 from bench.ours import Mission, RegistryRef, StoreRef
-from bench.report import plain_table
+from bench.report import percentile, plain_table
 from bench.site import OUT, free_port, wait_http
-from bench.site_backup import wait_until
 from bench.stores import DevStore, bucket_usage, create_bucket, start_stores, stop_stores
 
 TICK = 0.1  # seconds between commits
@@ -50,7 +49,6 @@ INTERVAL = "5s"
 QUORUM = 2
 LITESTREAM_BUCKET, LITESTREAM_PATH = "litestream", "registry"
 TICKS_TABLE = "CREATE TABLE IF NOT EXISTS rpo_ticks (seq INTEGER PRIMARY KEY, at REAL NOT NULL)"
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
 # -- the database and its writer ---------------------------------------------------------------
@@ -154,28 +152,6 @@ def litestream_point(store: DevStore) -> float | None:
 # -- the measured processes ------------------------------------------------------------------
 
 
-def tree_pids(pid: int) -> list[int]:
-    out, stack = [], [pid]
-    while stack:
-        p = stack.pop()
-        out.append(p)
-        stack.extend(procs._children(p))
-    return out
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid``'s tree so far (live processes and the children they waited for)."""
-    total = 0
-    for p in tree_pids(pid):
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
-        except (OSError, IndexError, ValueError):
-            continue
-    return total / CLK_TCK
-
-
 @dataclass
 class Side:
     """One replicator in the run: its process, where its restorable point is read, what it uploads to."""
@@ -249,7 +225,7 @@ def start_litestream(config: Path, work: Path) -> subprocess.Popen[bytes]:
 def measure(sides: list[Side], writer: Writer, minutes: float) -> float:
     """The writer's window, a sample per second; returns its length in seconds."""
     for s in sides:
-        s.cpu0, s.bytes0 = cpu_seconds(s.proc.pid), s.uploaded()
+        s.cpu0, s.bytes0 = procs.cpu_seconds(s.proc.pid), s.uploaded()
     thread = threading.Thread(target=writer.run, name="writer", daemon=True)
     start = time.time()
     thread.start()
@@ -267,13 +243,8 @@ def measure(sides: list[Side], writer: Writer, minutes: float) -> float:
     thread.join(30)
     window = time.time() - start
     for s in sides:
-        s.cpu, s.bytes = cpu_seconds(s.proc.pid) - s.cpu0, s.uploaded() - s.bytes0
+        s.cpu, s.bytes = procs.cpu_seconds(s.proc.pid) - s.cpu0, s.uploaded() - s.bytes0
     return window
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
 def check_restored(db: Path, log: list[tuple[float, int]]) -> tuple[str, str]:
@@ -317,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
         theirs = Side("litestream", litestream, lambda: litestream_point(stores[3]),
                       lambda: bucket_usage(stores[3], LITESTREAM_BUCKET)[0])  # fmt: skip
         print("waiting for each one's first copy ...", flush=True)
-        wait_until("our first snapshot in quorum", lambda: our_point(refs), 1800)
-        wait_until(
+        procs.wait_until("our first snapshot in quorum", lambda: our_point(refs), 1800)
+        procs.wait_until(
             "Litestream's first LTX file", lambda: litestream.poll() is not None or litestream_point(stores[3]), 1800
         )
         if litestream.poll() is not None:

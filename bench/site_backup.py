@@ -50,14 +50,6 @@ def registry(work: Path, name: str) -> dict[str, Any]:
     return {}
 
 
-def wait_until(what: str, condition: Any, timeout: float) -> None:
-    end = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError(f"bench-site-backup: not within {timeout:.0f} s: {what}")
-        time.sleep(0.25)
-
-
 def make_data(folder: Path, size: int) -> None:
     folder.mkdir(parents=True)
     left, i = size, 0
@@ -102,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         )  # fmt: skip
         url = f"http://127.0.0.1:{port}{PAGE}"
         wait_http(url)
-        wait_until("every registry checked unchanged",
+        procs.wait_until("every registry checked unchanged",
                    lambda: all(r.get("last_outcome") == "unchanged" for r in document(work).get("registries", []))
                    and document(work).get("registries"), 120)  # fmt: skip
         print(f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s {PAGE}", flush=True)
@@ -112,11 +104,11 @@ def main(argv: list[str] | None = None) -> int:
         before = registry(work, "big").get("snapshots", 0)
         for f in sorted((work / "staging").iterdir()):
             f.rename(work / "var" / "registries" / "big" / f.name)
-        wait_until("the big registry's backup to start", lambda: registry(work, "big").get("running_since"), 60)
+        procs.wait_until("the big registry's backup to start", lambda: registry(work, "big").get("running_since"), 60)
         window_start = time.time()
         busy = run_wrk(f"during the backup of {format_size(size)}", url, args.connections, args.duration, args.threads)
         window_end = time.time()
-        wait_until("the big registry's snapshot", lambda: registry(work, "big").get("snapshots", 0) > before, 900)
+        procs.wait_until("the big registry's snapshot", lambda: registry(work, "big").get("snapshots", 0) > before, 900)
         big = registry(work, "big")
         backup_s = float(big["last_duration_seconds"])
         backup_end = calendar.timegm(time.strptime(big["last_round"], "%Y-%m-%dT%H:%M:%SZ")) + 1  # whole seconds

@@ -7,7 +7,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))  # the repository root: bench/ is not installed
 
-from bench.rpo import key_time, percentile, seq_at  # noqa: E402
+from bench.rpo import key_time, seq_at  # noqa: E402
 
 
 def test_key_time_reads_the_time_in_a_snapshot_key() -> None:
@@ -28,9 +28,3 @@ def test_seq_at_gives_the_newest_commit_at_or_before_the_point() -> None:
     assert seq_at(log, 10.15) == (10.1, 2)
     assert seq_at(log, 99.0) == (10.2, 3)
 
-
-def test_percentile_picks_the_nearest_rank() -> None:
-    values = [float(v) for v in range(1, 101)]
-    assert percentile(values, 0.0) == 1.0
-    assert percentile(values, 0.99) == 99.0
-    assert percentile(values, 1.0) == 100.0
