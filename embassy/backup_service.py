@@ -25,6 +25,7 @@ from replication.backup import BackupOptions, BackupRound, RegistryResult
 from replication.errors import ReplicationError
 from replication.fsutil import spread_subfolders
 from replication.progress import Progress
+from replication.readers import RegistryReader, make_reader
 from replication.spec import RegistrySpec
 from replication.stores import Store, open_store
 
@@ -106,9 +107,11 @@ async def run_backup(
     options: BackupOptions | None = None,
     usage: dict[str, StoreUsage] | None = None,
     set_aside: dict[str, str] | None = None,
+    readers: Callable[[RegistrySpec, Path], RegistryReader] = make_reader,
 ) -> list[RegistryResult]:
     """Back ``registries`` up to every store; ``usage``, when given, receives each store's counts.
-    Stores in ``set_aside`` (name -> why) are left out from the start, reported as failed."""
+    Stores in ``set_aside`` (name -> why) are left out from the start, reported as failed.
+    ``readers`` makes each registry's reader (the replicator's keeps its SQLite trackers)."""
     stores = open_stores(config)
     try:
         counts = {s.name: config.counts_for_quorum(s) for s in config.stores}
@@ -121,6 +124,7 @@ async def run_backup(
             scratch_dir(config),
             progress,
             options,
+            readers,
         )
         for name, reason in (set_aside or {}).items():
             engine.set_aside(name, reason)

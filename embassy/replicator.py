@@ -11,7 +11,9 @@ A round first computes the registry's change token (embassy/continuous/probe.py)
 the token of the last snapshot that met the quorum, and no store that missed that snapshot has
 come back since, the round ends there, having read no file content and asked no store anything. Otherwise, or once per ``[replication] full_every`` (a full
 re-read that ignores the files cache, the guard against a missed change), it backs the registry
-up. The per-registry backup lock (embassy/backup_service.py) keeps it from running beside an
+up. A SQLite registry is read through a WAL tracker the replicator keeps for it while it runs
+(replication/readers/sqlite_wal.py): after its first round, a round reads only the pages written
+since the previous one. The per-registry backup lock (embassy/backup_service.py) keeps it from running beside an
 operator's `embassy backup` of the same registry: the round is skipped, not queued.
 
 Beside the registries, one task checks the stores every ``STORE_CHECK`` seconds (so a store that
@@ -39,6 +41,7 @@ from keys import Keyring
 from replication.backup import BackupOptions, RegistryResult
 from replication.drill import parse_time
 from replication.errors import ReplicationError
+from replication.readers import RegistryReader, WalTracker, make_reader
 from replication.spec import RegistrySpec
 
 log = logging.getLogger("embassy.replication")
@@ -63,6 +66,11 @@ class Replicator:
         self.alerter = Alerter(config, smtp_password)
         self.changed = asyncio.Event()  # a round or a check ended: evaluate and publish now
         self._last_drill_check = 0.0
+        # One per SQLite registry, across rounds: each round then reads only what changed.
+        self.trackers = {r.name: WalTracker(r.path) for r in config.registries if r.kind == "sqlite" and r.path}
+
+    def reader(self, spec: RegistrySpec, scratch: Path) -> RegistryReader:
+        return make_reader(spec, scratch, self.trackers.get(spec.name))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Until ``stop`` is set; never raises for a failed round."""
@@ -83,6 +91,8 @@ class Replicator:
             for t in tasks:
                 t.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            for tracker in self.trackers.values():
+                tracker.close()
             await self.state.save()
             await self.state.publish()
 
@@ -109,7 +119,7 @@ class Replicator:
         reg = self.state.registries[spec.name]
         now = time.time()
         full = now - reg.last_full >= self.config.replication.full_every_seconds
-        token = await asyncio.to_thread(change_token, spec)
+        token = await asyncio.to_thread(change_token, spec, self.trackers.get(spec.name))
         # A store that missed the newest snapshot and answers again is caught up by a backup now,
         # changed or not (the engine back-fills what it lacks).
         returned = [s for s, f in reg.stores.items() if f.status != "ok" and self.state.stores.get(s, _NONE).reachable]
@@ -129,8 +139,9 @@ class Replicator:
                 # out at once: it would cost the round a deadline before the others' work began.
                 down = {n: h.error or "unreachable" for n, h in self.state.stores.items() if h.reachable is False}
                 results = await run_backup(
-                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage, set_aside=down
-                )
+                    self.config, self.ring, [spec], options=BackupOptions(reread=full), usage=usage,
+                    set_aside=down, readers=self.reader,
+                )  # fmt: skip
         except BackupBusyError as e:
             log.info("%s; skipping this round", e)
             self._count(spec.name, "busy")
@@ -141,6 +152,10 @@ class Replicator:
             reg.running_since = None
         duration = time.time() - now
         outcome = self._record(spec, reg, results[0], token, now, full, duration, usage)
+        if outcome == "failed" and spec.name in self.trackers:
+            # Its guard would keep the application's log from being checkpointed while the
+            # rounds fail (every store down, say); the next round reads the database in full.
+            await asyncio.to_thread(self.trackers[spec.name].release)
         self._count(spec.name, outcome)
         await self.state.save()
         return outcome
@@ -189,8 +204,8 @@ class Replicator:
             self.metrics.quorum_met.labels(spec.name).set(1)
             self.metrics.recovery_point.labels(spec.name).set(reg.recovery_point)
         log.info(
-            "backup of %s: snapshot %s, %d new bytes%s", spec.name, (result.id or "")[:12], result.new_bytes,
-            " (full re-read)" if full else "",
+            "backup of %s: snapshot %s, %d bytes read, %d new bytes%s", spec.name, (result.id or "")[:12],
+            result.read_bytes, result.new_bytes, " (full re-read)" if full else "",
         )  # fmt: skip
         return "snapshot"
 

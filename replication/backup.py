@@ -41,8 +41,16 @@ from replication.locks import DEFAULT_TTL, LockAuth, LockSet, acquire
 from replication.manifest import RECORD, Entry, Manifest, PackRef, SnapshotHeader, encode_snapshot
 from replication.pack import TARGET_SIZE, FinishedPack, PackWriter
 from replication.progress import NoProgress, Progress
-from replication.readers import ChangedWhileReadingError, CountsRows, RegistryReader, ScanItem, make_reader
+from replication.readers import (
+    ChangedWhileReadingError,
+    ChangeTracked,
+    CountsRows,
+    RegistryReader,
+    ScanItem,
+    make_reader,
+)
 from replication.readers.sqlite import remove_stale_copies
+from replication.readers.sqlite_wal import content_digest
 from replication.repository import ensure_repository
 from replication.retention import RetentionMemory, lock_until, retain_until
 from replication.spec import RegistrySpec
@@ -54,6 +62,12 @@ SMALL_FILE = 2 << 20  # read, cut and sealed in one worker job
 # 64 x 16 KiB decode in two thirds of the time of 64 blobs and store ~9 % smaller. A later
 # snapshot that needs one block of a group decodes the whole group (1 MiB): bounded.
 GROUP_CHUNKS = 64
+
+
+def _done(value: T) -> asyncio.Future[T]:
+    future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+    future.set_result(value)
+    return future
 
 
 def utc_time() -> str:
@@ -93,6 +107,7 @@ class RegistryResult:
     backfilled_packs: int = 0
     resumed_packs: int = 0  # sent by a run that was stopped before its manifest, found and reused
     backfilled_snapshots: int = 0  # older snapshots a store had missed, copied to it (backfill.py)
+    read_bytes: int = 0  # read from the registry (a tracked database: only its changed blocks)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -109,6 +124,7 @@ class RegistryResult:
             "backfilled_packs": self.backfilled_packs,
             "resumed_packs": self.resumed_packs,
             "backfilled_snapshots": self.backfilled_snapshots,
+            "read_bytes": self.read_bytes,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -155,6 +171,25 @@ class _Member:
 
 # What a worker made of a chunk: a blob of its own, a place in a group, or nothing (known already)
 Processed = tuple[bytes, int, Sealed | _Member | None]
+
+
+class _Held:
+    """A run of a tracked database's blocks the parent snapshot holds unchanged: never read."""
+
+    __slots__ = ("ids", "nbytes")
+
+    def __init__(self, ids: list[bytes], nbytes: int) -> None:
+        self.ids = ids
+        self.nbytes = nbytes
+
+
+def _block_ids(entry: Entry, block: int) -> list[tuple[bytes, int]] | None:
+    """The parent entry's (block id, length) in file order when it was cut into ``block``-sized
+    blocks (every one but the last that long, adding up to its size); None otherwise."""
+    ids = [(cid, raw) for cid, _p, _o, _l, raw, _s in RECORD.iter_unpack(entry.chunks)]
+    if any(raw != block for _, raw in ids[:-1]) or sum(raw for _, raw in ids) != entry.size:
+        return None
+    return ids
 
 
 @dataclass
@@ -485,10 +520,13 @@ class _RegistryBackup:
         finally:
             self.pack_slots.release()
 
-    async def read_file(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Loc]] | None:
+    async def read_file(
+        self, reader: RegistryReader, item: ScanItem, old: Entry | None = None
+    ) -> tuple[ScanItem, list[Loc]] | None:
+        """``old``: the parent snapshot's entry of the file (complete), if it has one."""
         for _ in range(self.r.options.read_attempts):
             try:
-                return await self._read_once(reader, item)
+                return await self._read_once(reader, item, old)
             except ChangedWhileReadingError:
                 continue
         self.result.warnings.append(
@@ -502,6 +540,44 @@ class _RegistryBackup:
             data = stream.read()
         return now, self._process(cut_whole(data, self.seed)), len(data)
 
+    def _tracked_batches(self, view: ChangeTracked, old: Entry | None, block: int) -> Iterator[list[bytes] | _Held]:
+        """Worker thread: a tracked database's blocks in order, batched; when the view's changes
+        are relative to the parent's content (``base``), each run of blocks in no changed page
+        comes as a _Held of the parent's block ids instead, and is not read."""
+        parent = _block_ids(old, block) if old is not None and view.base is not None else None
+        if parent is not None and (self.r.options.reread or content_digest(c for c, _ in parent) != view.base):
+            parent = None
+        batch: list[bytes] = []
+        batched = 0
+        held = _Held([], 0)
+        for b in range((view.size + block - 1) // block):
+            start = b * block
+            length = min(block, view.size - start)
+            if (
+                parent is not None
+                and b < len(parent)
+                and parent[b][1] == length
+                and not view.changed_between(start, length)
+            ):
+                if batch:
+                    yield batch
+                    batch, batched = [], 0
+                held.ids.append(parent[b][0])
+                held.nbytes += length
+                continue
+            if held.ids:
+                yield held
+                held = _Held([], 0)
+            batch.append(view.read_range(start, length))
+            batched += length
+            if batched >= self.r.options.batch_bytes:
+                yield batch
+                batch, batched = [], 0
+        if batch:
+            yield batch
+        if held.ids:
+            yield held
+
     async def _read_small(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Loc]]:
         await self.batch_slots.acquire()
         try:
@@ -510,9 +586,10 @@ class _RegistryBackup:
         finally:
             self.batch_slots.release()
         self.r.progress.advance(total)
+        self.result.read_bytes += total
         return ScanItem(now.path, "file", now.mode, now.mtime_ns, total, cache=now.cache), locs
 
-    async def _read_once(self, reader: RegistryReader, item: ScanItem) -> tuple[ScanItem, list[Loc]]:
+    async def _read_once(self, reader: RegistryReader, item: ScanItem, old: Entry | None) -> tuple[ScanItem, list[Loc]]:
         if reader.chunking.method == "cdc" and item.cache is not None and item.size <= SMALL_FILE:
             return await self._read_small(reader, item)
         cm: AbstractContextManager[tuple[BinaryIO, ScanItem]] = reader.open(item)
@@ -520,14 +597,24 @@ class _RegistryBackup:
         locs: list[Loc] = []
         total = 0
         try:
-            gen: Iterator[list[bytes]] = batches(stream, reader.chunking, self.seed, self.r.options.batch_bytes)
-            pending: deque[asyncio.Future[list[Processed]]] = deque()
+            tracked = stream if isinstance(stream, ChangeTracked) else None
+            gen: Iterator[list[bytes] | _Held]
+            if tracked is not None:
+                gen = self._tracked_batches(tracked, old, reader.chunking.size)
+            else:
+                gen = batches(stream, reader.chunking, self.seed, self.r.options.batch_bytes)
+            pending: deque[asyncio.Future[list[Processed] | _Held]] = deque()
             process = self._process_blocks if reader.chunking.method == "fixed" else self._process
 
             async def drain_one() -> None:
                 nonlocal total
                 try:
-                    for cid, raw_len, blob in await pending.popleft():
+                    done = await pending.popleft()
+                    if isinstance(done, _Held):  # the parent's blocks: where they are is known
+                        locs.extend(self.known[cid] for cid in done.ids)
+                        total += done.nbytes
+                        return
+                    for cid, raw_len, blob in done:
                         locs.append(await self._add(cid, raw_len, blob))
                         total += raw_len
                 finally:
@@ -543,7 +630,13 @@ class _RegistryBackup:
                     if batch is None:
                         self.batch_slots.release()
                         break
-                    self.r.progress.advance(sum(len(c) for c in batch))
+                    if isinstance(batch, _Held):
+                        self.r.progress.advance(batch.nbytes)
+                        pending.append(_done(batch))
+                        continue
+                    read = sum(len(c) for c in batch)
+                    self.r.progress.advance(read)
+                    self.result.read_bytes += read
                     pending.append(asyncio.ensure_future(self.r._cpu_run(process, batch)))
                 while pending:
                     await drain_one()
@@ -552,6 +645,8 @@ class _RegistryBackup:
                     with contextlib.suppress(BaseException):
                         await fut
                     self.batch_slots.release()
+            if tracked is not None:  # the next round's changes are relative to this content
+                tracked.taken(content_digest(loc[0] for loc in locs))
         except BaseException as e:
             await self.r._io_run(cm.__exit__, type(e), e, e.__traceback__)
             raise
@@ -584,7 +679,7 @@ class _RegistryBackup:
 
             async def read(i: int, item: ScanItem) -> None:
                 async with files:
-                    slots[i] = await self.read_file(reader, item)
+                    slots[i] = await self.read_file(reader, item, old_files.get(item.path))
                 r.progress.advance(0, 1)
 
             tasks = []
@@ -712,7 +807,9 @@ class _RegistryBackup:
                 copied = await backfill(inv, slot.store, live, copy_pack, slot.retention)
                 self.result.backfilled_snapshots += copied  # not `+= await`: the stores run side by side
             except (StoreError, IntegrityError) as e:
-                self.result.warnings.append(f"back-fill of store {slot.store.name} stopped (the next round goes on): {e}")
+                self.result.warnings.append(
+                    f"back-fill of store {slot.store.name} stopped (the next round goes on): {e}"
+                )
                 self.r._fail(slot, e)
 
         await asyncio.gather(*(one(s) for s in self.r.alive()))

@@ -20,7 +20,8 @@ changed; equal tokens mean the registry is as it was. It never reads file conten
 
 A change landing within the file system's timestamp granularity and leaving every size equal can
 escape this check; the full re-read (``[replication] full_every``, daily by default) is the guard.
-Blocking: call it from a worker thread.
+Blocking: call it from a worker thread. A SQLite registry the caller tracks (a WalTracker, whose
+read transaction must keep its locks) has its header read through the tracker's descriptor.
 """
 
 from __future__ import annotations
@@ -30,12 +31,13 @@ import os
 import stat
 from pathlib import Path
 
+from replication.readers import WalTracker
 from replication.spec import RegistrySpec
 
 CHECKABLE = ("directory", "sqlite")
 
 
-def change_token(spec: RegistrySpec) -> str | None:
+def change_token(spec: RegistrySpec, tracker: WalTracker | None = None) -> str | None:
     """The registry's change token, or None when it cannot be checked (or cannot be read: the
     backup then runs and reports why)."""
     if spec.kind not in CHECKABLE or spec.path is None:
@@ -45,7 +47,7 @@ def change_token(spec: RegistrySpec) -> str | None:
         if spec.kind == "directory":
             _walk(spec.path, "", digest)
         else:
-            _database(spec.path, digest)
+            _database(spec.path, digest, tracker)
     except OSError:
         return None
     return digest.hexdigest()
@@ -76,10 +78,14 @@ def _walk(root: Path, rel: str, digest: hashlib.blake2b) -> None:
             digest.update(f"{path}\0{_stat_fields(est)}\n".encode("utf-8", "surrogateescape"))
 
 
-def _database(path: Path, digest: hashlib.blake2b) -> None:
-    with path.open("rb") as f:
-        st = os.fstat(f.fileno())
-        header = f.read(100)
+def _database(path: Path, digest: hashlib.blake2b, tracker: WalTracker | None) -> None:
+    if tracker is not None:
+        st = os.stat(path)
+        header = tracker.read_header(100)
+    else:
+        with path.open("rb") as f:
+            st = os.fstat(f.fileno())
+            header = f.read(100)
     digest.update(f"db\0{_stat_fields(st)}\0".encode() + header[24:28])
     try:
         with open(f"{path}-wal", "rb") as wal:

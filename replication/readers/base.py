@@ -61,6 +61,26 @@ class RegistryReader(Protocol):
 
 
 @runtime_checkable
+class ChangeTracked(Protocol):
+    """What a tracking reader's ``open`` gives instead of a plain stream (sqlite_wal.TrackedRound):
+    the file as of one consistent point, which also says which of its bytes changed since the
+    snapshot whose content digest is ``base`` (None: unknown, read it all)."""
+
+    size: int
+    base: bytes | None
+
+    def read(self, n: int = -1) -> bytes: ...
+
+    def read_range(self, start: int, length: int) -> bytes: ...
+
+    def changed_between(self, start: int, length: int) -> bool: ...
+
+    def taken(self, digest: bytes) -> None:
+        """A snapshot of this content was made; ``digest`` is its sqlite_wal.content_digest."""
+        ...
+
+
+@runtime_checkable
 class CountsRows(Protocol):
     """A reader of a database whose tables' row counts belong in the manifest (see postgres.py)."""
 

@@ -19,17 +19,21 @@ the copy is skipped and the previous snapshot's blocks are reused.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import sqlite3
 import stat
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from replication.errors import RegistryReadError
 from replication.readers.base import Chunking, ScanItem
+from replication.readers.sqlite_wal import WalTracker, WalUnusable, fingerprint
+
+log = logging.getLogger(__name__)
 
 BLOCK = 16 << 10
 COPY_PREFIX = "sqlite-"
@@ -83,25 +87,17 @@ def remove_stale_copies(scratch: Path) -> list[str]:
     return removed
 
 
-def _fingerprint(path: Path) -> tuple[int, ...]:
-    """The files-cache key: the database's size, mtime, ctime and inode, and its WAL's size, mtime
-    and inode (every reader's connection touches the WAL's ctime, so that is left out)."""
-    st = os.stat(path)
-    key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-    try:
-        wal = os.stat(f"{path}-wal")
-        key += [wal.st_size, wal.st_mtime_ns, wal.st_ino]
-    except FileNotFoundError:
-        key += [-1, 0, 0]
-    return tuple(key)
-
-
 class SqliteReader:
-    def __init__(self, path: Path, scratch: Path, block: int = BLOCK) -> None:
+    """``tracker``: the registry's :class:`WalTracker` when the caller keeps one across rounds (the
+    continuous replicator): a WAL-mode database is then read through it, with no copy and, when the
+    parent snapshot is the one the tracker's previous round made, only the changed blocks."""
+
+    def __init__(self, path: Path, scratch: Path, block: int = BLOCK, tracker: WalTracker | None = None) -> None:
         self.path = path
         self.scratch = scratch
         self.block = block
         self.chunking = Chunking("fixed", block)
+        self.tracker = tracker
         self._copy: Path | None = None
         self._copy_fd = -1  # holds the copy's flock while it exists
 
@@ -112,9 +108,16 @@ class SqliteReader:
             raise RegistryReadError(f"{self.path}: cannot read the database: {e.strerror}") from e
         if not stat.S_ISREG(st.st_mode):
             raise RegistryReadError(f"{self.path}: is not a file")
-        with self.path.open("rb") as f:
-            if f.read(16) != b"SQLite format 3\x00" and st.st_size:
-                raise RegistryReadError(f"{self.path}: is not a SQLite database")
+        try:
+            if self.tracker is not None:  # its guard's locks would go with any other descriptor closed
+                head = self.tracker.read_header(16)
+            else:
+                with self.path.open("rb") as f:
+                    head = f.read(16)
+        except OSError as e:
+            raise RegistryReadError(f"{self.path}: cannot read the database: {e.strerror}") from e
+        if head != b"SQLite format 3\x00" and st.st_size:
+            raise RegistryReadError(f"{self.path}: is not a SQLite database")
         return [
             ScanItem(
                 self.path.name,
@@ -122,7 +125,7 @@ class SqliteReader:
                 stat.S_IMODE(st.st_mode),
                 st.st_mtime_ns,
                 st.st_size,
-                cache=_fingerprint(self.path),
+                cache=fingerprint(self.path),
             )
         ]
 
@@ -196,18 +199,32 @@ class SqliteReader:
 
     @contextmanager
     def open(self, item: ScanItem) -> Iterator[tuple[BinaryIO, ScanItem]]:
-        fingerprint = _fingerprint(self.path)
+        with ExitStack() as stack:
+            tracked = None
+            if self.tracker is not None:
+                try:
+                    tracked = stack.enter_context(self.tracker.round())
+                except WalUnusable as e:  # not in WAL mode (now): the copy below, as untracked
+                    log.debug("%s: not tracked this round: %s", self.path, e)
+                    self.tracker.release()
+            if tracked is not None:
+                self._align(tracked.page_size)
+                st = os.stat(self.path)
+                now = ScanItem(
+                    item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, tracked.size, cache=tracked.fingerprint
+                )
+                yield cast(BinaryIO, tracked), now  # a TrackedRound reads as a stream; the backup knows it
+                return
+        key = fingerprint(self.path)
         view = self._direct_view()
         if view is not None:
             # Taken under the read transaction: opening it may have created an empty WAL, which
             # would otherwise make the next backup see a change that is not one.
-            fingerprint = _fingerprint(self.path)
+            key = fingerprint(self.path)
             try:
                 with self.path.open("rb", buffering=0) as f:
                     st = os.fstat(f.fileno())
-                    now = ScanItem(
-                        item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, cache=fingerprint
-                    )
+                    now = ScanItem(item.path, "file", stat.S_IMODE(st.st_mode), st.st_mtime_ns, st.st_size, cache=key)
                     yield f, now
             finally:
                 view.close()
@@ -217,7 +234,7 @@ class SqliteReader:
         try:
             st = os.stat(copy)
             src = os.stat(self.path)
-            now = ScanItem(item.path, "file", stat.S_IMODE(src.st_mode), src.st_mtime_ns, st.st_size, cache=fingerprint)
+            now = ScanItem(item.path, "file", stat.S_IMODE(src.st_mode), src.st_mtime_ns, st.st_size, cache=key)
             with copy.open("rb", buffering=0) as f:
                 yield f, now
         finally:
