@@ -547,18 +547,14 @@ class _RegistryBackup:
         parent = _block_ids(old, block) if old is not None and view.base is not None else None
         if parent is not None and (self.r.options.reread or content_digest(c for c, _ in parent) != view.base):
             parent = None
+        changed = view.changed_blocks(block) if parent is not None else set()
         batch: list[bytes] = []
         batched = 0
         held = _Held([], 0)
         for b in range((view.size + block - 1) // block):
             start = b * block
             length = min(block, view.size - start)
-            if (
-                parent is not None
-                and b < len(parent)
-                and parent[b][1] == length
-                and not view.changed_between(start, length)
-            ):
+            if parent is not None and b < len(parent) and parent[b][1] == length and b not in changed:
                 if batch:
                     yield batch
                     batch, batched = [], 0

@@ -274,10 +274,11 @@ class TrackedRound:
                     data[at : at + size] = self.page(pgno)[: length - at]
         return bytes(data)
 
-    def changed_between(self, start: int, length: int) -> bool:
-        """Whether a page of bytes ``start`` to ``start + length`` was written since the base."""
-        size = self.page_size
-        return any(p in self.changed for p in range(start // size + 1, (start + length - 1) // size + 2))
+    def changed_blocks(self, block: int) -> set[int]:
+        """The indexes of the ``block``-byte blocks (a multiple of the page size) holding a page
+        written since the base."""
+        per = block // self.page_size
+        return {(p - 1) // per for p in self.changed}
 
     def read(self, n: int = -1) -> bytes:
         """The next ``n`` bytes of the database as of the commit (all that is left when ``n`` < 0)."""
