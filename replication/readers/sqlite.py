@@ -14,6 +14,11 @@ Databases change pages in place, so they are cut into fixed, page-aligned blocks
 content-defined chunks: a changed page costs one small block, not a ~1 MiB chunk. When neither
 the database file nor its WAL changed since the previous snapshot (size, mtime, ctime, inode),
 the copy is skipped and the previous snapshot's blocks are reused.
+
+A reader given a :class:`~replication.readers.sqlite_wal.WalTracker` (the continuous replicator
+keeps one per registry) reads a WAL-mode database through the tracker's round instead: no copy,
+the database as of the round's commit, and the pages changed since the previous round, which the
+backup uses to read only their blocks (replication/backup.py, ``_tracked_batches``).
 """
 
 from __future__ import annotations
