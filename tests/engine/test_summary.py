@@ -64,6 +64,11 @@ async def test_a_tampered_summary_is_ignored_and_its_manifest_verified_again(two
     assert intact_old is not None
     assert intact_new is not None and index.load(new) is not None
     assert SummaryIndex(Keyring.create(["a"]), local).load(new) is None  # another mission's key
+    # A pack named again (by this or any later summary the index loads) is the PackRef built the
+    # first time, not one more per summary.
+    first, second = index.load(new), index.load(new)
+    assert first is not None and second is not None and first.packs
+    assert all(a is b for a, b in zip(first.packs, second.packs, strict=True))
 
     mac, newline, body = intact_new.partition(b"\n")
     assert newline and json.loads(body)["packs"]
