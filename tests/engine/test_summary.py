@@ -4,14 +4,16 @@ copy, and that an entry edited, moved or made with another mission's key is neve
 
 from __future__ import annotations
 
+import hmac
 import json
 from pathlib import Path
 
 from engine.test_inventory import manifest_keys, two_stores  # noqa: F401 (two_stores: a fixture)
 from keys import Keyring
+from keys.encoding import canonical_json
 from replication.cache import LocalCache
 from replication.inventory import Inventory
-from replication.summary import SummaryIndex
+from replication.summary import MAC_LABEL, SummaryIndex
 from replication.verify import Verifier
 
 
@@ -58,16 +60,30 @@ async def test_a_tampered_summary_is_ignored_and_its_manifest_verified_again(two
     local = LocalCache(cache)
     index = SummaryIndex(ring, local)
     old, new = ids["a"]
-    intact_new = local.summary(new)
+    intact_new, intact_old = local.summary(new), local.summary(old)
+    assert intact_old is not None
     assert intact_new is not None and index.load(new) is not None
     assert SummaryIndex(Keyring.create(["a"]), local).load(new) is None  # another mission's key
+    # A pack named again (by this or any later summary the index loads) is the PackRef built the
+    # first time, not one more per summary.
+    first, second = index.load(new), index.load(new)
+    assert first is not None and second is not None and first.packs
+    assert all(a is b for a, b in zip(first.packs, second.packs, strict=True))
 
-    edited = json.loads(intact_new)
-    edited["body"]["packs"] = []  # claims it needs no pack: its MAC no longer matches
-    local.remember_summary(new, json.dumps(edited).encode())
+    mac, newline, body = intact_new.partition(b"\n")
+    assert newline and json.loads(body)["packs"]
+    edited = {**json.loads(body), "packs": []}  # claims it needs no pack: its MAC no longer matches
+    local.remember_summary(new, mac + b"\n" + canonical_json(edited))
     local.remember_summary(old, intact_new)  # an intact entry under another id
     assert index.load(new) is None and index.load(old) is None
     local.remember_summary(old, b"\x00not json")
+    assert index.load(old) is None
+    # The earlier layout (version 1: a JSON object of body and MAC over its canonical form), MAC'd
+    # correctly under this mission's key, is not taken: it is rebuilt from its manifest.
+    v1_body = {**json.loads(intact_old.partition(b"\n")[2]), "v": 1}
+    assert v1_body["id"] == old
+    v1_mac = hmac.new(ring.derived_key(MAC_LABEL), canonical_json(v1_body), "sha256").hexdigest()
+    local.remember_summary(old, json.dumps({"body": v1_body, "mac": v1_mac}).encode())
     assert index.load(old) is None
 
     # Ignored, so the hostile store's swapped copy is read and caught, as with no cache at all.
