@@ -642,7 +642,8 @@ class _RegistryBackup:
                         await fut
                     self.batch_slots.release()
             if tracked is not None:  # the next round's changes are relative to this content
-                tracked.taken(content_digest(loc[0] for loc in locs))
+                digest = await self.r._io_run(content_digest, [loc[0] for loc in locs])
+                tracked.taken(digest)
         except BaseException as e:
             await self.r._io_run(cm.__exit__, type(e), e, e.__traceback__)
             raise

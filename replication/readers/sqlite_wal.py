@@ -215,10 +215,7 @@ def fingerprint(path: Path) -> tuple[int, ...]:
 def content_digest(chunk_ids: Iterable[bytes]) -> bytes:
     """What identifies a snapshot's copy of the database: the ids of its blocks in order (a block's
     id is a keyed hash of its bytes, so equal digests are equal content, whichever packs hold it)."""
-    digest = hashlib.blake2b(digest_size=32)
-    for cid in chunk_ids:
-        digest.update(cid)
-    return digest.digest()
+    return hashlib.blake2b(b"".join(chunk_ids), digest_size=32).digest()
 
 
 @dataclass
@@ -324,7 +321,6 @@ class WalTracker:
         self._guard: sqlite3.Connection | None = None
         self._scan: WalScan | None = None
         self._position: WalPosition | None = None
-        self._inode: int | None = None
         self._page_size: int | None = None
         self._rounds = 0
         self._base: bytes | None = None  # content digest of the snapshot taken at _position
@@ -356,11 +352,10 @@ class WalTracker:
         """The first ``n`` bytes of the database file, read without dropping the guard's locks."""
         return os.pread(self._file(), n, 0)
 
-    def _why_not_incremental(self, inode: int, page_size: int) -> str | None:
-        if self._guard is None or self._inode is None:
+    def _why_not_incremental(self, page_size: int) -> str | None:
+        # A replaced database file has no guard: _file() released it on seeing another inode.
+        if self._guard is None:
             return "no guard yet"
-        if inode != self._inode:
-            return "the database file was replaced"
         if page_size != self._page_size:
             return "the page size changed"
         return None
@@ -380,8 +375,7 @@ class WalTracker:
                 raise WalUnusable("the database is not in WAL mode")
             page_size = int(writer.execute("PRAGMA page_size").fetchone()[0])
             db_pages = int(writer.execute("PRAGMA page_count").fetchone()[0])
-            inode = os.fstat(fd).st_ino
-            reason = self._why_not_incremental(inode, page_size)
+            reason = self._why_not_incremental(page_size)
             scan = self._parse(self._scan if reason is None else None)
             changed: set[int] | None = None
             if reason is None:
@@ -406,7 +400,7 @@ class WalTracker:
         base, self._base = (self._base if reason is None else None), None
         self._rounds += 1
         self._scan, self._position = scan, (scan.position if scan is not None else None)
-        self._inode, self._page_size = inode, page_size
+        self._page_size = page_size
         with open(fd, "rb", buffering=0, closefd=False) as db, _maybe_open(f"{self.path}-wal" if scan else None) as wal:
             yield TrackedRound(
                 page_size, db_pages, changed, reason is not None, base, noted, db, wal, scan, self, self._rounds

@@ -307,3 +307,26 @@ def test_a_log_restarted_under_a_round_reads_its_pages_from_the_database_file(tm
     finally:
         tracker.close()
         app.close()
+
+
+def test_a_round_reads_as_a_stream_the_database_its_pages_make(tmp_path: Path) -> None:
+    """What SqliteReader.open gives any reader of it (the live comparison reads it as a stream):
+    the same bytes, in reads of any length, as the pages of the commit one by one."""
+    rng = random.Random(3)
+    db = tmp_path / "reg.db"
+    app = wal_db(db)
+    for _ in range(12):
+        random_transaction(app, rng)
+    tracker = WalTracker(db)
+    try:
+        with tracker.round() as view:
+            pages = b"".join(view.page(p) for p in range(1, view.db_pages + 1))
+            parts = []
+            while part := view.read(rng.randrange(1, 3 * view.page_size)):
+                parts.append(part)
+            assert b"".join(parts) == pages and len(pages) == view.size
+            assert view.read_range(view.page_size, 2 * view.page_size) == pages[view.page_size : 3 * view.page_size]
+        assert pages == sqlite_reads(db, tmp_path / "reg.db-wal", None, tmp_path / "ref")
+    finally:
+        tracker.close()
+        app.close()
