@@ -34,6 +34,7 @@ from replication.catalog import Catalog, SnapshotRef
 from replication.chunking import batches, cdc_seed, cut_whole
 from replication.crypto import chunk_id, object_id, seal_blob_parts, seal_group_parts
 from replication.errors import IntegrityError, ReplicationError, StoreError
+from replication.gather import SLACK, PackUse, packs_to_gather
 from replication.inventory import Inventory, RegistryInventory
 from replication.journal import PackJournal
 from replication.layout import pack_key
@@ -108,6 +109,8 @@ class RegistryResult:
     resumed_packs: int = 0  # sent by a run that was stopped before its manifest, found and reused
     backfilled_snapshots: int = 0  # older snapshots a store had missed, copied to it (backfill.py)
     read_bytes: int = 0  # read from the registry (a tracked database: only its changed blocks)
+    gathered_packs: int = 0  # the parent's least-used packs whose chunks this snapshot packed again
+    gathered_bytes: int = 0  # ... and those chunks' bytes (not counted in new_bytes)
 
     def to_json(self) -> dict[str, Any]:
         doc: dict[str, Any] = {
@@ -125,6 +128,8 @@ class RegistryResult:
             "resumed_packs": self.resumed_packs,
             "backfilled_snapshots": self.backfilled_snapshots,
             "read_bytes": self.read_bytes,
+            "gathered_packs": self.gathered_packs,
+            "gathered_bytes": self.gathered_bytes,
         }
         if self.warnings:
             doc["warnings"] = self.warnings
@@ -314,6 +319,7 @@ class _RegistryBackup:
         self.key_id, self.data_key = ring.active_data_key(spec.name)
         self.seed = cdc_seed(self.id_key)
         self.known: dict[bytes, Loc] = {}
+        self.gathered: set[bytes] = set()  # chunks of gathered packs: packed again, not new data
         self.packs_by_id: dict[str, _Pack] = {}
         self.has: dict[str, set[str]] = {}  # store -> pack ids it holds (listed + uploaded)
         self.writer: PackWriter | None = None
@@ -377,7 +383,24 @@ class _RegistryBackup:
                 self.known.setdefault(cid, (cid, p, off, length, raw, start))
             if complete:
                 files[entry.path] = entry
+        if len(manifest.packs) > 2 + SLACK:
+            self.gather()
         return files
+
+    def gather(self) -> None:
+        """Forget where the chunks of the parent's least-used packs are (replication/gather.py), so
+        this snapshot reads, seals and packs them again as if new."""
+        used: dict[str, dict[int, int]] = {}  # pack id -> offset -> stored length (a group once)
+        for _cid, pack, off, length, _raw, _start in self.known.values():
+            assert pack.id is not None
+            used.setdefault(pack.id, {})[off] = length
+        chosen = packs_to_gather((PackUse(p, sum(o.values())) for p, o in used.items()), self.r.options.pack_size)
+        if not chosen:
+            return
+        for cid in [cid for cid, loc in self.known.items() if loc[1].id in chosen]:
+            del self.known[cid]
+            self.gathered.add(cid)
+        self.result.gathered_packs = len(chosen)
 
     def resume(self, inv: RegistryInventory) -> None:
         """Reuse the packs an earlier run sent but named in no manifest (it was stopped first): each
@@ -482,7 +505,10 @@ class _RegistryBackup:
             loc = (cid, pack, offset, len(blob[0]) + len(blob[1]), raw_len, 0)
             added = True
         self.known[cid] = loc
-        self.result.new_bytes += raw_len
+        if cid in self.gathered:
+            self.result.gathered_bytes += raw_len
+        else:
+            self.result.new_bytes += raw_len
         if added and self.writer is not None and self.writer.full:
             await self._seal_pack()
         return loc
@@ -554,7 +580,13 @@ class _RegistryBackup:
         for b in range((view.size + block - 1) // block):
             start = b * block
             length = min(block, view.size - start)
-            if parent is not None and b < len(parent) and parent[b][1] == length and b not in changed:
+            if (
+                parent is not None
+                and b < len(parent)
+                and parent[b][1] == length
+                and b not in changed
+                and parent[b][0] in self.known  # not in a gathered pack
+            ):
                 if batch:
                     yield batch
                     batch, batched = [], 0
@@ -685,7 +717,13 @@ class _RegistryBackup:
                     slots[i] = (item, [])
                     continue
                 old = old_files.get(item.path)
-                if not r.options.reread and old is not None and item.cache is not None and old.cache == item.cache:
+                if (
+                    not r.options.reread
+                    and old is not None
+                    and item.cache is not None
+                    and old.cache == item.cache
+                    and (not self.gathered or all(cid in self.known for cid, *_ in RECORD.iter_unpack(old.chunks)))
+                ):
                     # The size is the reused chunks' (the parent's entry), not the scan's: a SQLite
                     # database read through a copy is as long as its pages, WAL included, which
                     # the file on disk may not be yet.

@@ -83,6 +83,8 @@ def backup(ctx: Context) -> int:
                 f"new {human_size(r.new_bytes)}  stored {human_size(r.stored_bytes)}  "
                 f"quorum {'met' if r.quorum_met else 'NOT met'} ({held}/{config.replication.quorum})"
             )
+        if r.gathered_packs:
+            ctx.say(f"{'':<16} gathered {human_size(r.gathered_bytes)} from {r.gathered_packs} sparse packs")
         for name, status in r.stores.items():
             ctx.say(f"{'':<16} store {name}: {status}")
         for w in r.warnings:
