@@ -203,9 +203,11 @@ class Replicator:
         if self.metrics:
             self.metrics.quorum_met.labels(spec.name).set(1)
             self.metrics.recovery_point.labels(spec.name).set(reg.recovery_point)
+        gathered = f", {result.gathered_bytes} bytes gathered from {result.gathered_packs} sparse packs"
         log.info(
-            "backup of %s: snapshot %s, %d bytes read, %d new bytes%s", spec.name, (result.id or "")[:12],
-            result.read_bytes, result.new_bytes, " (full re-read)" if full else "",
+            "backup of %s: snapshot %s, %d bytes read, %d new bytes%s%s", spec.name, (result.id or "")[:12],
+            result.read_bytes, result.new_bytes, gathered if result.gathered_packs else "",
+            " (full re-read)" if full else "",
         )  # fmt: skip
         return "snapshot"
 

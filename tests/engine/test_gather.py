@@ -10,6 +10,7 @@ import random
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,10 @@ from keys import Keyring
 from replication.backup import BackupOptions, BackupRound, RegistryResult
 from replication.gather import SLACK, PackUse, budget, packs_to_gather, threshold
 from replication.inventory import Inventory
+from replication.prune import PruneOptions, Pruner
 from replication.readers import WalTracker, make_reader
 from replication.restore import Restorer
-from replication.spec import RegistrySpec, StoreSpec
+from replication.spec import KeepPolicy, RegistrySpec, StoreSpec
 from replication.stores import FilesystemBackend, Store
 
 MiB = 1 << 20
@@ -129,6 +131,11 @@ class Mission:
 
 
 FILES, FILE_SIZE = 30, 16 << 10
+PRUNE = PruneOptions(grace=timedelta(0))
+
+
+def stored_packs(store_root: Path) -> int:
+    return sum(1 for p in store_root.rglob("*") if p.is_file() and "/packs/" in p.as_posix())
 
 
 def version(j: int, v: int) -> bytes:
@@ -181,6 +188,17 @@ async def test_a_folder_changed_one_file_at_a_time_stays_within_the_bound_and_re
         out = await mission.restore(sid, tmp_path / f"point{n}")
         for j in range(FILES):
             assert (out / f"f{j:02d}.bin").read_bytes() == version(j, expected[j]), (n, j)
+
+    # A prune keeping the last two snapshots leaves only the packs they name: the small packs
+    # before the gathering are no longer needed by anything kept.
+    assert stored_packs(tmp_path / "lu") == len(points)  # one a backup
+    policy = KeepPolicy(last=2, daily=0, weekly=0, monthly=0)
+    pruned = await Pruner(mission.ring, mission.stores, ["civil"], policy, tmp_path / "cache", PRUNE).run()
+    assert pruned.ok, pruned.to_json()
+    assert stored_packs(tmp_path / "lu") == stored_packs(tmp_path / "ee") == spans[-1]
+    sid, expected = points[-1]
+    out = await mission.restore(sid, tmp_path / "after-prune")
+    assert all((out / f"f{j:02d}.bin").read_bytes() == version(j, expected[j]) for j in range(FILES))
 
 
 ROWS = 40_000
