@@ -17,15 +17,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from engine.localkit import backup_to, fs_store
 from keys import Keyring
-from replication.backup import BackupOptions, BackupRound, RegistryResult
+from replication.backup import RegistryResult
 from replication.gather import SLACK, PackUse, budget, packs_to_gather, threshold
 from replication.inventory import Inventory
 from replication.prune import PruneOptions, Pruner
-from replication.readers import WalTracker, make_reader
+from replication.readers import WalTracker
 from replication.restore import Restorer
-from replication.spec import KeepPolicy, RegistrySpec, StoreSpec
-from replication.stores import FilesystemBackend, Store
+from replication.spec import KeepPolicy, RegistrySpec
 
 MiB = 1 << 20
 TARGET = 8 * MiB
@@ -93,10 +93,6 @@ def test_simulated_history_stays_under_the_bound(files: int, file_size: int, ste
 # -- the backup ------------------------------------------------------------------------------------
 
 
-def fs_store(root: Path, name: str) -> Store:
-    return Store(StoreSpec(name, "filesystem", path=root / name), FilesystemBackend(name, root / name))
-
-
 class Mission:
     def __init__(self, root: Path, spec: RegistrySpec, tracker: WalTracker | None = None) -> None:
         self.root = root
@@ -106,19 +102,7 @@ class Mission:
         self.stores = [fs_store(root, "lu"), fs_store(root, "ee")]
 
     async def backup(self) -> RegistryResult:
-        engine = BackupRound(
-            self.ring,
-            self.stores,
-            lambda s: True,
-            2,
-            self.root / "cache",
-            self.root / "scratch",
-            options=BackupOptions(),
-            readers=lambda spec, scratch: make_reader(spec, scratch, self.tracker),
-        )
-        [result] = await engine.run([self.spec])
-        assert result.error is None and result.quorum_met, result
-        return result
+        return await backup_to(self.ring, self.stores, self.spec, self.root, self.tracker)
 
     async def packs_named(self, snapshot: str) -> int:
         inv = await Inventory(self.ring, self.stores).registry(self.spec.name)

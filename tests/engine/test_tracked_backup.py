@@ -16,18 +16,14 @@ from pathlib import Path
 import pytest
 
 from embassy.continuous.probe import change_token
+from engine.localkit import backup_to, fs_store
 from keys import Keyring
-from replication.backup import BackupOptions, BackupRound, RegistryResult
-from replication.readers import WalTracker, make_reader
+from replication.backup import BackupOptions, RegistryResult
+from replication.readers import WalTracker
 from replication.restore import Restorer
-from replication.spec import RegistrySpec, StoreSpec
-from replication.stores import FilesystemBackend, Store
+from replication.spec import RegistrySpec
 
 ROWS = 60_000
-
-
-def fs_store(root: Path, name: str) -> Store:
-    return Store(StoreSpec(name, "filesystem", path=root / name), FilesystemBackend(name, root / name))
 
 
 def rows(db: Path) -> list[tuple[int, str, str]]:
@@ -53,20 +49,9 @@ class Mission:
         )
         self.app.commit()
 
-    async def backup(self, tracked: bool = True, **options: bool) -> RegistryResult:
-        engine = BackupRound(
-            self.ring,
-            self.stores,
-            lambda s: True,
-            2,
-            self.root / "cache",
-            self.root / "scratch",
-            options=BackupOptions(**options),
-            readers=lambda spec, scratch: make_reader(spec, scratch, self.tracker if tracked else None),
-        )
-        [result] = await engine.run([self.spec])
-        assert result.error is None and result.quorum_met, result
-        return result
+    async def backup(self, tracked: bool = True, reread: bool = False) -> RegistryResult:
+        tracker = self.tracker if tracked else None
+        return await backup_to(self.ring, self.stores, self.spec, self.root, tracker, BackupOptions(reread=reread))
 
     async def restored(self, snapshot: str, where: Path) -> list[tuple[int, str, str]]:
         result = await Restorer(self.ring, "cadastre", self.stores[1:], self.root / "fresh-cache").restore(
