@@ -361,7 +361,8 @@ class _RegistryBackup:
         return None
 
     def learn(self, manifest: Manifest) -> dict[str, Entry]:
-        """Index the parent's chunks (only those in packs some live store holds) and its files."""
+        """Worker thread: index the parent's chunks (only those in packs some live store holds) and its
+        files, and gather (below) when it spans too many packs."""
         available = set().union(*self.has.values()) if self.has else set()
         packs: list[_Pack | None] = []
         for ref in manifest.packs:
@@ -695,7 +696,7 @@ class _RegistryBackup:
         parent = await self.parent(inv)
         old_files: dict[str, Entry] = {}
         if parent is not None:
-            old_files = self.learn(parent[1])
+            old_files = await self.r._cpu_run(self.learn, parent[1])  # 65,536 records at 1 GiB: off the loop
         self.resume(inv)
         reader = r.readers(spec, r.scratch)
         try:
