@@ -14,9 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from conftest import run_cli
+from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, run_cli, s3_env, s3_store_toml
+from dev_stores import DevStore
 from web.conftest import fetch
 from web.test_site_serve import free_port
+
+from embassy.config import load_config
 
 
 @dataclass
@@ -97,6 +100,25 @@ def serving(root: Path, env: dict[str, str], gate: Path | None = None) -> Iterat
     finally:
         srv.stop()
         log.close()
+
+
+@contextmanager
+def serving_three_stores(root: Path, seaweed: list[DevStore], head: str, gate: Path | None = None) -> Iterator[Server]:
+    """`serving` of a mission whose config is ``head`` (mission, server, registries) and three
+    stores (two folders, lu and ee, and a fresh bucket ch of the first SeaweedFS server), quorum 2,
+    every 5 s, with a test keyring for its registries."""
+    (root / "embassy.toml").write_text(
+        head
+        + '[[stores]]\nname = "lu"\nkind = "filesystem"\npath = "stores/lu"\njurisdiction = "LU"\n'
+        + '[[stores]]\nname = "ee"\nkind = "filesystem"\npath = "stores/ee"\njurisdiction = "EE"\n'
+        + s3_store_toml("ch", seaweed[0], fresh_bucket(seaweed[0]), "CH")
+        + '[replication]\ninterval = "5s"\nquorum = 2\n'
+    )
+    env = {**s3_env(seaweed[0]), "EMBASSY_PASSPHRASE": PASSPHRASE}
+    config = load_config(root / "embassy.toml", env)
+    make_test_keyring(config.keyring_path, [r.name for r in config.registries])
+    with serving(root, env, gate) as srv:
+        yield srv
 
 
 def release(gate: Path) -> None:

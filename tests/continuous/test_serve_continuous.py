@@ -19,11 +19,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, s3_env, s3_store_toml
+from conftest import PASSPHRASE
 from dev_stores import DevStore
 
-from continuous.servekit import Server, release, serving, wait_for
-from embassy.config import load_config
+from continuous.servekit import Server, release, serving_three_stores, wait_for
 
 SLOW_DUMP = """\
 import sys
@@ -62,7 +61,7 @@ def server(tmp_path: Path, seaweed: list[DevStore]) -> Iterator[Server]:
     gate = root / "gate"
     os.mkfifo(gate)
     (root / "slow.py").write_text(SLOW_DUMP)
-    (root / "embassy.toml").write_text(
+    head = (
         '[mission]\nname = "Continuous Mission"\njurisdiction = "KZ"\ndata_dir = "var"\n'
         '[server]\nlog_format = "json"\n'
         '[[registries]]\nname = "busy"\nkind = "sqlite"\npath = "db/busy.db"\n'
@@ -70,15 +69,8 @@ def server(tmp_path: Path, seaweed: list[DevStore]) -> Iterator[Server]:
         '[[registries]]\nname = "files"\nkind = "directory"\npath = "files"\n'
         f'[[registries]]\nname = "slow"\nkind = "command"\ncommand = ["{sys.executable}", "{root / "slow.py"}", '
         f'"{gate}"]\nevery = "5s"\n'
-        '[[stores]]\nname = "lu"\nkind = "filesystem"\npath = "stores/lu"\njurisdiction = "LU"\n'
-        '[[stores]]\nname = "ee"\nkind = "filesystem"\npath = "stores/ee"\njurisdiction = "EE"\n'
-        + s3_store_toml("ch", seaweed[0], fresh_bucket(seaweed[0]), "CH")
-        + '[replication]\ninterval = "5s"\nquorum = 2\n'
     )
-    env = {**s3_env(seaweed[0]), "EMBASSY_PASSPHRASE": PASSPHRASE}
-    config = load_config(root / "embassy.toml", env)
-    make_test_keyring(config.keyring_path, [r.name for r in config.registries])
-    with serving(root, env, gate) as srv:
+    with serving_three_stores(root, seaweed, head, gate) as srv:
         yield srv
 
 

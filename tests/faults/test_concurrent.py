@@ -14,11 +14,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import PASSPHRASE, fresh_bucket, make_test_keyring, s3_env, s3_store_toml
-from continuous.servekit import Server, serving, wait_for
+from continuous.servekit import Server, serving_three_stores, wait_for
 from stores.storekit import DevStore
 
-from embassy.config import load_config
 from faults.crashkit import random_files
 
 WAITS = "waiting for it to finish"
@@ -34,20 +32,13 @@ def server(tmp_path: Path, seaweed: list[DevStore]) -> Iterator[Server]:
     db.executemany("INSERT INTO t (body) VALUES (?)", ((os.urandom(500),) for _ in range(20_000)))
     db.commit()
     db.close()
-    (root / "embassy.toml").write_text(
+    head = (
         '[mission]\nname = "Concurrent Mission"\njurisdiction = "KZ"\ndata_dir = "var"\n'
         '[server]\nlog_format = "json"\n'
         '[[registries]]\nname = "files"\nkind = "directory"\npath = "files"\n'
         '[[registries]]\nname = "db"\nkind = "sqlite"\npath = "db.sqlite"\n'
-        '[[stores]]\nname = "lu"\nkind = "filesystem"\npath = "stores/lu"\njurisdiction = "LU"\n'
-        '[[stores]]\nname = "ee"\nkind = "filesystem"\npath = "stores/ee"\njurisdiction = "EE"\n'
-        + s3_store_toml("ch", seaweed[0], fresh_bucket(seaweed[0]), "CH")
-        + '[replication]\ninterval = "5s"\nquorum = 2\n'
     )
-    env = {**s3_env(seaweed[0]), "EMBASSY_PASSPHRASE": PASSPHRASE}
-    config = load_config(root / "embassy.toml", env)
-    make_test_keyring(config.keyring_path, [r.name for r in config.registries])
-    with serving(root, env) as srv:
+    with serving_three_stores(root, seaweed, head) as srv:
         yield srv
 
 
