@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -23,6 +24,18 @@ from dev_stores import LOCKED_BUCKET, PLAIN_BUCKET, DevStore, make_stores, start
 from keys import KdfParams, Keyring  # noqa: E402
 
 PASSPHRASE = "test passphrase, long enough"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C back to Python's default, for the suite and every process it starts.
+
+    A shell without job control starts a background command (`make test &`, `nohup make test`)
+    with SIGINT ignored, and each child inherits that: the tests that interrupt a backup, a drill
+    or the development stores with SIGINT would find it ignored (as the commands rightly leave it
+    when started so). A Python handler is reset to the default in a child at exec.
+    """
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")
