@@ -314,8 +314,10 @@ class RegistryInventory:
         for name in self.order:
             bad = self.findings_of(name)
             if bad:
-                more = f" and {len(bad) - 1} more" if len(bad) > 1 else ""
-                lines.append(f"{bad[0].line()} does not verify{more}: ignored, snapshots taken from what verifies")
+                first = bad[0]
+                what = f"{first.key or 'an object'} does not verify" + (f": {first.detail}" if first.detail else "")
+                more = f"; so do {len(bad) - 1} more objects there; all" if len(bad) > 1 else ";"
+                lines.append(f"store {name}: {what}{more} ignored, snapshots taken from what verifies")
         return lines
 
     def packs(self, store: str) -> dict[str, Stored]:

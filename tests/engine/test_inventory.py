@@ -80,7 +80,7 @@ async def test_only_what_verifies_counts_and_the_rest_is_a_finding_against_its_s
     assert kinds[forged][0] == "forged" and "signature does not verify" in kinds[forged][1]
     assert "hostile" in inv.suspect()
     [warning] = inv.warnings()
-    assert warning.startswith("store hostile: ") and "and 3 more" in warning
+    assert warning.startswith("store hostile: ") and "; so do 3 more objects there; all ignored" in warning
     manifest, source = await inv.manifest(ids["a"][-1], ["honest"])
     assert source == "honest" and manifest.registry == "a"
 
