@@ -116,6 +116,7 @@ class StoreReport:
             "unreferenced": self.unreferenced,
             "read_packs": self.read_packs,
             "read_bytes": self.read_bytes,
+            "findings": [{"key": f.key, "kind": f.kind, "detail": f.detail} for f in self.findings],
         }
         if self.error:
             doc["error"] = self.error

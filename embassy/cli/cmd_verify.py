@@ -66,7 +66,10 @@ def _print_report(ctx: Context, report: VerifyReport) -> None:
             ctx.say(f"  {len(r.unreferenced)} unreferenced pack(s) (left by interrupted backups; prune removes them)")
     for name, view in report.registries.items():
         for sid, why in view.untrusted.items():
-            ctx.say(f"registry {name}: snapshot {sid[:12]} has no trustworthy copy: {why}")
+            ctx.say(
+                f"registry {name}: snapshot {sid[:12]}: no store holds a copy that verifies"
+                f" (lost everywhere, or an object that was never this mission's snapshot): {why}"
+            )
 
 
 def verify(ctx: Context) -> int:

@@ -134,6 +134,9 @@ def test_a_store_that_renames_its_real_manifest_is_the_one_verify_names(
     lu = doc["stores"]["lu"]
     assert lu["ok"] is False
     assert renamed in lu["damaged"] and key in lu["missing"], lu
+    reasons = {(f["key"], f["kind"]): f["detail"] for f in lu["findings"]}
+    assert reasons[(renamed, "damaged")] == "the time in its name differs from the signed time", reasons
+    assert (key, "missing") in reasons
     # The id resolves in each store by that store's own name for it: the honest copies restore.
     target = tmp_path / "by-id"
     r = mission.cli("restore", newest["population"][:16], "--registry", "population", "--target", str(target))
