@@ -75,6 +75,17 @@ def test_junk_manifests_in_one_store_never_make_prune_delete_real_ones_elsewhere
     r = m.cli("restore", "latest", "--registry", REGISTRY, "--target", str(target), "--store", "ee", "--json")
     assert r.code == 0, r.err
     assert json.loads(r.out)["id"] == ids[3] and same_files(target, m.states[ids[3]])
+    # What lu still holds of what prune forgot is listed as on its way out, not as below the quorum.
+    r = m.cli("snapshots", "--registry", REGISTRY, "--json")
+    assert r.code == 0, r.err
+    rows = {row["id"]: row for row in json.loads(r.out)["snapshots"]}
+    assert set(rows) == set(ids)
+    for sid in ids[:2]:
+        assert rows[sid]["stores"] == ["lu"] and rows[sid]["forgotten"] is True and rows[sid]["quorum_met"] is None
+    for sid in ids[2:]:
+        assert rows[sid]["quorum_met"] is True and "forgotten" not in rows[sid], rows[sid]
+    r = m.cli("snapshots", "--registry", REGISTRY)
+    assert r.out.count("forgotten by prune, not yet deleted there") == 2 and "BELOW QUORUM" not in r.out, r.out
 
 
 def test_a_kept_manifest_no_store_gives_intact_makes_prune_forget_nothing(
