@@ -3,8 +3,10 @@ every one of them when it answers again, not only the newest's packs.
 
 The rules, in the order a round applies them after writing its new snapshot:
 1. A store missed a snapshot when another live store holds it, verified by the inventory
-   (replication/inventory.py), and this store names no copy of it. Names are only candidates:
-   just the candidates' manifests are checked, so a store that is up to date costs no check.
+   (replication/inventory.py), this store names no copy of it, and no verified forget record names
+   it (prune removed it here and could not, or was not let, remove it there). Names are only
+   candidates: just the candidates' manifests are checked, so a store that is up to date costs no
+   check (and no forget record is read).
 2. Oldest first, so a store never holds a snapshot whose parent it lacks while older ones wait.
 3. Per snapshot, its packs first and its manifest last: a store never shows a snapshot it does not
    hold whole. Packs and manifests are the same ciphertext in every store, so nothing is decrypted
@@ -64,6 +66,8 @@ async def missed(inv: RegistryInventory, store: str, live: Sequence[str]) -> lis
     """The snapshots ``store`` missed that a live store holds verified, oldest first (rule 1, 2)."""
     others = set().union(*(_named(inv, n) for n in live if n != store)) if live else set()
     candidates = others - _named(inv, store)
+    if candidates:
+        candidates -= (await inv.forgotten()).snapshots.keys()
     if not candidates:
         return []
     await inv.settle(candidates)

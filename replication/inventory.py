@@ -38,7 +38,7 @@ from replication.catalog import Catalog, SnapshotRef
 from replication.crypto import object_id
 from replication.errors import IntegrityError, ObjectNotFoundError, SignatureError, StoreError
 from replication.fetch import fetch_verified
-from replication.forget import forgotten_prefix
+from replication.forget import ForgottenSnapshots, forgotten_prefix, load_forgotten
 from replication.layout import (
     id_in_key,
     packs_prefix,
@@ -184,6 +184,17 @@ class RegistryInventory:
     _unchecked: dict[str, list[_Copy]] = field(default_factory=dict)
     packs_listed: bool = False  # the packs prefix is in every listing (listed with the others)
     _packs: asyncio.Future[None] | None = None  # its listing when asked for after the others
+    _forgotten: asyncio.Future[ForgottenSnapshots] | None = None
+
+    async def forgotten(self) -> ForgottenSnapshots:
+        """What the registry's verified forget records say, read once per run from the stores that
+        were listed (their listings name the records). Only when asked: the records grow with the
+        history, and most commands need them only when a snapshot seems to be missing."""
+        if self._forgotten is None:
+            inv = self._inventory
+            stores = [s for s in inv.stores if s.name in self.listings]
+            self._forgotten = asyncio.ensure_future(load_forgotten(inv.ring, self.registry, stores, self.current_keys()))
+        return await asyncio.shield(self._forgotten)
 
     async def list_packs(self) -> None:
         """Add each listed store's packs prefix to its listing, once per run. A store whose packs

@@ -34,7 +34,6 @@ from replication.errors import (
     StoreError,
 )
 from replication.fetch import fetch_verified
-from replication.forget import load_forgotten
 from replication.inventory import Inventory, RegistryInventory
 from replication.layout import pack_key
 from replication.manifest import RECORD, Entry, Manifest
@@ -260,7 +259,7 @@ class Restorer:
             prev = inv.refs.get(manifest.previous)
             if prev is None:
                 # Pruned on purpose? Then a forget record signed by the mission names it.
-                forgotten = (await load_forgotten(self.ring, self.registry, self.stores, inv.current_keys())).snapshots
+                forgotten = (await inv.forgotten()).snapshots
                 if manifest.previous not in forgotten:
                     chain = f"broken: previous snapshot {manifest.previous[:12]} is in no store"
                 elif forgotten[manifest.previous] >= ref.key_time:

@@ -17,7 +17,6 @@ from keys import Keyring
 from replication.backup import BackupOptions
 from replication.cache import LocalCache
 from replication.errors import IntegrityError, StoreError
-from replication.forget import load_forgotten
 from replication.inventory import Inventory
 from replication.restore import Restorer, RestoreResult
 from replication.slots import PackSlots
@@ -123,25 +122,20 @@ async def _list(
             except (IntegrityError, StoreError) as e:
                 rows.append({"registry": reg.name, "id": ref.id, "error": str(e), "stores": holders})
                 continue
-            rows.append(
-                {
-                    "registry": reg.name,
-                    "id": ref.id,
-                    "time": summary.time,
-                    "files": summary.files,
-                    "bytes": summary.bytes,
-                    "stores": holders,
-                    "quorum_met": abroad >= config.replication.quorum if judged else None,
-                }
-            )
-        below = [r for r in rows if r.get("registry") == reg.name and r.get("quorum_met") is False]
-        if below:
-            # Prune forgot them, and a store it set aside still holds them? Then they are not below
-            # the quorum but on their way out. Read only then: forget records grow with history.
-            forgotten = (await load_forgotten(ring, reg.name, stores, inv.current_keys())).snapshots
-            for r in below:
-                if r["id"] in forgotten:
-                    r["quorum_met"], r["forgotten"] = None, True
+            row = {
+                "registry": reg.name,
+                "id": ref.id,
+                "time": summary.time,
+                "files": summary.files,
+                "bytes": summary.bytes,
+                "stores": holders,
+                "quorum_met": abroad >= config.replication.quorum if judged else None,
+            }
+            # Below the quorum because prune forgot it and a store it set aside still holds it? Then
+            # it is on its way out (forget records are read only for such a snapshot).
+            if row["quorum_met"] is False and ref.id in (await inv.forgotten()).snapshots:
+                row["quorum_met"], row["forgotten"] = None, True
+            rows.append(row)
     return rows, warnings
 
 

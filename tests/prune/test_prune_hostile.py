@@ -86,6 +86,11 @@ def test_junk_manifests_in_one_store_never_make_prune_delete_real_ones_elsewhere
         assert rows[sid]["quorum_met"] is True and "forgotten" not in rows[sid], rows[sid]
     r = m.cli("snapshots", "--registry", REGISTRY)
     assert r.out.count("forgotten by prune, not yet deleted there") == 2 and "BELOW QUORUM" not in r.out, r.out
+    # Nor does the next backup's back-fill bring what prune forgot back from lu into the others.
+    m.change()
+    newest = m.backup()["id"]
+    for s in ("ee", "ch"):
+        assert manifest_ids(m, s) == {ids[2], ids[3], newest}, s
 
 
 def test_a_kept_manifest_no_store_gives_intact_makes_prune_forget_nothing(
